@@ -1,0 +1,207 @@
+//! Configuration: raw TOML → validated [`Config`].
+//!
+//! Loading happens in two steps (the ripgrep way): the file is parsed into raw
+//! structs that mirror the TOML, then validated into the types below, collecting
+//! *every* problem with its line number and key instead of stopping at the first.
+//! This module does no IO beyond reading the config file and the files it names
+//! (`password_file`, `ca_file`), and never prints a secret: `Debug` hides them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::NaiveTime;
+use chrono_tz::Tz;
+
+use crate::ingest::line_protocol::Precision;
+
+/// The validated configuration the rest of the program runs on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub timezone: Tz,
+    pub store: StoreConfig,
+    pub http: HttpConfig,
+    /// `None` when the `[udp]` table is absent from a config file.
+    pub udp: Option<UdpConfig>,
+    pub meters: Vec<MeterConfig>,
+    pub alerts: Vec<AlertRule>,
+    pub smtp: Option<SmtpConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// sled page cache in bytes (`[store] cache_mb`, default 4).
+    pub cache_bytes: u64,
+    /// Upper bound on how long a UDP/GPIO event may wait before it is on disk
+    /// (`[store] flush_ms`, default 500, at most 1000).
+    pub flush_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    pub auth: Option<AuthConfig>,
+    /// `allow_unauthenticated_lan = true`: serve without auth on a non-loopback address.
+    pub allow_unauthenticated_lan: bool,
+}
+
+#[derive(Clone)]
+pub struct AuthConfig {
+    pub username: String,
+    /// argon2id PHC string from `watermeter hash-password`.
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("username", &self.username)
+            .field("password_hash", &"<hidden>")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UdpConfig {
+    pub listen: SocketAddr,
+    /// Source allowlist (CIDRs); empty = everyone.
+    pub allow: Vec<IpNet>,
+    /// Precision of timestamps in datagrams (`precision`, default ns).
+    pub precision: Precision,
+}
+
+/// An IPv4/IPv6 network in CIDR form, e.g. `192.168.1.0/24`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+#[derive(Debug, Clone)]
+pub struct MeterConfig {
+    /// `[a-z0-9_-]+`, unique; used in URLs and tags.
+    pub id: String,
+    pub name: String,
+    pub liters_per_pulse: f64,
+    pub initial_reading_m3: f64,
+    /// Unix milliseconds of `reading_set_at`; `None` = the reading is at the start of history.
+    pub reading_set_at_ms: Option<i64>,
+    pub gpio: Option<GpioConfig>,
+    pub line_protocol: LineProtocolMatch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pull {
+    Up,
+    Down,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edge {
+    Falling,
+    Rising,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpioConfig {
+    /// BCM pin number.
+    pub pin: u8,
+    pub pull: Pull,
+    /// The edge that starts a pulse (contact closes). Default falling (pull-up wiring).
+    pub edge: Edge,
+    /// Kernel debounce period (default 30 ms).
+    pub debounce_ms: u32,
+    /// Pure filter: the contact must stay closed at least this long (default 20 ms).
+    pub min_pulse_ms: u32,
+    /// Pure filter: and then open at least this long (default 20 ms).
+    pub min_gap_ms: u32,
+}
+
+/// Which line-protocol points belong to a meter and which field carries the water.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineProtocolMatch {
+    pub measurement: String,
+    /// Every one of these tags must be present with this value.
+    pub tags: Vec<(String, String)>,
+    pub field: FieldSelector,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldSelector {
+    /// Each point carries liters in the first of these fields that is present
+    /// (default `["liters", "value"]`).
+    Liters(Vec<String>),
+    /// A cumulative counter in liters; its differences are the liters.
+    Counter(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertRule {
+    pub name: String,
+    pub meter: String,
+    pub kind: AlertKind,
+    /// Reminder interval while firing (default 4 h).
+    pub repeat: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertKind {
+    Volume {
+        window: Duration,
+        threshold_liters: f64,
+    },
+    ContinuousFlow {
+        duration: Duration,
+        /// No pulse for this long means water stopped (default 15 min).
+        quiet: Duration,
+    },
+    NightUse {
+        from: NaiveTime,
+        to: NaiveTime,
+        threshold_liters: f64,
+    },
+    NoData {
+        after: Duration,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    StartTls,
+    Tls,
+    None,
+}
+
+#[derive(Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    /// Read from `password_file` at load time.
+    pub password: Option<String>,
+    pub from: String,
+    pub to: Vec<String>,
+    /// Extra CA certificate(s) (PEM) to trust, for an internal PKI (`ca_file`).
+    pub ca_file: Option<PathBuf>,
+    /// Base URL used in mail links (`dashboard_url`), e.g. `http://pi:8080`.
+    pub dashboard_url: Option<String>,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("ca_file", &self.ca_file)
+            .field("dashboard_url", &self.dashboard_url)
+            .finish()
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    println!("watermeter {}", env!("CARGO_PKG_VERSION"));
+}
