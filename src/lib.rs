@@ -3,5 +3,7 @@
 //!
 //! See ARCHITECTURE.md for the code map and the invariants.
 
+pub mod buckets;
 pub mod config;
 pub mod ingest;
+pub mod store;

@@ -1,0 +1,432 @@
+//! The store: every liter event and its rollups in one embedded sled database.
+//!
+//! This is the only module that names sled. Layout (see `codec`): per meter, one
+//! key per UTC hour holding that hour's events delta-encoded; a quarter-hour rollup
+//! of sums; a per-local-day rollup in the configured zone (rebuilt from the quarters
+//! when the zone changes); and per-meter totals, counter state and the meter-reading
+//! anchor. All writes of one batch go through one `apply_batch` on one tree, so the
+//! events and their rollups can never disagree after a crash.
+//!
+//! Writes come only from the writer task (`writer`); reads may come from anywhere.
+
+pub mod codec;
+mod query;
+pub mod writer;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use chrono_tz::Tz;
+
+use crate::buckets;
+use crate::config::MeterConfig;
+use crate::ingest::{MeterIdx, Sample, SampleValue};
+use codec::{meter_field, meter_key, prefix, series_key, Entry, HOUR_MS, QUARTER_MS};
+
+pub use query::Usage;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store's database failed: {0}")]
+    Db(#[from] sled::Error),
+    #[error("more than 65,535 meters were ever registered in this store")]
+    TooManyMeters,
+    #[error("meter index {0} is not configured")]
+    UnknownMeter(MeterIdx),
+}
+
+/// One configured meter as the store knows it.
+#[derive(Debug, Clone)]
+struct MeterSlot {
+    /// The meter's number inside keys; stable across config edits and reorderings.
+    key: u16,
+    /// `reading_set_at`: liters before it do not move the reading.
+    anchor_ms: Option<i64>,
+}
+
+/// What one `apply` did.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Applied {
+    pub events: u64,
+    pub milliliters: u64,
+}
+
+pub struct Store {
+    db: sled::Db,
+    data: sled::Tree,
+    meters: Vec<MeterSlot>,
+    tz: Tz,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, registers the configured meters and
+    /// rebuilds the day rollup if the time zone changed since the last run.
+    pub fn open(
+        dir: &Path,
+        cache_bytes: u64,
+        tz: Tz,
+        meters: &[MeterConfig],
+    ) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .flush_every_ms(None)
+            .mode(sled::Mode::LowSpace)
+            .open()?;
+        let data = db.open_tree("data")?;
+        let mut store = Store {
+            db,
+            data,
+            meters: Vec::new(),
+            tz,
+        };
+        for m in meters {
+            let key = store.register_meter(&m.id)?;
+            store.meters.push(MeterSlot {
+                key,
+                anchor_ms: m.reading_set_at_ms,
+            });
+        }
+        store.ensure_day_rollup_zone()?;
+        store.ensure_anchors()?;
+        Ok(store)
+    }
+
+    pub fn timezone(&self) -> Tz {
+        self.tz
+    }
+
+    /// Makes everything applied so far durable (one fsync for all of it).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    fn slot(&self, meter: MeterIdx) -> Result<&MeterSlot, StoreError> {
+        self.meters
+            .get(usize::from(meter))
+            .ok_or(StoreError::UnknownMeter(meter))
+    }
+
+    fn register_meter(&self, id: &str) -> Result<u16, StoreError> {
+        let name = format!("meter/{id}");
+        let key = global_key(&name);
+        if let Some(v) = self.data.get(&key)? {
+            if let Ok(b) = <[u8; 2]>::try_from(v.as_ref()) {
+                return Ok(u16::from_be_bytes(b));
+            }
+        }
+        let next_key = global_key("next_meter");
+        let next = match self.data.get(&next_key)? {
+            Some(v) => <[u8; 2]>::try_from(v.as_ref())
+                .map(u16::from_be_bytes)
+                .unwrap_or(0),
+            None => 0,
+        };
+        let after = next.checked_add(1).ok_or(StoreError::TooManyMeters)?;
+        let mut batch = sled::Batch::default();
+        batch.insert(&key[..], &next.to_be_bytes());
+        batch.insert(&next_key[..], &after.to_be_bytes());
+        self.data.apply_batch(batch)?;
+        Ok(next)
+    }
+
+    /// Applies samples atomically: events, rollups, totals and counter state.
+    /// Called only by the writer task.
+    pub fn apply(&self, samples: &[Sample]) -> Result<Applied, StoreError> {
+        let mut hours: BTreeMap<(u16, u32), Vec<Entry>> = BTreeMap::new();
+        let mut quarters: BTreeMap<(u16, u32), u64> = BTreeMap::new();
+        let mut per_meter: HashMap<u16, MeterDelta> = HashMap::new();
+        let mut applied = Applied::default();
+        for s in samples {
+            let slot = self.slot(s.meter)?;
+            let delta = match per_meter.entry(slot.key) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(self.load_delta(slot)?),
+            };
+            delta.last_seen = delta.last_seen.max(s.ts_ms);
+            let ml = match s.value {
+                SampleValue::Liters(l) => liters_to_ml(l),
+                SampleValue::Counter(c) => delta.counter_step(c, s.ts_ms),
+            };
+            let (Some(hour), Some(quarter)) =
+                (codec::hour_slot(s.ts_ms), codec::quarter_slot(s.ts_ms))
+            else {
+                continue;
+            };
+            if ml == 0 {
+                continue;
+            }
+            let offset = (s.ts_ms - i64::from(hour) * HOUR_MS) as u32;
+            hours.entry((slot.key, hour)).or_default().push(Entry {
+                offset_ms: offset,
+                ml,
+            });
+            *quarters.entry((slot.key, quarter)).or_default() += ml;
+            delta.total_add += ml;
+            delta.last_event = delta.last_event.max(s.ts_ms);
+            if slot.anchor_ms.is_some_and(|a| s.ts_ms < a) {
+                delta.before_anchor_add += ml;
+            }
+            applied.events += 1;
+            applied.milliliters += ml;
+        }
+        let mut batch = sled::Batch::default();
+        for ((meter, hour), mut entries) in hours {
+            let key = series_key(prefix::EVENTS, meter, hour);
+            let old = self.data.get(key)?;
+            let block = codec::append_block(old.as_deref().unwrap_or(&[]), &mut entries);
+            batch.insert(&key[..], block);
+        }
+        let mut days: BTreeMap<(u16, u32), u64> = BTreeMap::new();
+        for (&(meter, quarter), &ml) in &quarters {
+            add_to(
+                &self.data,
+                &mut batch,
+                series_key(prefix::QUARTERS, meter, quarter),
+                ml,
+            )?;
+            let day = buckets::local_day_number(self.tz, i64::from(quarter) * QUARTER_MS);
+            if let Some(slot) = codec::day_slot(day) {
+                *days.entry((meter, slot)).or_default() += ml;
+            }
+        }
+        for ((meter, day), ml) in days {
+            add_to(
+                &self.data,
+                &mut batch,
+                series_key(prefix::DAYS, meter, day),
+                ml,
+            )?;
+        }
+        for (meter, delta) in per_meter {
+            delta.write(meter, &mut batch);
+        }
+        self.data.apply_batch(batch)?;
+        Ok(applied)
+    }
+
+    fn load_delta(&self, slot: &MeterSlot) -> Result<MeterDelta, StoreError> {
+        let get_i64 = |field| -> Result<i64, StoreError> {
+            Ok(self
+                .data
+                .get(meter_key(slot.key, field))?
+                .map(|v| read_i64(&v))
+                .unwrap_or(i64::MIN))
+        };
+        let counter = self
+            .data
+            .get(meter_key(slot.key, meter_field::COUNTER))?
+            .and_then(|v| {
+                let b: [u8; 16] = v.as_ref().try_into().ok()?;
+                let value = f64::from_be_bytes(b[0..8].try_into().ok()?);
+                let ts = i64::from_be_bytes(b[8..16].try_into().ok()?);
+                Some((value, ts))
+            });
+        Ok(MeterDelta {
+            last_event: get_i64(meter_field::LAST_EVENT_MS)?,
+            last_seen: get_i64(meter_field::LAST_SEEN_MS)?,
+            counter,
+            counter_changed: false,
+            total_old: self.get_u64(&meter_key(slot.key, meter_field::TOTAL_ML))?,
+            total_add: 0,
+            anchor: self
+                .data
+                .get(meter_key(slot.key, meter_field::ANCHOR))?
+                .and_then(|v| decode_anchor(&v)),
+            before_anchor_add: 0,
+        })
+    }
+
+    fn get_u64(&self, key: &[u8]) -> Result<u64, StoreError> {
+        Ok(self
+            .data
+            .get(key)?
+            .map(|v| codec::read_varint_value(&v))
+            .unwrap_or(0))
+    }
+
+    /// Rebuilds the per-day rollup from the quarter-hours when the configured zone
+    /// differs from the one the rollup was built in.
+    fn ensure_day_rollup_zone(&self) -> Result<(), StoreError> {
+        let key = global_key("tz");
+        let name = self.tz.name();
+        if self.data.get(&key)?.as_deref() == Some(name.as_bytes()) {
+            return Ok(());
+        }
+        let had_zone = self.data.get(&key)?.is_some();
+        if had_zone {
+            tracing::info!(
+                zone = name,
+                "time zone changed: rebuilding the per-day rollup"
+            );
+        }
+        let mut batch = sled::Batch::default();
+        for kv in self.data.scan_prefix([prefix::DAYS]) {
+            batch.remove(kv?.0);
+        }
+        let mut days: BTreeMap<[u8; 7], u64> = BTreeMap::new();
+        for kv in self.data.scan_prefix([prefix::QUARTERS]) {
+            let (k, v) = kv?;
+            let (Some(meter), Some(q)) = (k.get(1..3), codec::slot_of_key(&k)) else {
+                continue;
+            };
+            let meter = u16::from_be_bytes([meter[0], meter[1]]);
+            let day = buckets::local_day_number(self.tz, i64::from(q) * QUARTER_MS);
+            if let Some(slot) = codec::day_slot(day) {
+                *days
+                    .entry(series_key(prefix::DAYS, meter, slot))
+                    .or_default() += codec::read_varint_value(&v);
+            }
+        }
+        for (k, ml) in days {
+            batch.insert(&k[..], codec::varint_value(ml));
+        }
+        batch.insert(&key[..], name.as_bytes());
+        self.data.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Computes "liters before reading_set_at" for meters whose anchor is new or moved.
+    fn ensure_anchors(&self) -> Result<(), StoreError> {
+        for (idx, slot) in self.meters.iter().enumerate() {
+            let key = meter_key(slot.key, meter_field::ANCHOR);
+            let Some(anchor) = slot.anchor_ms else {
+                self.data.remove(key)?;
+                continue;
+            };
+            let stored = self.data.get(key)?.and_then(|v| decode_anchor(&v));
+            if stored.is_some_and(|(a, _)| a == anchor) {
+                continue;
+            }
+            let before = self.ml_between(idx as MeterIdx, 0, anchor)?;
+            self.data.insert(key, &encode_anchor(anchor, before)[..])?;
+        }
+        Ok(())
+    }
+}
+
+/// Per-meter state changes gathered while applying one batch.
+struct MeterDelta {
+    last_event: i64,
+    last_seen: i64,
+    counter: Option<(f64, i64)>,
+    counter_changed: bool,
+    total_old: u64,
+    total_add: u64,
+    /// The stored anchor and the milliliters before it.
+    anchor: Option<(i64, u64)>,
+    before_anchor_add: u64,
+}
+
+impl MeterDelta {
+    /// Turns a cumulative counter value into the milliliters since the last one.
+    ///
+    /// The first value only sets the baseline. A value below the last one is a
+    /// device reboot (the counter restarted from 0, so all of it is new water) —
+    /// unless it is older than the last one, in which case it is a late duplicate
+    /// and already counted.
+    fn counter_step(&mut self, value: f64, ts_ms: i64) -> u64 {
+        let ml = match self.counter {
+            None => 0,
+            Some((last, _)) if value >= last => liters_to_ml(value - last),
+            Some((_, last_ts)) if ts_ms < last_ts => return 0,
+            Some(_) => liters_to_ml(value),
+        };
+        self.counter = Some((value, ts_ms));
+        self.counter_changed = true;
+        ml
+    }
+
+    fn write(&self, meter: u16, batch: &mut sled::Batch) {
+        if self.total_add > 0 {
+            batch.insert(
+                &meter_key(meter, meter_field::TOTAL_ML)[..],
+                codec::varint_value(self.total_old + self.total_add),
+            );
+        }
+        if let (Some((anchor, before)), true) = (self.anchor, self.before_anchor_add > 0) {
+            batch.insert(
+                &meter_key(meter, meter_field::ANCHOR)[..],
+                &encode_anchor(anchor, before + self.before_anchor_add)[..],
+            );
+        }
+        if self.last_event != i64::MIN {
+            batch.insert(
+                &meter_key(meter, meter_field::LAST_EVENT_MS)[..],
+                &self.last_event.to_be_bytes(),
+            );
+        }
+        if self.last_seen != i64::MIN {
+            batch.insert(
+                &meter_key(meter, meter_field::LAST_SEEN_MS)[..],
+                &self.last_seen.to_be_bytes(),
+            );
+        }
+        if self.counter_changed {
+            if let Some((value, ts)) = self.counter {
+                let mut v = [0u8; 16];
+                v[0..8].copy_from_slice(&value.to_be_bytes());
+                v[8..16].copy_from_slice(&ts.to_be_bytes());
+                batch.insert(&meter_key(meter, meter_field::COUNTER)[..], &v);
+            }
+        }
+    }
+}
+
+fn add_to(
+    tree: &sled::Tree,
+    batch: &mut sled::Batch,
+    key: [u8; 7],
+    ml: u64,
+) -> Result<(), StoreError> {
+    let old = tree
+        .get(key)?
+        .map(|v| codec::read_varint_value(&v))
+        .unwrap_or(0);
+    batch.insert(&key[..], codec::varint_value(old + ml));
+    Ok(())
+}
+
+fn global_key(name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(name.len() + 1);
+    k.push(prefix::GLOBAL);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+fn encode_anchor(anchor_ms: i64, before_ml: u64) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    v[0..8].copy_from_slice(&anchor_ms.to_be_bytes());
+    v[8..16].copy_from_slice(&before_ml.to_be_bytes());
+    v
+}
+
+fn decode_anchor(v: &[u8]) -> Option<(i64, u64)> {
+    let b: [u8; 16] = v.try_into().ok()?;
+    Some((
+        i64::from_be_bytes(b[0..8].try_into().ok()?),
+        u64::from_be_bytes(b[8..16].try_into().ok()?),
+    ))
+}
+
+fn read_i64(v: &[u8]) -> i64 {
+    <[u8; 8]>::try_from(v)
+        .map(i64::from_be_bytes)
+        .unwrap_or(i64::MIN)
+}
+
+pub fn liters_to_ml(liters: f64) -> u64 {
+    if liters.is_finite() && liters > 0.0 {
+        (liters * 1000.0).round() as u64
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests;

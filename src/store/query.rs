@@ -1,0 +1,232 @@
+//! Reads: totals, exact sums over any span, bucketed usage and raw events.
+//!
+//! Every answer is built from the rollups plus at most two partial quarter-hours of
+//! raw events, so a dashboard's read touches a few thousand small values at most,
+//! however long the history is.
+
+use chrono::Datelike;
+
+use super::codec::{self, meter_field, meter_key, prefix, series_key, HOUR_MS, QUARTER_MS};
+use super::{read_i64, Store, StoreError};
+use crate::buckets::{self, BucketError, Step};
+use crate::ingest::MeterIdx;
+
+/// Bucketed usage: `buckets[i]` covers `[bounds[i], bounds[i + 1])`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+    pub bounds: Vec<i64>,
+    pub ml: Vec<u64>,
+}
+
+impl Usage {
+    pub fn total_ml(&self) -> u64 {
+        self.ml.iter().sum()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Range(#[from] BucketError),
+}
+
+impl From<sled::Error> for QueryError {
+    fn from(e: sled::Error) -> Self {
+        QueryError::Store(StoreError::Db(e))
+    }
+}
+
+impl Store {
+    pub fn total_ml(&self, meter: MeterIdx) -> Result<u64, StoreError> {
+        self.get_u64(&meter_key(self.slot(meter)?.key, meter_field::TOTAL_ML))
+    }
+
+    /// Milliliters that move the meter reading: everything since `reading_set_at`
+    /// (or all of history when it is not set).
+    pub fn reading_ml(&self, meter: MeterIdx) -> Result<u64, StoreError> {
+        let slot = self.slot(meter)?;
+        let total = self.total_ml(meter)?;
+        let before = match slot.anchor_ms {
+            Some(_) => self
+                .data
+                .get(meter_key(slot.key, meter_field::ANCHOR))?
+                .and_then(|v| super::decode_anchor(&v))
+                .map_or(0, |(_, b)| b),
+            None => 0,
+        };
+        Ok(total.saturating_sub(before))
+    }
+
+    pub fn last_event_ms(&self, meter: MeterIdx) -> Result<Option<i64>, StoreError> {
+        self.get_i64_field(meter, meter_field::LAST_EVENT_MS)
+    }
+
+    /// The last time any sample arrived for the meter, even one worth 0 liters.
+    pub fn last_seen_ms(&self, meter: MeterIdx) -> Result<Option<i64>, StoreError> {
+        self.get_i64_field(meter, meter_field::LAST_SEEN_MS)
+    }
+
+    fn get_i64_field(&self, meter: MeterIdx, field: u8) -> Result<Option<i64>, StoreError> {
+        let v = self.data.get(meter_key(self.slot(meter)?.key, field))?;
+        Ok(v.map(|v| read_i64(&v)).filter(|&t| t != i64::MIN))
+    }
+
+    /// Exact milliliters in `[from_ms, to_ms)`: whole quarter-hours from the rollup,
+    /// the ragged ends from the events.
+    pub fn ml_between(&self, meter: MeterIdx, from_ms: i64, to_ms: i64) -> Result<u64, StoreError> {
+        if to_ms <= from_ms {
+            return Ok(0);
+        }
+        let q_from =
+            from_ms.div_euclid(QUARTER_MS) + i64::from(from_ms.rem_euclid(QUARTER_MS) != 0);
+        let q_to = to_ms.div_euclid(QUARTER_MS);
+        if q_from >= q_to {
+            return self.events_ml(meter, from_ms, to_ms);
+        }
+        let head = self.events_ml(meter, from_ms, q_from * QUARTER_MS)?;
+        let tail = self.events_ml(meter, q_to * QUARTER_MS, to_ms)?;
+        let mut body = 0;
+        self.scan_series(prefix::QUARTERS, meter, q_from, q_to, |_, ml| body += ml)?;
+        Ok(head + body + tail)
+    }
+
+    fn events_ml(&self, meter: MeterIdx, from_ms: i64, to_ms: i64) -> Result<u64, StoreError> {
+        let mut sum = 0;
+        self.for_each_event(meter, from_ms, to_ms, |_, ml| sum += ml)?;
+        Ok(sum)
+    }
+
+    /// Calls `f(ts_ms, ml)` for every event in `[from_ms, to_ms)`, in time order.
+    pub fn for_each_event(
+        &self,
+        meter: MeterIdx,
+        from_ms: i64,
+        to_ms: i64,
+        mut f: impl FnMut(i64, u64),
+    ) -> Result<(), StoreError> {
+        if to_ms <= from_ms {
+            return Ok(());
+        }
+        let h_from = from_ms.div_euclid(HOUR_MS);
+        let h_to = (to_ms - 1).div_euclid(HOUR_MS) + 1;
+        let mut result = Ok(());
+        let key = self.slot(meter)?.key;
+        let (lo, hi) = range_keys(prefix::EVENTS, key, h_from, h_to);
+        for kv in self.data.range(lo..hi) {
+            let (k, block) = match kv {
+                Ok(kv) => kv,
+                Err(e) => {
+                    result = Err(e.into());
+                    break;
+                }
+            };
+            let Some(hour) = codec::slot_of_key(&k) else {
+                continue;
+            };
+            let base = i64::from(hour) * HOUR_MS;
+            for e in codec::block_entries(&block) {
+                let ts = base + i64::from(e.offset_ms);
+                if ts >= from_ms && ts < to_ms {
+                    f(ts, e.ml);
+                }
+            }
+        }
+        result
+    }
+
+    /// Calls `f(slot, ml)` for the rollup values of `meter` with slots in `[from, to)`.
+    fn scan_series(
+        &self,
+        prefix: u8,
+        meter: MeterIdx,
+        from: i64,
+        to: i64,
+        mut f: impl FnMut(u32, u64),
+    ) -> Result<(), StoreError> {
+        let key = self.slot(meter)?.key;
+        let (lo, hi) = range_keys(prefix, key, from, to);
+        for kv in self.data.range(lo..hi) {
+            let (k, v) = kv?;
+            if let Some(slot) = codec::slot_of_key(&k) {
+                f(slot, codec::read_varint_value(&v));
+            }
+        }
+        Ok(())
+    }
+
+    /// Usage in local buckets of `step` covering `[from_ms, to_ms)` (see
+    /// `buckets::boundaries`: the ends are widened to whole buckets).
+    pub fn usage(
+        &self,
+        meter: MeterIdx,
+        step: Step,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Usage, QueryError> {
+        let bounds = buckets::boundaries(self.tz, step, from_ms, to_ms)?;
+        let n = bounds.len() - 1;
+        let mut ml = vec![0u64; n];
+        let (first, last) = (bounds[0], bounds[n]);
+        match step {
+            Step::Minute => self.for_each_event(meter, first, last, |ts, v| {
+                if let Some(b) = ml.get_mut(((ts - first) / 60_000) as usize) {
+                    *b += v;
+                }
+            })?,
+            Step::Hour => {
+                let mut i = 0;
+                self.scan_series(
+                    prefix::QUARTERS,
+                    meter,
+                    first / QUARTER_MS,
+                    last / QUARTER_MS,
+                    |q, v| {
+                        let t = i64::from(q) * QUARTER_MS;
+                        while i + 1 < n && t >= bounds[i + 1] {
+                            i += 1;
+                        }
+                        ml[i] += v;
+                    },
+                )?
+            }
+            Step::Day | Step::Month => {
+                let first_day = buckets::local_day_number(self.tz, first);
+                let last_day = buckets::local_day_number(self.tz, last);
+                let first_month = month_index(first_day);
+                let (lo, hi) = (first_day + codec::DAY_BIAS, last_day + codec::DAY_BIAS);
+                self.scan_series(prefix::DAYS, meter, lo, hi, |slot, v| {
+                    let day = codec::day_of_slot(slot);
+                    let i = match step {
+                        Step::Day => day - first_day,
+                        _ => month_index(day) - first_month,
+                    };
+                    if let Some(b) = usize::try_from(i).ok().and_then(|i| ml.get_mut(i)) {
+                        *b += v;
+                    }
+                })?
+            }
+        }
+        Ok(Usage { bounds, ml })
+    }
+}
+
+fn month_index(day_number: i64) -> i64 {
+    match buckets::date_of_day_number(day_number) {
+        Some(d) => i64::from(d.year()) * 12 + i64::from(d.month0()),
+        None => 0,
+    }
+}
+
+/// Key range `[lo, hi)` for slots `[from, to)` of one meter's series, clamped to u32.
+fn range_keys(prefix: u8, meter: u16, from: i64, to: i64) -> ([u8; 7], [u8; 7]) {
+    let clamp = |v: i64| v.clamp(0, i64::from(u32::MAX)) as u32;
+    let lo = series_key(prefix, meter, clamp(from));
+    let hi = if to > i64::from(u32::MAX) {
+        series_key(prefix, meter.saturating_add(1), 0)
+    } else {
+        series_key(prefix, meter, clamp(to))
+    };
+    (lo, hi)
+}

@@ -1,0 +1,192 @@
+//! The single writer: every input hands samples to it; it applies them to the
+//! store in batches and makes them durable with group commit.
+//!
+//! Durable requests (HTTP writes) are answered only after the fsync that covers
+//! them; fire-and-forget samples (UDP, GPIO) reach disk within `flush_interval`.
+//! Whatever is queued while one batch is being applied goes into the next batch,
+//! so many writers share one fsync and a pulse is never blocked behind the disk.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::{Applied, Store, StoreError};
+use crate::ingest::Sample;
+
+/// How many queued requests one batch may take (bounds batch latency).
+const MAX_REQUESTS_PER_BATCH: usize = 256;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    #[error("the store could not save the data: {0}")]
+    Store(String),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+struct Request {
+    samples: Vec<Sample>,
+    done: Option<oneshot::Sender<Result<Applied, WriteError>>>,
+}
+
+/// A cheap, cloneable handle for submitting samples.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Writer {
+    /// Queues samples; they reach disk within the flush interval.
+    pub async fn submit(&self, samples: Vec<Sample>) -> Result<(), WriteError> {
+        let req = Request {
+            samples,
+            done: None,
+        };
+        self.tx.send(req).await.map_err(|_| WriteError::Closed)
+    }
+
+    /// The same from a plain thread (the GPIO interrupt thread, the UDP reader).
+    pub fn submit_blocking(&self, samples: Vec<Sample>) -> Result<(), WriteError> {
+        let req = Request {
+            samples,
+            done: None,
+        };
+        self.tx.blocking_send(req).map_err(|_| WriteError::Closed)
+    }
+
+    /// Queues samples and waits until they are on disk.
+    pub async fn submit_durable(&self, samples: Vec<Sample>) -> Result<Applied, WriteError> {
+        let (done, rx) = oneshot::channel();
+        let req = Request {
+            samples,
+            done: Some(done),
+        };
+        self.tx.send(req).await.map_err(|_| WriteError::Closed)?;
+        rx.await.map_err(|_| WriteError::Closed)?
+    }
+
+    /// The same from a plain thread (import).
+    pub fn submit_durable_blocking(&self, samples: Vec<Sample>) -> Result<Applied, WriteError> {
+        let (done, rx) = oneshot::channel();
+        let req = Request {
+            samples,
+            done: Some(done),
+        };
+        self.tx.blocking_send(req).map_err(|_| WriteError::Closed)?;
+        rx.blocking_recv().map_err(|_| WriteError::Closed)?
+    }
+}
+
+/// Counts of what the writer stored, for `/metrics` and live updates.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Progress {
+    pub batches: u64,
+    pub events: u64,
+    pub failed_batches: u64,
+}
+
+/// Starts the writer task. It ends, after a last flush, when every `Writer` is dropped.
+pub fn spawn(
+    store: Arc<Store>,
+    flush_interval: Duration,
+) -> (
+    Writer,
+    watch::Receiver<Progress>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = mpsc::channel(1024);
+    let (progress_tx, progress_rx) = watch::channel(Progress::default());
+    let task = tokio::spawn(run(store, rx, flush_interval, progress_tx));
+    (Writer { tx }, progress_rx, task)
+}
+
+async fn run(
+    store: Arc<Store>,
+    mut rx: mpsc::Receiver<Request>,
+    flush_interval: Duration,
+    progress: watch::Sender<Progress>,
+) {
+    let mut flush_due: Option<Instant> = None;
+    loop {
+        let first = tokio::select! {
+            req = rx.recv() => match req {
+                Some(req) => req,
+                None => break,
+            },
+            _ = sleep_until(flush_due) => {
+                flush_due = None;
+                let store = store.clone();
+                if let Err(e) = blocking(move || store.flush()).await {
+                    tracing::error!("flushing the store failed: {e}");
+                }
+                continue;
+            }
+        };
+        let mut requests = vec![first];
+        while requests.len() < MAX_REQUESTS_PER_BATCH {
+            match rx.try_recv() {
+                Ok(req) => requests.push(req),
+                Err(_) => break,
+            }
+        }
+        let durable = requests.iter().any(|r| r.done.is_some());
+        let samples: Vec<Sample> = requests
+            .iter_mut()
+            .flat_map(|r| std::mem::take(&mut r.samples))
+            .collect();
+        let store2 = store.clone();
+        let result = blocking(move || {
+            let applied = store2.apply(&samples)?;
+            if durable {
+                store2.flush()?;
+            }
+            Ok(applied)
+        })
+        .await;
+        if durable {
+            flush_due = None;
+        } else if flush_due.is_none() {
+            flush_due = Some(Instant::now() + flush_interval);
+        }
+        progress.send_modify(|p| match &result {
+            Ok(a) => {
+                p.batches += 1;
+                p.events += a.events;
+            }
+            Err(_) => p.failed_batches += 1,
+        });
+        if let Err(e) = &result {
+            tracing::error!("writing a batch failed: {e}");
+        }
+        let answer = result.map_err(|e| WriteError::Store(e.to_string()));
+        for req in requests {
+            if let Some(done) = req.done {
+                let _ = done.send(answer.clone());
+            }
+        }
+    }
+    let store = store.clone();
+    if let Err(e) = blocking(move || store.flush()).await {
+        tracing::error!("the last flush of the store failed: {e}");
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(StoreError::Db(sled::Error::ReportableBug(format!(
+            "store task failed: {e}"
+        )))),
+    }
+}
