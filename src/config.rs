@@ -205,3 +205,35 @@ impl std::fmt::Debug for SmtpConfig {
             .finish()
     }
 }
+
+impl IpNet {
+    /// Whether `ip` lies in this network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        let ip = match ip {
+            V6(v6) => v6.to_ipv4_mapped().map_or(V6(v6), V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (V4(net), V4(ip)) => prefix_match(&net.octets(), &ip.octets(), self.prefix),
+            (V6(net), V6(ip)) => prefix_match(&net.octets(), &ip.octets(), self.prefix),
+            _ => false,
+        }
+    }
+}
+
+fn prefix_match(net: &[u8], ip: &[u8], prefix: u8) -> bool {
+    let mut bits = usize::from(prefix);
+    for (a, b) in net.iter().zip(ip) {
+        if bits == 0 {
+            return true;
+        }
+        let take = bits.min(8);
+        let mask = 0xffu8 << (8 - take);
+        if a & mask != b & mask {
+            return false;
+        }
+        bits -= take;
+    }
+    true
+}

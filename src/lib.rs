@@ -7,3 +7,6 @@ pub mod buckets;
 pub mod config;
 pub mod ingest;
 pub mod store;
+pub mod web;
+pub mod app;
+pub mod transfer;

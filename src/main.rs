@@ -1,3 +1,184 @@
-fn main() {
-    println!("watermeter {}", env!("CARGO_PKG_VERSION"));
+//! The `watermeter` command line: parse arguments, load the config, run the
+//! command, turn errors into a one-line message and exit status 1.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use watermeter::config::{self, Config};
+use watermeter::ingest::line_protocol::Precision;
+use watermeter::{app, transfer};
+
+#[derive(Parser)]
+#[command(name = "watermeter", version, about = "Counts every liter a house uses: S0 pulses or line protocol in, history on the Pi, a dashboard, email alerts.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the appliance (without --config: built-in defaults, data in ./watermeter-data, all on 127.0.0.1).
+    Serve {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Run with a simulated household meter and 90 days of back-filled history.
+    Demo {
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        #[arg(long, value_name = "DIR", default_value = "watermeter-demo")]
+        data_dir: PathBuf,
+    },
+    /// Validate a config file; print each problem with its line number.
+    CheckConfig {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The config file (same as --config).
+        #[arg(value_name = "FILE", conflicts_with = "config")]
+        file: Option<PathBuf>,
+    },
+    /// Send one test mail through the configured SMTP server.
+    TestEmail {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Load line protocol history (e.g. `influx_inspect export` output) into the store.
+    Import {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Precision of the timestamps in the file.
+        #[arg(long, default_value = "ns")]
+        precision: String,
+        #[arg(value_name = "FILE.lp")]
+        file: PathBuf,
+    },
+    /// Write stored events as line protocol or CSV to stdout.
+    Export {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = "lp", value_parser = ["lp", "csv"])]
+        format: String,
+        /// Only this meter (default: all).
+        #[arg(long, value_name = "ID")]
+        meter: Option<String>,
+        /// RFC 3339 start (inclusive).
+        #[arg(long, value_name = "T")]
+        from: Option<String>,
+        /// RFC 3339 end (exclusive).
+        #[arg(long, value_name = "T")]
+        to: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("watermeter: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("WATERMETER_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info,sled=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve { config } => {
+            let config = load_or_defaults(config.as_deref())?;
+            runtime()?.block_on(app::run(config, None))?;
+        }
+        Command::Demo { listen, data_dir } => {
+            let config = watermeter::demo::config(listen, data_dir);
+            runtime()?.block_on(app::run(config, Some(watermeter::demo::extra())))?;
+        }
+        Command::CheckConfig { config, file } => {
+            let Some(path) = config.or(file) else {
+                anyhow::bail!("check-config needs a file: watermeter check-config --config /etc/watermeter/config.toml");
+            };
+            return Ok(check_config(&path));
+        }
+        Command::TestEmail { config } => {
+            let config = load(&config)?;
+            return runtime()?.block_on(watermeter::alert::cli_test_email(&config));
+        }
+        Command::Import { config, precision, file } => {
+            let config = load_or_defaults(config.as_deref())?;
+            let precision = Precision::parse(&precision).map_err(anyhow::Error::msg)?;
+            let store = app::open_store(&config)?;
+            let summary = transfer::import(&store, &config, &file, precision)?;
+            println!("{summary}");
+        }
+        Command::Export { config, format, meter, from, to } => {
+            let config = load_or_defaults(config.as_deref())?;
+            let meters = match meter {
+                None => (0..config.meters.len() as u16).collect(),
+                Some(id) => vec![config
+                    .meters
+                    .iter()
+                    .position(|m| m.id == id)
+                    .with_context(|| format!("no meter with id '{id}' in the config"))? as u16],
+            };
+            let format = if format == "csv" { transfer::Format::Csv } else { transfer::Format::LineProtocol };
+            let from = parse_time("--from", from.as_deref())?.unwrap_or(0);
+            let to = parse_time("--to", to.as_deref())?.unwrap_or(i64::MAX / 2);
+            let store = app::open_store(&config)?;
+            let mut out = std::io::stdout().lock();
+            transfer::export(&store, &config, &meters, format, from, to, &mut out)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match config::load(path) {
+        Ok(c) => {
+            let alerts = c.alerts.len();
+            println!("{}: ok ({} meter(s), {alerts} alert(s))", path.display(), c.meters.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn load_or_defaults(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(p) => load(p),
+        None => Ok(config::builtin_defaults()),
+    }
+}
+
+fn parse_time(flag: &str, v: Option<&str>) -> anyhow::Result<Option<i64>> {
+    v.map(|v| {
+        chrono::DateTime::parse_from_rfc3339(v)
+            .map(|t| t.timestamp_millis())
+            .with_context(|| format!("{flag} must be an RFC 3339 time such as 2026-01-01T00:00:00Z, not '{v}'"))
+    })
+    .transpose()
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }

@@ -25,3 +25,7 @@ pub enum SampleValue {
     /// A cumulative counter in liters (`total=…i`); its differences are the liters.
     Counter(f64),
 }
+
+pub mod points;
+pub mod stats;
+pub mod udp;

@@ -10,7 +10,7 @@
 //! Writes come only from the writer task (`writer`); reads may come from anywhere.
 
 pub mod codec;
-mod query;
+pub mod query;
 pub mod writer;
 
 use std::collections::{BTreeMap, HashMap};
@@ -98,6 +98,14 @@ impl Store {
 
     /// Makes everything applied so far durable (one fsync for all of it).
     pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Writes and flushes a heartbeat key: proves the disk takes writes.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.data.insert(global_key("heartbeat"), &now.to_be_bytes())?;
         self.db.flush()?;
         Ok(())
     }

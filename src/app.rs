@@ -1,0 +1,132 @@
+//! Starts everything, wires it together and shuts it down cleanly.
+//!
+//! Order of shutdown on SIGTERM/SIGINT: stop the inputs (HTTP, UDP, GPIO), let the
+//! writer apply what is queued, flush the store, exit. Nothing acknowledged is lost.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::ingest::points::Matcher;
+use crate::ingest::stats::IngestStats;
+use crate::ingest::udp;
+use crate::store::{writer, Store};
+use crate::web::{self, AppState};
+
+/// Where the running app listens (port 0 in the config becomes a real port here).
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub http: SocketAddr,
+    pub udp: Option<SocketAddr>,
+}
+
+/// Extra work the `demo` command adds to a normal `serve`.
+pub type Extra = Box<dyn FnOnce(&AppState, watch::Receiver<bool>) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> + Send>;
+
+/// Opens the store, creating `data_dir` if needed, with a message that says what to do.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
+    Store::open(dir, config.store.cache_bytes, config.timezone, &config.meters).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("lock") || text.contains("Resource temporarily unavailable") {
+            anyhow::anyhow!(
+                "the store in {} is in use by another watermeter process; stop it first (or send the data to its /write endpoint)",
+                dir.display()
+            )
+        } else {
+            anyhow::anyhow!("opening the store in {}: {text}", dir.display())
+        }
+    })
+}
+
+/// Runs the appliance until SIGTERM/SIGINT.
+pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let store = Arc::new(open_store(&config)?);
+    let (writer, _progress, writer_task) = writer::spawn(store.clone(), config.store.flush_interval);
+    let stats = Arc::new(IngestStats::default());
+    let matcher = Arc::new(Matcher::new(&config.meters));
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+
+    let mut bound_udp = None;
+    if let Some(u) = &config.udp {
+        let socket = udp::bind(u.listen).with_context(|| format!("listening for UDP on {}", u.listen))?;
+        let socket = tokio::net::UdpSocket::from_std(socket)?;
+        bound_udp = Some(socket.local_addr()?);
+        let input = udp::UdpInput { socket, allow: u.allow.clone(), precision: u.precision };
+        tasks.push(tokio::spawn(udp::run(input, matcher.clone(), writer.clone(), stats.clone(), shutdown_rx.clone())));
+    }
+
+    let state = AppState { config: config.clone(), store: store.clone(), writer: writer.clone(), matcher, stats };
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("listening for HTTP on {}", config.http.listen))?;
+    let bound = Bound { http: listener.local_addr()?, udp: bound_udp };
+    if let Some(extra) = extra {
+        tasks.extend(extra(&state, shutdown_rx.clone())?);
+    }
+    announce(&bound);
+
+    let app = web::router(state);
+    let mut http_shutdown = shutdown_rx.clone();
+    let server = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = http_shutdown.changed().await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!("the HTTP server failed: {e}");
+        }
+    });
+    drop(writer);
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: stopping inputs, flushing the store");
+    let _ = shutdown_tx.send(true);
+    // Open keep-alive or streaming connections get a short grace period.
+    stop_within(server, Duration::from_secs(3)).await;
+    for t in tasks {
+        stop_within(t, Duration::from_secs(2)).await;
+    }
+    writer_task.await.context("the store writer failed")?;
+    tracing::info!("store flushed; bye");
+    Ok(())
+}
+
+/// Waits for a task to end, aborting it after `grace` (which drops what it holds,
+/// such as its handle on the writer).
+async fn stop_within(mut task: tokio::task::JoinHandle<()>, grace: Duration) {
+    if tokio::time::timeout(grace, &mut task).await.is_err() {
+        task.abort();
+        let _ = task.await;
+    }
+}
+
+fn announce(bound: &Bound) {
+    // Tests and users read these lines: the real ports when the config said 0.
+    println!("watermeter: dashboard at http://{}/", bound.http);
+    if let Some(u) = bound.udp {
+        println!("watermeter: line protocol over UDP on {u}");
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

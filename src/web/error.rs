@@ -1,0 +1,41 @@
+//! Errors as the browser and API clients see them: a status and a JSON
+//! `{"error": …}` (InfluxDB's shape). Internal failures are logged here and shown
+//! only as "internal error", never with their details.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// The client's fault, with a message that says what to change.
+    BadRequest(String),
+    NotFound(String),
+    /// The store could not save; nothing was acknowledged.
+    Unavailable(String),
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, msg) = match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::Unavailable(m) => {
+                tracing::error!("request failed: {m}");
+                (StatusCode::SERVICE_UNAVAILABLE, "the store could not save the data; nothing was stored".to_string())
+            }
+            ApiError::Internal(m) => {
+                tracing::error!("request failed: {m}");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string())
+            }
+        };
+        (status, Json(serde_json::json!({ "error": msg }))).into_response()
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}

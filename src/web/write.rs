@@ -1,0 +1,110 @@
+//! InfluxDB-compatible ingest: `/write` (1.x), `/api/v2/write` (2.x), `/ping` and
+//! the one `/query` statement write-only clients send on connect.
+//!
+//! Semantics follow InfluxDB: 204 when every line was stored; a partial write keeps
+//! the good lines and answers 400 with `{"error": …}` naming the first bad line.
+//! A 204 is sent only after the store's fsync that covers the batch.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use axum::body::Bytes;
+use axum::extract::{Query, RawForm, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use super::{ApiError, AppState};
+use crate::ingest::line_protocol::Precision;
+use crate::ingest::points::parse_body;
+
+/// The InfluxDB version we answer to `/ping`, so clients pick the 1.x protocol.
+pub const INFLUX_VERSION: &str = "1.8.10-watermeter";
+
+#[derive(Debug, Deserialize)]
+pub struct WriteParams {
+    precision: Option<String>,
+}
+
+pub async fn write_v1(
+    State(state): State<AppState>,
+    Query(params): Query<WriteParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    write(state, params, headers, body).await
+}
+
+/// InfluxDB 2.x clients: the same lines; `bucket` and `org` name nothing here.
+pub async fn write_v2(
+    State(state): State<AppState>,
+    Query(params): Query<WriteParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    write(state, params, headers, body).await
+}
+
+async fn write(state: AppState, params: WriteParams, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let precision = match params.precision.as_deref() {
+        None | Some("") => Precision::Nanoseconds,
+        Some(p) => Precision::parse(p).map_err(ApiError::BadRequest)?,
+    };
+    if let Some(enc) = headers.get("content-encoding").and_then(|v| v.to_str().ok()) {
+        if !enc.eq_ignore_ascii_case("identity") {
+            return Err(ApiError::BadRequest(format!(
+                "Content-Encoding '{enc}' is not supported; send the lines uncompressed (Telegraf: content_encoding = \"identity\")"
+            )));
+        }
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let parsed = parse_body(&state.matcher, &body, precision, now, &state.stats, "http /write");
+    let stored = parsed.samples.len();
+    if stored > 0 {
+        state
+            .writer
+            .submit_durable(parsed.samples)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        state.stats.accepted_http.fetch_add(stored as u64, Relaxed);
+    }
+    match parsed.rejected.first() {
+        None => Ok(with_version(StatusCode::NO_CONTENT.into_response())),
+        Some((_, first)) => Err(ApiError::BadRequest(format!(
+            "partial write: {first} dropped={} (the other {stored} lines were stored)",
+            parsed.rejected.len()
+        ))),
+    }
+}
+
+pub async fn ping() -> Response {
+    with_version(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct QueryParams {
+    q: Option<String>,
+}
+
+/// Answers `CREATE DATABASE …` (Telegraf and client libraries send it on
+/// connect) and refuses every other InfluxQL statement with a pointer to the API.
+pub async fn query(State(_): State<AppState>, RawForm(form): RawForm) -> Response {
+    let params: QueryParams = serde_urlencoded::from_bytes(&form).unwrap_or(QueryParams { q: None });
+    let q = params.q.unwrap_or_default();
+    let statement = q.trim().to_ascii_uppercase();
+    if statement.starts_with("CREATE DATABASE") {
+        let ok = serde_json::json!({ "results": [{ "statement_id": 0 }] });
+        return with_version(Json(ok).into_response());
+    }
+    let error = format!(
+        "watermeter stores line protocol writes but does not answer InfluxQL ('{}'); read the data through /api/v1/meters and /api/v1/meters/{{id}}/usage",
+        q.trim().chars().take(80).collect::<String>()
+    );
+    with_version((StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": error }))).into_response())
+}
+
+fn with_version(mut r: Response) -> Response {
+    r.headers_mut().insert("x-influxdb-version", HeaderValue::from_static(INFLUX_VERSION));
+    r.headers_mut().insert("x-influxdb-build", HeaderValue::from_static("OSS"));
+    r
+}

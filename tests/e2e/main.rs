@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `watermeter` binary, real sockets on 127.0.0.1,
+//! a temp data directory per test. One test binary, as ripgrep does it.
+
+mod util;
+
+mod cli;
+mod ingest;
+mod usage;

@@ -1,0 +1,191 @@
+//! Test helpers: the real binary on port 0 with a temp data dir, and tiny HTTP/UDP clients.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_watermeter");
+
+/// A running `watermeter serve` with its own data directory.
+pub struct App {
+    pub child: Child,
+    pub http: SocketAddr,
+    pub udp: SocketAddr,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+}
+
+/// The config every test starts from; `extra` is appended (more tables).
+pub fn config_text(data_dir: &Path, timezone: &str, extra: &str) -> String {
+    format!(
+        r#"data_dir = "{}"
+timezone = "{timezone}"
+
+[http]
+listen = "127.0.0.1:0"
+
+[udp]
+listen = "127.0.0.1:0"
+
+{extra}"#,
+        data_dir.display()
+    )
+}
+
+pub const MAIN_METER: &str = "[[meter]]\nid = \"main\"\nname = \"House\"\n";
+
+impl App {
+    /// Starts the binary with a fresh temp dir and `MAIN_METER` unless `extra` has meters.
+    pub fn start(timezone: &str, extra: &str) -> (App, tempfile::TempDir) {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let extra = if extra.contains("[[meter]]") { extra.to_string() } else { format!("{MAIN_METER}{extra}") };
+        let config = tmp.path().join("config.toml");
+        std::fs::write(&config, config_text(&tmp.path().join("data"), timezone, &extra)).expect("write config");
+        (App::start_with(&config, tmp.path()), tmp)
+    }
+
+    /// Starts (or restarts) the binary on an existing config.
+    pub fn start_with(config: &Path, dir: &Path) -> App {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("WATERMETER_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start watermeter");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut http, mut udp) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while http.is_none() || udp.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("watermeter did not announce its ports"));
+            if let Some(a) = line.strip_prefix("watermeter: dashboard at http://") {
+                http = Some(a.trim_end_matches('/').parse().expect("http addr"));
+            }
+            if let Some(a) = line.strip_prefix("watermeter: line protocol over UDP on ") {
+                udp = Some(a.parse().expect("udp addr"));
+            }
+        }
+        App {
+            child,
+            http: http.unwrap(),
+            udp: udp.unwrap(),
+            dir: dir.to_path_buf(),
+            config: config.to_path_buf(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait: the clean shutdown path.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("wait")
+    }
+
+    pub fn restart(self) -> App {
+        let (config, dir) = (self.config.clone(), self.dir.clone());
+        self.kill();
+        App::start_with(&config, &dir)
+    }
+
+    pub fn meter_json(&self, id: &str) -> serde_json::Value {
+        get_json(&self.url(&format!("/api/v1/meters/{id}")))
+    }
+
+    pub fn total_liters(&self, id: &str) -> f64 {
+        self.meter_json(id)["total_liters"].as_f64().expect("total_liters")
+    }
+
+    /// Polls until the meter's total reaches `liters` or `timeout` passes; returns the last total.
+    pub fn wait_total(&self, id: &str, liters: f64, timeout: Duration) -> f64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let t = self.total_liters(id);
+            if (t - liters).abs() < 1e-9 || Instant::now() > deadline {
+                return t;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn send_udp(&self, datagram: &str) {
+        let s = UdpSocket::bind("127.0.0.1:0").expect("udp bind");
+        s.send_to(datagram.as_bytes(), self.udp).expect("udp send");
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+    let mut r = r.expect("http request");
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    Answer { status: r.status().as_u16(), body: r.body_mut().read_to_string().unwrap_or_default(), headers }
+}
+
+pub fn post(url: &str, body: &str) -> Answer {
+    answer(agent().post(url).send(body))
+}
+
+pub fn get(url: &str) -> Answer {
+    answer(agent().get(url).call())
+}
+
+pub fn get_json(url: &str) -> serde_json::Value {
+    let a = get(url);
+    assert_eq!(a.status, 200, "GET {url}: {}", a.body);
+    serde_json::from_str(&a.body).expect("json")
+}
+
+/// Runs the binary with arguments; returns (exit code, stdout, stderr).
+pub fn run_cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).env("WATERMETER_LOG", "warn").output().expect("run watermeter");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
