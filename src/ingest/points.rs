@@ -184,3 +184,103 @@ fn snippet(line: &str) -> String {
         None => line.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{LineProtocolMatch, MeterConfig};
+    use crate::ingest::stats::IngestStats;
+
+    fn meter(id: &str, measurement: &str, tags: &[(&str, &str)], field: FieldSelector) -> MeterConfig {
+        MeterConfig {
+            id: id.into(),
+            name: id.into(),
+            liters_per_pulse: 1.0,
+            initial_reading_m3: 0.0,
+            reading_set_at_ms: None,
+            gpio: None,
+            line_protocol: LineProtocolMatch {
+                measurement: measurement.into(),
+                tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                field,
+            },
+        }
+    }
+
+    fn matcher() -> Matcher {
+        let liters = || FieldSelector::Liters(vec!["liters".into(), "value".into()]);
+        Matcher::new(&[
+            meter("main", "water", &[("meter", "main")], liters()),
+            meter("garden", "water", &[("meter", "garden"), ("site", "home")], liters()),
+            meter("flat", "flow", &[], FieldSelector::Counter("total".into())),
+        ])
+    }
+
+    /// Parses `input` and returns the samples and the rejection messages.
+    fn check(input: &str, samples: &[(MeterIdx, i64, SampleValue)], rejected: &[&str]) {
+        let stats = IngestStats::default();
+        let parsed = parse_body(&matcher(), input.as_bytes(), Precision::Seconds, 42, &stats, "test");
+        let got: Vec<_> = parsed.samples.iter().map(|s| (s.meter, s.ts_ms, s.value)).collect();
+        assert_eq!(got, samples, "{input}");
+        assert_eq!(parsed.rejected.len(), rejected.len(), "{:?}", parsed.rejected);
+        for ((_, msg), want) in parsed.rejected.iter().zip(rejected) {
+            assert!(msg.contains(want), "{msg:?} should contain {want:?}");
+        }
+    }
+
+    #[test]
+    fn points_go_to_the_meter_whose_tags_all_match() {
+        check(
+            "water,meter=main liters=1 10\nwater,site=home,meter=garden value=2.5 11\nwater,meter=garden liters=1 12",
+            &[(0, 10_000, SampleValue::Liters(1.0)), (1, 11_000, SampleValue::Liters(2.5))],
+            &["line 3: 'water,meter=garden liters=1 12': no configured meter takes measurement 'water' with tags meter=garden"],
+        );
+    }
+
+    #[test]
+    fn points_without_a_timestamp_get_the_receive_time() {
+        check("water,meter=main liters=3i", &[(0, 42, SampleValue::Liters(3.0))], &[]);
+    }
+
+    #[test]
+    fn counter_meters_take_counters_and_plain_liters() {
+        check(
+            "flow total=123456u 1\nflow liters=2 2\nflow other=1 3",
+            &[(2, 1000, SampleValue::Counter(123456.0)), (2, 2000, SampleValue::Liters(2.0))],
+            &["line 3: 'flow other=1 3': meter 'flat' needs a numeric field total"],
+        );
+    }
+
+    #[test]
+    fn non_numeric_or_negative_liters_are_rejected_with_the_value() {
+        check(
+            "water,meter=main liters=\"one\"\nwater,meter=main liters=-1\nwater,meter=main liters=true\nwater,meter=main liters=1",
+            &[(0, 42, SampleValue::Liters(1.0))],
+            &["the string \"one\"", "not -1", "the boolean true"],
+        );
+    }
+
+    #[test]
+    fn timestamps_outside_the_storable_years_are_rejected() {
+        check("water,meter=main liters=1 -5\nwater,meter=main liters=1 99999999999", &[], &["timestamp -5", "timestamp 99999999999"]);
+    }
+
+    #[test]
+    fn parse_errors_name_the_line_and_quote_it() {
+        check(
+            "water,meter=main liters=1 1\n\n# note\nwater,meter=main liters=abc 2\r\nwater,meter=main liters=1 3\r\n",
+            &[(0, 1000, SampleValue::Liters(1.0)), (0, 3000, SampleValue::Liters(1.0))],
+            &["line 4: unable to parse 'water,meter=main liters=abc 2'"],
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_loses_only_its_line() {
+        let stats = IngestStats::default();
+        let input = b"water,meter=main liters=1 1\nwater,meter=ma\xffin liters=1 2\nwater,meter=main liters=1 3";
+        let parsed = parse_body(&matcher(), input, Precision::Seconds, 0, &stats, "test");
+        assert_eq!(parsed.samples.len(), 2);
+        assert_eq!(parsed.rejected[0].0, 2);
+        assert_eq!(stats.rejected_by_reason()[0], ("parse", 1));
+    }
+}
