@@ -1,19 +1,94 @@
-//! Configuration: raw TOML → validated [`Config`].
+//! Configuration: TOML file → validated [`Config`].
 //!
-//! Loading happens in two steps (the ripgrep way): the file is parsed into raw
-//! structs that mirror the TOML, then validated into the types below, collecting
-//! *every* problem with its line number and key instead of stopping at the first.
+//! Loading happens in two steps (the ripgrep way): the file is parsed into a
+//! spanned TOML document, then every table is read and validated into the types
+//! below, collecting *every* problem (unknown keys, wrong types, bad values) with
+//! its line number and key path instead of stopping at the first.
 //! This module does no IO beyond reading the config file and the files it names
-//! (`password_file`, `ca_file`), and never prints a secret: `Debug` hides them.
+//! (`password_file`, `ca_file`, and the system time zone for defaults), starts
+//! nothing, and never prints a secret: `Debug` hides them.
+
+mod error;
+mod reader;
+mod validate;
+mod validate_alert;
+mod validate_meter;
+mod validate_smtp;
+mod values;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_alert;
+#[cfg(test)]
+mod tests_meter;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::NaiveTime;
 use chrono_tz::Tz;
 
 use crate::ingest::line_protocol::Precision;
+
+pub use error::{ConfigError, Problem};
+
+/// Reads and validates the config file at `path` (and the files it names).
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text, path),
+        Err(err) => Err(ConfigError::single(
+            path,
+            format!("cannot read the config file ({err}); check the path and its permissions"),
+        )),
+    }
+}
+
+/// Validates config `text`; `path` names the file in messages, and relative
+/// `password_file`/`ca_file` paths are resolved against its directory.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    validate::document(text, path)
+}
+
+/// The configuration of `watermeter serve` without `--config`: everything on
+/// 127.0.0.1, data in `./watermeter-data`, one meter `main` fed by
+/// `water,meter=main` points, the system time zone, no alerts, no mail.
+pub fn builtin_defaults() -> Config {
+    Config {
+        data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+        timezone: values::system_timezone(),
+        store: StoreConfig {
+            cache_bytes: DEFAULT_CACHE_MB * 1024 * 1024,
+            flush_interval: Duration::from_millis(DEFAULT_FLUSH_MS),
+        },
+        http: HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            auth: None,
+            allow_unauthenticated_lan: false,
+        },
+        udp: Some(UdpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8089)),
+            allow: Vec::new(),
+            precision: Precision::Nanoseconds,
+        }),
+        meters: vec![MeterConfig {
+            id: "main".into(),
+            name: "House".into(),
+            liters_per_pulse: 1.0,
+            initial_reading_m3: 0.0,
+            reading_set_at_ms: None,
+            gpio: None,
+            line_protocol: LineProtocolMatch::default_for("main"),
+        }],
+        alerts: Vec::new(),
+        smtp: None,
+    }
+}
+
+const DEFAULT_DATA_DIR: &str = "./watermeter-data";
+const DEFAULT_CACHE_MB: u64 = 4;
+const DEFAULT_FLUSH_MS: u64 = 500;
 
 /// The validated configuration the rest of the program runs on.
 #[derive(Debug, Clone)]
@@ -126,6 +201,18 @@ pub struct LineProtocolMatch {
     /// Every one of these tags must be present with this value.
     pub tags: Vec<(String, String)>,
     pub field: FieldSelector,
+}
+
+impl LineProtocolMatch {
+    /// What a meter without a `[meter.line_protocol]` block takes:
+    /// `water,meter=<id>` points, liters in the field `liters` or `value`.
+    pub fn default_for(meter_id: &str) -> Self {
+        LineProtocolMatch {
+            measurement: "water".into(),
+            tags: vec![("meter".into(), meter_id.into())],
+            field: FieldSelector::Liters(vec!["liters".into(), "value".into()]),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

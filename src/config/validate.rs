@@ -1,0 +1,263 @@
+//! The document as a whole: TOML syntax, top-level keys, `[store]`, `[http]`,
+//! `[udp]`, and the rules that span tables. Meters and alerts/SMTP have their
+//! own files. Collects every problem; returns a `Config` only when there are none.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use toml::de::DeTable;
+
+use super::reader::{Problems, Table};
+use super::{validate_alert, validate_meter, validate_smtp, values};
+use super::{AuthConfig, Config, ConfigError, HttpConfig, StoreConfig, UdpConfig};
+use super::{DEFAULT_CACHE_MB, DEFAULT_DATA_DIR, DEFAULT_FLUSH_MS};
+
+const TOP_KEYS: &[&str] = &[
+    "data_dir", "timezone", "store", "http", "udp", "meter", "alert", "smtp",
+];
+
+pub(super) fn document(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let mut problems = Problems::new(text);
+    let (doc, syntax_errors) = DeTable::parse_recoverable(text);
+    if !syntax_errors.is_empty() {
+        // A broken document would only produce confusing follow-up problems.
+        for err in &syntax_errors {
+            problems.add(err.span().as_ref(), "", syntax_message(err));
+        }
+        return Err(ConfigError {
+            path: path.to_path_buf(),
+            problems: problems.into_sorted(),
+        });
+    }
+    let root = Table::root(doc.get_ref());
+    root.check_keys(&mut problems, TOP_KEYS);
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+
+    let data_dir = match root.string(&mut problems, "data_dir") {
+        Some(f) if f.value.trim().is_empty() => {
+            problems.bad(&f, "must not be empty; name the directory for the history, such as \"/var/lib/watermeter\"");
+            PathBuf::from(DEFAULT_DATA_DIR)
+        }
+        Some(f) => PathBuf::from(f.value),
+        None => PathBuf::from(DEFAULT_DATA_DIR),
+    };
+    let timezone = parsed(&root, &mut problems, "timezone", values::parse_timezone)
+        .unwrap_or_else(values::system_timezone);
+    let store = store(&root, &mut problems);
+    let http = http(&root, &mut problems);
+    let udp = udp(&root, &mut problems);
+    let meters = validate_meter::meters(&root, &mut problems);
+    let alerts = validate_alert::alerts(&root, &meters, &mut problems);
+    let smtp = validate_smtp::smtp(&root, base_dir, &mut problems);
+
+    if problems.is_empty() {
+        Ok(Config {
+            data_dir,
+            timezone,
+            store,
+            http,
+            udp,
+            meters,
+            alerts,
+            smtp,
+        })
+    } else {
+        Err(ConfigError {
+            path: path.to_path_buf(),
+            problems: problems.into_sorted(),
+        })
+    }
+}
+
+fn syntax_message(err: &toml::de::Error) -> String {
+    let message = err
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    format!("this is not valid TOML ({message}); fix the syntax on this line")
+}
+
+fn store(root: &Table<'_, '_>, problems: &mut Problems) -> StoreConfig {
+    let mut cache_mb = DEFAULT_CACHE_MB as i64;
+    let mut flush_ms = DEFAULT_FLUSH_MS as i64;
+    if let Some(t) = root.table(problems, "store") {
+        t.check_keys(problems, &["cache_mb", "flush_ms"]);
+        cache_mb = int_in(&t, problems, "cache_mb", 1..=1024, cache_mb, |n| {
+            format!("{n} is out of range; use a cache size from 1 to 1024 megabytes (4 is plenty on a Pi)")
+        });
+        flush_ms = int_in(&t, problems, "flush_ms", 1..=1000, flush_ms, |n| {
+            format!("{n} is out of range; use 1 to 1000 milliseconds, the longest an event may wait before it is on disk")
+        });
+    }
+    StoreConfig {
+        cache_bytes: cache_mb as u64 * 1024 * 1024,
+        flush_interval: Duration::from_millis(flush_ms as u64),
+    }
+}
+
+fn http(root: &Table<'_, '_>, problems: &mut Problems) -> HttpConfig {
+    let mut config = HttpConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        auth: None,
+        allow_unauthenticated_lan: false,
+    };
+    let Some(t) = root.table(problems, "http") else {
+        return config;
+    };
+    t.check_keys(problems, &["listen", "allow_unauthenticated_lan", "auth"]);
+    let listen = t.string(problems, "listen");
+    if let Some(f) = &listen {
+        match parse_listen(f.value, "8080") {
+            Ok(addr) => config.listen = addr,
+            Err(message) => problems.bad(f, message),
+        }
+    }
+    if let Some(f) = t.boolean(problems, "allow_unauthenticated_lan") {
+        config.allow_unauthenticated_lan = f.value;
+    }
+    config.auth = t.table(problems, "auth").and_then(|a| auth(&a, problems));
+    let open_to_lan = !config.listen.ip().is_loopback() && !t.has("auth");
+    if let (Some(f), true, false) = (&listen, open_to_lan, config.allow_unauthenticated_lan) {
+        problems.bad(
+            f,
+            format!(
+                "{} is reachable from the network but there is no [http.auth]; add [http.auth] with a \
+                 password hash from `watermeter hash-password`, or set allow_unauthenticated_lan = true \
+                 to serve the dashboard without a login",
+                config.listen
+            ),
+        );
+    }
+    config
+}
+
+fn auth(t: &Table<'_, '_>, problems: &mut Problems) -> Option<AuthConfig> {
+    t.check_keys(problems, &["username", "password_hash"]);
+    let username = match t.string(problems, "username") {
+        Some(f) if f.value.trim().is_empty() => {
+            problems.bad(&f, "must not be empty; choose the name to log in with");
+            None
+        }
+        Some(f) => Some(f.value.to_string()),
+        None if t.has("username") => None,
+        None => {
+            t.missing(problems, "username", "add the name to log in with");
+            None
+        }
+    };
+    let password_hash = match t.string(problems, "password_hash") {
+        // Never quote the value: it is a secret.
+        Some(f) if !looks_like_argon2id(f.value) => {
+            problems.bad(
+                &f,
+                "is not an argon2id hash (it must start with `$argon2id$`); run `watermeter hash-password` \
+                 and paste its output here, never the password itself",
+            );
+            None
+        }
+        Some(f) => Some(f.value.to_string()),
+        None if t.has("password_hash") => None,
+        None => {
+            t.missing(
+                problems,
+                "password_hash",
+                "run `watermeter hash-password` and paste its output as password_hash",
+            );
+            None
+        }
+    };
+    Some(AuthConfig {
+        username: username?,
+        password_hash: password_hash?,
+    })
+}
+
+/// `$argon2id$v=19$m=…,t=…,p=…$salt$hash`: the PHC string format.
+fn looks_like_argon2id(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('$').collect();
+    parts.len() == 6
+        && parts[0].is_empty()
+        && parts[1] == "argon2id"
+        && parts[2].starts_with("v=")
+        && parts[3].contains("m=")
+        && parts[4..].iter().all(|p| !p.is_empty())
+}
+
+fn udp(root: &Table<'_, '_>, problems: &mut Problems) -> Option<UdpConfig> {
+    let t = root.table(problems, "udp")?;
+    t.check_keys(problems, &["listen", "allow", "precision"]);
+    let mut config = UdpConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 8089)),
+        allow: Vec::new(),
+        precision: Default::default(),
+    };
+    if let Some(f) = t.string(problems, "listen") {
+        match parse_listen(f.value, "8089") {
+            Ok(addr) => config.listen = addr,
+            Err(message) => problems.bad(&f, message),
+        }
+    }
+    if let Some(list) = t.strings(problems, "allow") {
+        for item in &list.value {
+            match values::parse_ipnet(item.value) {
+                Ok(net) => config.allow.push(net),
+                Err(message) => problems.bad(item, message),
+            }
+        }
+    }
+    if let Some(precision) = parsed(&t, problems, "precision", values::parse_precision) {
+        config.precision = precision;
+    }
+    Some(config)
+}
+
+fn parse_listen(text: &str, port: &str) -> Result<SocketAddr, String> {
+    SocketAddr::from_str(text.trim()).map_err(|_| {
+        format!(
+            "\"{text}\" is not an IP address with a port; write it like \"0.0.0.0:{port}\" (all \
+             interfaces) or \"127.0.0.1:{port}\" (this machine only); host names are not accepted"
+        )
+    })
+}
+
+/// An optional integer within `range`; `default` when absent or bad.
+pub(super) fn int_in(
+    t: &Table<'_, '_>,
+    problems: &mut Problems,
+    key: &str,
+    range: RangeInclusive<i64>,
+    default: i64,
+    message: impl Fn(i64) -> String,
+) -> i64 {
+    match t.integer(problems, key) {
+        Some(f) if range.contains(&f.value) => f.value,
+        Some(f) => {
+            problems.bad(&f, message(f.value));
+            default
+        }
+        None => default,
+    }
+}
+
+/// An optional string parsed by `parse`, whose error becomes the problem.
+pub(super) fn parsed<T>(
+    t: &Table<'_, '_>,
+    problems: &mut Problems,
+    key: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Option<T> {
+    let f = t.string(problems, key)?;
+    match parse(f.value) {
+        Ok(value) => Some(value),
+        Err(message) => {
+            problems.bad(&f, message);
+            None
+        }
+    }
+}
