@@ -24,8 +24,15 @@ pub struct Bound {
     pub udp: Option<SocketAddr>,
 }
 
-/// Extra work the `demo` command adds to a normal `serve`.
-pub type Extra = Box<dyn FnOnce(&AppState, watch::Receiver<bool>) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> + Send>;
+/// Extra work the `demo` command adds to a normal `serve`: runs before the
+/// addresses are announced and returns the tasks it leaves running.
+pub type Extra = Box<
+    dyn FnOnce(
+            AppState,
+            watch::Receiver<bool>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Vec<tokio::task::JoinHandle<()>>>> + Send>>
+        + Send,
+>;
 
 /// Opens the store, creating `data_dir` if needed, with a message that says what to do.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -69,7 +76,7 @@ pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
         .with_context(|| format!("listening for HTTP on {}", config.http.listen))?;
     let bound = Bound { http: listener.local_addr()?, udp: bound_udp };
     if let Some(extra) = extra {
-        tasks.extend(extra(&state, shutdown_rx.clone())?);
+        tasks.extend(extra(state.clone(), shutdown_rx.clone()).await?);
     }
     announce(&bound);
 

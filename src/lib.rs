@@ -10,3 +10,4 @@ pub mod store;
 pub mod web;
 pub mod app;
 pub mod transfer;
+pub mod demo;
