@@ -4,6 +4,8 @@
 //! input counts S0 pulses. None of them touches the store directly: they hand
 //! samples to the store's writer.
 
+pub mod gpio;
+pub mod household;
 pub mod line_protocol;
 
 /// Index of a configured meter (its position in `Config::meters`).
