@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::ingest::points::Matcher;
 use crate::ingest::stats::IngestStats;
-use crate::ingest::udp;
+use crate::ingest::{gpio, udp, MeterIdx, Sample, SampleValue};
 use crate::store::{writer, Store};
 use crate::web::{self, AppState};
 
@@ -30,14 +30,19 @@ pub type Extra = Box<
     dyn FnOnce(
             AppState,
             watch::Receiver<bool>,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Vec<tokio::task::JoinHandle<()>>>> + Send>>
-        + Send,
+        ) -> std::pin::Pin<
+            Box<
+                dyn std::future::Future<Output = anyhow::Result<Vec<tokio::task::JoinHandle<()>>>>
+                    + Send,
+            >,
+        > + Send,
 >;
 
 /// Opens the store, creating `data_dir` if needed, with a message that says what to do.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let dir = &config.data_dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))?;
     Store::open(dir, config.store.cache_bytes, config.timezone, &config.meters).map_err(|e| {
         let text = e.to_string();
         if text.contains("lock") || text.contains("Resource temporarily unavailable") {
@@ -55,7 +60,8 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
 pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let store = Arc::new(open_store(&config)?);
-    let (writer, _progress, writer_task) = writer::spawn(store.clone(), config.store.flush_interval);
+    let (writer, _progress, writer_task) =
+        writer::spawn(store.clone(), config.store.flush_interval);
     let stats = Arc::new(IngestStats::default());
     let matcher = Arc::new(Matcher::new(&config.meters));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -63,18 +69,39 @@ pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
 
     let mut bound_udp = None;
     if let Some(u) = &config.udp {
-        let socket = udp::bind(u.listen).with_context(|| format!("listening for UDP on {}", u.listen))?;
+        let socket =
+            udp::bind(u.listen).with_context(|| format!("listening for UDP on {}", u.listen))?;
         let socket = tokio::net::UdpSocket::from_std(socket)?;
         bound_udp = Some(socket.local_addr()?);
-        let input = udp::UdpInput { socket, allow: u.allow.clone(), precision: u.precision };
-        tasks.push(tokio::spawn(udp::run(input, matcher.clone(), writer.clone(), stats.clone(), shutdown_rx.clone())));
+        let input = udp::UdpInput {
+            socket,
+            allow: u.allow.clone(),
+            precision: u.precision,
+        };
+        tasks.push(tokio::spawn(udp::run(
+            input,
+            matcher.clone(),
+            writer.clone(),
+            stats.clone(),
+            shutdown_rx.clone(),
+        )));
     }
 
-    let state = AppState { config: config.clone(), store: store.clone(), writer: writer.clone(), matcher, stats };
+    let state = AppState {
+        config: config.clone(),
+        store: store.clone(),
+        writer: writer.clone(),
+        matcher,
+        stats,
+    };
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("listening for HTTP on {}", config.http.listen))?;
-    let bound = Bound { http: listener.local_addr()?, udp: bound_udp };
+    let bound = Bound {
+        http: listener.local_addr()?,
+        udp: bound_udp,
+    };
+    let gpio_inputs = start_gpio_meters(&state);
     if let Some(extra) = extra {
         tasks.extend(extra(state.clone(), shutdown_rx.clone()).await?);
     }
@@ -100,9 +127,50 @@ pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
     for t in tasks {
         stop_within(t, Duration::from_secs(2)).await;
     }
+    for (meter, handle) in gpio_inputs {
+        if let Err(e) = tokio::task::spawn_blocking(move || handle.stop()).await {
+            tracing::warn!(meter, "stopping the GPIO input failed: {e}");
+        }
+    }
     writer_task.await.context("the store writer failed")?;
     tracing::info!("store flushed; bye");
     Ok(())
+}
+
+/// Starts the GPIO input of every meter that has one. A meter whose pin cannot be
+/// opened (not a Pi, no permission, pin busy) is logged with the fix and skipped:
+/// the other inputs keep working.
+fn start_gpio_meters(state: &AppState) -> Vec<(String, gpio::GpioHandle)> {
+    let mut handles = Vec::new();
+    for (idx, m) in state.config.meters.iter().enumerate() {
+        let Some(cfg) = &m.gpio else { continue };
+        let started = gpio::open_rppal(cfg).and_then(|source| {
+            let (writer, stats) = (state.writer.clone(), state.stats.clone());
+            let liters = m.liters_per_pulse;
+            let on_pulse = Box::new(move |ts_ms: i64| {
+                stats
+                    .accepted_gpio
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let sample = Sample {
+                    meter: idx as MeterIdx,
+                    ts_ms,
+                    value: SampleValue::Liters(liters),
+                };
+                if writer.submit_blocking(vec![sample]).is_err() {
+                    tracing::warn!("a pulse arrived while shutting down and was not stored");
+                }
+            });
+            gpio::spawn(&m.id, cfg, source, on_pulse)
+        });
+        match started {
+            Ok(h) => {
+                tracing::info!(meter = m.id, pin = cfg.pin, "counting S0 pulses on GPIO");
+                handles.push((m.id.clone(), h));
+            }
+            Err(e) => tracing::error!(meter = m.id, "{e}"),
+        }
+    }
+    handles
 }
 
 /// Waits for a task to end, aborting it after `grace` (which drops what it holds,

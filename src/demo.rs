@@ -30,23 +30,30 @@ pub fn config(listen: SocketAddr, data_dir: PathBuf) -> Config {
     if let Some(m) = c.meters.first_mut() {
         m.name = "House (simulated)".into();
         m.initial_reading_m3 = 1234.0;
-        m.gpio = Some(GpioConfig {
-            pin: 17,
-            pull: config::Pull::Up,
-            edge: config::Edge::Falling,
-            debounce_ms: 30,
-            min_pulse_ms: 20,
-            min_gap_ms: 20,
-        });
     }
     c
+}
+
+/// The simulated contact is wired like a real S0 meter with the default settings.
+fn simulated_pin() -> GpioConfig {
+    GpioConfig {
+        pin: 17,
+        pull: config::Pull::Up,
+        edge: config::Edge::Falling,
+        debounce_ms: 30,
+        min_pulse_ms: 20,
+        min_gap_ms: 20,
+    }
 }
 
 pub fn extra() -> Extra {
     Box::new(|state, shutdown| Box::pin(start(state, shutdown)))
 }
 
-async fn start(state: AppState, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+async fn start(
+    state: AppState,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let tz = state.config.timezone;
     let now = chrono::Utc::now().timestamp_millis();
     let from = match state.store.last_event_ms(0)? {
@@ -56,7 +63,14 @@ async fn start(state: AppState, mut shutdown: watch::Receiver<bool>) -> anyhow::
     let past = household::pulses(SEED, from, now, tz);
     let n = past.len();
     for chunk in past.chunks(20_000) {
-        let samples = chunk.iter().map(|&t| Sample { meter: 0, ts_ms: t, value: SampleValue::Liters(1.0) }).collect();
+        let samples = chunk
+            .iter()
+            .map(|&t| Sample {
+                meter: 0,
+                ts_ms: t,
+                value: SampleValue::Liters(1.0),
+            })
+            .collect();
         state.writer.submit_durable(samples).await?;
     }
     println!("watermeter: demo back-filled {n} liters of simulated history");
@@ -64,13 +78,15 @@ async fn start(state: AppState, mut shutdown: watch::Receiver<bool>) -> anyhow::
     let future = household::pulses(SEED, now, now + LIVE_DAYS * DAY_MS, tz);
     let timeline = household::edge_timeline(&future, SEED);
     let source = SimSource::from_unix_ms(&timeline, now, Pace::RealTime);
-    let Some(cfg) = state.config.meters.first().and_then(|m| m.gpio.clone()) else {
-        anyhow::bail!("the demo meter has no simulated GPIO input");
-    };
+    let cfg = simulated_pin();
     let (writer, stats) = (state.writer.clone(), state.stats.clone());
     let on_pulse = Box::new(move |ts_ms: i64| {
         stats.accepted_gpio.fetch_add(1, Relaxed);
-        let _ = writer.submit_blocking(vec![Sample { meter: 0, ts_ms, value: SampleValue::Liters(1.0) }]);
+        let _ = writer.submit_blocking(vec![Sample {
+            meter: 0,
+            ts_ms,
+            value: SampleValue::Liters(1.0),
+        }]);
     });
     let handle = gpio::spawn("main", &cfg, Box::new(source), on_pulse)?;
     Ok(vec![tokio::spawn(async move {

@@ -3,11 +3,11 @@
 //!
 //! See ARCHITECTURE.md for the code map and the invariants.
 
+pub mod app;
 pub mod buckets;
 pub mod config;
+pub mod demo;
 pub mod ingest;
 pub mod store;
-pub mod web;
-pub mod app;
 pub mod transfer;
-pub mod demo;
+pub mod web;

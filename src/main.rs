@@ -12,7 +12,11 @@ use watermeter::ingest::line_protocol::Precision;
 use watermeter::{app, transfer};
 
 #[derive(Parser)]
-#[command(name = "watermeter", version, about = "Counts every liter a house uses: S0 pulses or line protocol in, history on the Pi, a dashboard, email alerts.")]
+#[command(
+    name = "watermeter",
+    version,
+    about = "Counts every liter a house uses: S0 pulses or line protocol in, history on the Pi, a dashboard, email alerts."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,10 +44,18 @@ enum Command {
         #[arg(value_name = "FILE", conflicts_with = "config")]
         file: Option<PathBuf>,
     },
-    /// Send one test mail through the configured SMTP server.
-    TestEmail {
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
+    /// Print every edge on a GPIO pin live, to check the wiring (Ctrl-C ends it).
+    GpioTest {
+        /// BCM pin number.
+        #[arg(long)]
+        pin: u8,
+        #[arg(long, default_value = "up", value_parser = ["up", "down", "off"])]
+        pull: String,
+        /// The edge on which the contact closes.
+        #[arg(long, default_value = "falling", value_parser = ["falling", "rising"])]
+        edge: String,
+        #[arg(long, default_value_t = 30)]
+        debounce_ms: u32,
     },
     /// Load line protocol history (e.g. `influx_inspect export` output) into the store.
     Import {
@@ -90,7 +102,10 @@ fn init_logging() {
     let filter = EnvFilter::try_from_env("WATERMETER_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,sled=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -109,18 +124,30 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             return Ok(check_config(&path));
         }
-        Command::TestEmail { config } => {
-            let config = load(&config)?;
-            return runtime()?.block_on(watermeter::alert::cli_test_email(&config));
-        }
-        Command::Import { config, precision, file } => {
+        Command::GpioTest {
+            pin,
+            pull,
+            edge,
+            debounce_ms,
+        } => return gpio_test(pin, &pull, &edge, debounce_ms),
+        Command::Import {
+            config,
+            precision,
+            file,
+        } => {
             let config = load_or_defaults(config.as_deref())?;
             let precision = Precision::parse(&precision).map_err(anyhow::Error::msg)?;
             let store = app::open_store(&config)?;
             let summary = transfer::import(&store, &config, &file, precision)?;
             println!("{summary}");
         }
-        Command::Export { config, format, meter, from, to } => {
+        Command::Export {
+            config,
+            format,
+            meter,
+            from,
+            to,
+        } => {
             let config = load_or_defaults(config.as_deref())?;
             let meters = match meter {
                 None => (0..config.meters.len() as u16).collect(),
@@ -128,9 +155,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     .meters
                     .iter()
                     .position(|m| m.id == id)
-                    .with_context(|| format!("no meter with id '{id}' in the config"))? as u16],
+                    .with_context(|| format!("no meter with id '{id}' in the config"))?
+                    as u16],
             };
-            let format = if format == "csv" { transfer::Format::Csv } else { transfer::Format::LineProtocol };
+            let format = if format == "csv" {
+                transfer::Format::Csv
+            } else {
+                transfer::Format::LineProtocol
+            };
             let from = parse_time("--from", from.as_deref())?.unwrap_or(0);
             let to = parse_time("--to", to.as_deref())?.unwrap_or(i64::MAX / 2);
             let store = app::open_store(&config)?;
@@ -141,11 +173,54 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn gpio_test(pin: u8, pull: &str, edge: &str, debounce_ms: u32) -> anyhow::Result<ExitCode> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use watermeter::config::{Edge, GpioConfig, Pull};
+    use watermeter::ingest::gpio;
+    let cfg = GpioConfig {
+        pin,
+        pull: match pull {
+            "down" => Pull::Down,
+            "off" => Pull::Off,
+            _ => Pull::Up,
+        },
+        edge: if edge == "rising" {
+            Edge::Rising
+        } else {
+            Edge::Falling
+        },
+        debounce_ms,
+        min_pulse_ms: 20,
+        min_gap_ms: 20,
+    };
+    let source = gpio::open_rppal(&cfg)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            let _ = rt.block_on(tokio::signal::ctrl_c());
+        }
+        flag.store(true, Ordering::SeqCst);
+    });
+    println!("watching BCM pin {pin} (pull {pull}, contact closes on the {edge} edge); open a tap, Ctrl-C to stop");
+    let mut out = std::io::stdout().lock();
+    gpio::run_gpio_test(&cfg, source, &mut out, &stop).context("writing the edges")?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn check_config(path: &Path) -> ExitCode {
     match config::load(path) {
         Ok(c) => {
             let alerts = c.alerts.len();
-            println!("{}: ok ({} meter(s), {alerts} alert(s))", path.display(), c.meters.len());
+            println!(
+                "{}: ok ({} meter(s), {alerts} alert(s))",
+                path.display(),
+                c.meters.len()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -170,7 +245,9 @@ fn parse_time(flag: &str, v: Option<&str>) -> anyhow::Result<Option<i64>> {
     v.map(|v| {
         chrono::DateTime::parse_from_rfc3339(v)
             .map(|t| t.timestamp_millis())
-            .with_context(|| format!("{flag} must be an RFC 3339 time such as 2026-01-01T00:00:00Z, not '{v}'"))
+            .with_context(|| {
+                format!("{flag} must be an RFC 3339 time such as 2026-01-01T00:00:00Z, not '{v}'")
+            })
     })
     .transpose()
 }

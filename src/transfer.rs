@@ -33,9 +33,17 @@ pub struct ImportSummary {
 
 impl std::fmt::Display for ImportSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "imported {} points ({} L); skipped {}", self.points, self.liters, self.skipped)?;
-        let reasons: Vec<String> =
-            self.reasons.iter().filter(|(_, n)| *n > 0).map(|(r, n)| format!("{n} {r}")).collect();
+        write!(
+            f,
+            "imported {} points ({} L); skipped {}",
+            self.points, self.liters, self.skipped
+        )?;
+        let reasons: Vec<String> = self
+            .reasons
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| format!("{n} {r}"))
+            .collect();
         if !reasons.is_empty() {
             write!(f, " ({})", reasons.join(", "))?;
         }
@@ -50,7 +58,12 @@ impl std::fmt::Display for ImportSummary {
 }
 
 /// Imports a line protocol file (e.g. `influx_inspect export` output).
-pub fn import(store: &Store, config: &Config, path: &Path, precision: Precision) -> anyhow::Result<ImportSummary> {
+pub fn import(
+    store: &Store,
+    config: &Config,
+    path: &Path,
+    precision: Precision,
+) -> anyhow::Result<ImportSummary> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
@@ -59,11 +72,14 @@ pub fn import(store: &Store, config: &Config, path: &Path, precision: Precision)
     let mut summary = ImportSummary::default();
     let progress = std::io::stderr().is_terminal();
     let mut last_report = Instant::now();
-    let (mut chunk, mut line, mut first_line_no, mut line_no, mut read) = (Vec::new(), Vec::new(), 1usize, 0usize, 0u64);
+    let (mut chunk, mut line, mut first_line_no, mut line_no, mut read) =
+        (Vec::new(), Vec::new(), 1usize, 0usize, 0u64);
     let now = chrono::Utc::now().timestamp_millis();
     loop {
         line.clear();
-        let n = reader.read_until(b'\n', &mut line).with_context(|| format!("reading {}", path.display()))?;
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("reading {}", path.display()))?;
         read += n as u64;
         if n > 0 {
             line_no += 1;
@@ -79,20 +95,37 @@ pub fn import(store: &Store, config: &Config, path: &Path, precision: Precision)
         }
         if n == 0 || line_no - first_line_no + 1 >= CHUNK_LINES {
             let parsed = parse_body(&matcher, &chunk, precision, now, &stats, "import");
-            for (l, msg) in parsed.rejected.iter().take(5usize.saturating_sub(summary.examples.len())) {
+            for (l, msg) in parsed
+                .rejected
+                .iter()
+                .take(5usize.saturating_sub(summary.examples.len()))
+            {
                 let msg = msg.strip_prefix(&format!("line {l}: ")).unwrap_or(msg);
-                summary.examples.push(format!("{}:{}: {msg}", path.display(), l + first_line_no - 1));
+                summary.examples.push(format!(
+                    "{}:{}: {msg}",
+                    path.display(),
+                    l + first_line_no - 1
+                ));
             }
             summary.skipped += parsed.rejected.len() as u64;
-            let applied = store.apply(&parsed.samples).context("writing to the store")?;
+            let applied = store
+                .apply(&parsed.samples)
+                .context("writing to the store")?;
             summary.points += applied.events;
             summary.liters += applied.milliliters as f64 / 1000.0;
             chunk.clear();
             first_line_no = line_no + 1;
             if progress && (n == 0 || last_report.elapsed() > Duration::from_millis(300)) {
                 last_report = Instant::now();
-                let pct = if size > 0 { read as f64 * 100.0 / size as f64 } else { 100.0 };
-                eprint!("\r{pct:5.1} %  {} points, {} skipped", summary.points, summary.skipped);
+                let pct = if size > 0 {
+                    read as f64 * 100.0 / size as f64
+                } else {
+                    100.0
+                };
+                eprint!(
+                    "\r{pct:5.1} %  {} points, {} skipped",
+                    summary.points, summary.skipped
+                );
             }
         }
         if n == 0 {
@@ -131,7 +164,11 @@ pub fn export(
     for &idx in meters {
         let m = &config.meters[usize::from(idx)];
         let lp = &m.line_protocol;
-        let tags: Vec<(&str, &str)> = lp.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let tags: Vec<(&str, &str)> = lp
+            .tags
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let field = match &lp.field {
             FieldSelector::Liters(names) => names.first().map_or("liters", |s| s.as_str()),
             FieldSelector::Counter(_) => "liters",
@@ -146,10 +183,17 @@ pub fn export(
             match format {
                 Format::LineProtocol => {
                     let fields = [(field, FieldValue::Float(liters))];
-                    line_protocol::write_line(&mut buf, &lp.measurement, &tags, &fields, Some(ts * 1_000_000));
+                    line_protocol::write_line(
+                        &mut buf,
+                        &lp.measurement,
+                        &tags,
+                        &fields,
+                        Some(ts * 1_000_000),
+                    );
                 }
                 Format::Csv => {
-                    let t = crate::buckets::local(config.timezone, ts).to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+                    let t = crate::buckets::local(config.timezone, ts)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
                     buf.push_str(&format!("{},{t},{liters}\n", m.id));
                 }
             }
@@ -164,7 +208,8 @@ pub fn export(
             return Err(e).context("writing the export");
         }
     }
-    out.write_all(buf.as_bytes()).context("writing the export")?;
+    out.write_all(buf.as_bytes())
+        .context("writing the export")?;
     out.flush().context("writing the export")?;
     Ok(n)
 }

@@ -278,7 +278,7 @@ fn duration(
             return None;
         }
     };
-    let in_range = value >= min && max.map_or(true, |max| value <= max);
+    let in_range = value >= min && max.is_none_or(|max| value <= max);
     if in_range {
         return Some(value);
     }

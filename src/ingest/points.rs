@@ -48,16 +48,27 @@ impl Matcher {
     pub fn new(meters: &[MeterConfig]) -> Matcher {
         let mut by_measurement: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, m) in meters.iter().enumerate() {
-            by_measurement.entry(m.line_protocol.measurement.clone()).or_default().push(i);
+            by_measurement
+                .entry(m.line_protocol.measurement.clone())
+                .or_default()
+                .push(i);
         }
         Matcher {
-            meters: meters.iter().map(|m| (m.id.clone(), m.line_protocol.clone())).collect(),
+            meters: meters
+                .iter()
+                .map(|m| (m.id.clone(), m.line_protocol.clone()))
+                .collect(),
             by_measurement,
         }
     }
 
     /// The sample a point stands for; points without a timestamp get `now_ms`.
-    pub fn sample(&self, p: &Point<'_>, precision: Precision, now_ms: i64) -> Result<Sample, Rejection> {
+    pub fn sample(
+        &self,
+        p: &Point<'_>,
+        precision: Precision,
+        now_ms: i64,
+    ) -> Result<Sample, Rejection> {
         let idx = self.meter_of(p)?;
         let (id, lp) = &self.meters[idx];
         let value = match &lp.field {
@@ -65,7 +76,9 @@ impl Matcher {
                 Some(v) => SampleValue::Counter(liters(name, v)?),
                 None => SampleValue::Liters(liters_field(p, &["liters".to_string()], id, name)?),
             },
-            FieldSelector::Liters(names) => SampleValue::Liters(liters_field(p, names, id, &names.join(" or "))?),
+            FieldSelector::Liters(names) => {
+                SampleValue::Liters(liters_field(p, names, id, &names.join(" or "))?)
+            }
         };
         let ts_ms = match p.timestamp {
             None => now_ms,
@@ -74,7 +87,11 @@ impl Matcher {
                 .filter(|t| (0..MAX_TS_MS).contains(t))
                 .ok_or(Rejection::BadTimestamp(ts))?,
         };
-        Ok(Sample { meter: idx as MeterIdx, ts_ms, value })
+        Ok(Sample {
+            meter: idx as MeterIdx,
+            ts_ms,
+            value,
+        })
     }
 
     fn meter_of(&self, p: &Point<'_>) -> Result<usize, Rejection> {
@@ -83,7 +100,13 @@ impl Matcher {
             .into_iter()
             .flatten()
             .copied()
-            .find(|&i| self.meters[i].1.tags.iter().all(|(k, v)| p.tag(k) == Some(v.as_str())))
+            .find(|&i| {
+                self.meters[i]
+                    .1
+                    .tags
+                    .iter()
+                    .all(|(k, v)| p.tag(k) == Some(v.as_str()))
+            })
             .ok_or_else(|| Rejection::NoMeter {
                 measurement: p.measurement.to_string(),
                 tags: format_tags(p),
@@ -91,13 +114,21 @@ impl Matcher {
     }
 }
 
-fn liters_field(p: &Point<'_>, names: &[String], meter: &str, expected: &str) -> Result<f64, Rejection> {
+fn liters_field(
+    p: &Point<'_>,
+    names: &[String],
+    meter: &str,
+    expected: &str,
+) -> Result<f64, Rejection> {
     for name in names {
         if let Some(v) = p.field(name) {
             return liters(name, v);
         }
     }
-    Err(Rejection::NoField { meter: meter.to_string(), expected: expected.to_string() })
+    Err(Rejection::NoField {
+        meter: meter.to_string(),
+        expected: expected.to_string(),
+    })
 }
 
 fn liters(field: &str, v: &FieldValue<'_>) -> Result<f64, Rejection> {
@@ -116,14 +147,21 @@ fn liters(field: &str, v: &FieldValue<'_>) -> Result<f64, Rejection> {
 }
 
 fn bad(field: &str, value: String) -> Rejection {
-    Rejection::BadValue { field: field.to_string(), value }
+    Rejection::BadValue {
+        field: field.to_string(),
+        value,
+    }
 }
 
 fn format_tags(p: &Point<'_>) -> String {
     if p.tags.is_empty() {
         return "(none)".to_string();
     }
-    p.tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    p.tags
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// What became of one body or datagram.
@@ -191,7 +229,12 @@ mod tests {
     use crate::config::{LineProtocolMatch, MeterConfig};
     use crate::ingest::stats::IngestStats;
 
-    fn meter(id: &str, measurement: &str, tags: &[(&str, &str)], field: FieldSelector) -> MeterConfig {
+    fn meter(
+        id: &str,
+        measurement: &str,
+        tags: &[(&str, &str)],
+        field: FieldSelector,
+    ) -> MeterConfig {
         MeterConfig {
             id: id.into(),
             name: id.into(),
@@ -201,7 +244,10 @@ mod tests {
             gpio: None,
             line_protocol: LineProtocolMatch {
                 measurement: measurement.into(),
-                tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                tags: tags
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
                 field,
             },
         }
@@ -211,7 +257,12 @@ mod tests {
         let liters = || FieldSelector::Liters(vec!["liters".into(), "value".into()]);
         Matcher::new(&[
             meter("main", "water", &[("meter", "main")], liters()),
-            meter("garden", "water", &[("meter", "garden"), ("site", "home")], liters()),
+            meter(
+                "garden",
+                "water",
+                &[("meter", "garden"), ("site", "home")],
+                liters(),
+            ),
             meter("flat", "flow", &[], FieldSelector::Counter("total".into())),
         ])
     }
@@ -219,10 +270,26 @@ mod tests {
     /// Parses `input` and returns the samples and the rejection messages.
     fn check(input: &str, samples: &[(MeterIdx, i64, SampleValue)], rejected: &[&str]) {
         let stats = IngestStats::default();
-        let parsed = parse_body(&matcher(), input.as_bytes(), Precision::Seconds, 42, &stats, "test");
-        let got: Vec<_> = parsed.samples.iter().map(|s| (s.meter, s.ts_ms, s.value)).collect();
+        let parsed = parse_body(
+            &matcher(),
+            input.as_bytes(),
+            Precision::Seconds,
+            42,
+            &stats,
+            "test",
+        );
+        let got: Vec<_> = parsed
+            .samples
+            .iter()
+            .map(|s| (s.meter, s.ts_ms, s.value))
+            .collect();
         assert_eq!(got, samples, "{input}");
-        assert_eq!(parsed.rejected.len(), rejected.len(), "{:?}", parsed.rejected);
+        assert_eq!(
+            parsed.rejected.len(),
+            rejected.len(),
+            "{:?}",
+            parsed.rejected
+        );
         for ((_, msg), want) in parsed.rejected.iter().zip(rejected) {
             assert!(msg.contains(want), "{msg:?} should contain {want:?}");
         }
@@ -239,14 +306,21 @@ mod tests {
 
     #[test]
     fn points_without_a_timestamp_get_the_receive_time() {
-        check("water,meter=main liters=3i", &[(0, 42, SampleValue::Liters(3.0))], &[]);
+        check(
+            "water,meter=main liters=3i",
+            &[(0, 42, SampleValue::Liters(3.0))],
+            &[],
+        );
     }
 
     #[test]
     fn counter_meters_take_counters_and_plain_liters() {
         check(
             "flow total=123456u 1\nflow liters=2 2\nflow other=1 3",
-            &[(2, 1000, SampleValue::Counter(123456.0)), (2, 2000, SampleValue::Liters(2.0))],
+            &[
+                (2, 1000, SampleValue::Counter(123456.0)),
+                (2, 2000, SampleValue::Liters(2.0)),
+            ],
             &["line 3: 'flow other=1 3': meter 'flat' needs a numeric field total"],
         );
     }
@@ -262,7 +336,11 @@ mod tests {
 
     #[test]
     fn timestamps_outside_the_storable_years_are_rejected() {
-        check("water,meter=main liters=1 -5\nwater,meter=main liters=1 99999999999", &[], &["timestamp -5", "timestamp 99999999999"]);
+        check(
+            "water,meter=main liters=1 -5\nwater,meter=main liters=1 99999999999",
+            &[],
+            &["timestamp -5", "timestamp 99999999999"],
+        );
     }
 
     #[test]

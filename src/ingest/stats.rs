@@ -62,9 +62,16 @@ impl IngestStats {
         let now = Instant::now();
         if w.started.is_none_or(|s| now.duration_since(s) > LOG_WINDOW) {
             if w.suppressed > 0 {
-                tracing::warn!("{} more bad inputs were not logged in the last minute", w.suppressed);
+                tracing::warn!(
+                    "{} more bad inputs were not logged in the last minute",
+                    w.suppressed
+                );
             }
-            *w = LogWindow { started: Some(now), logged: 0, suppressed: 0 };
+            *w = LogWindow {
+                started: Some(now),
+                logged: 0,
+                suppressed: 0,
+            };
         }
         if w.logged < LOGS_PER_WINDOW {
             w.logged += 1;

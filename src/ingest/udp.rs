@@ -33,7 +33,11 @@ pub struct UdpInput {
 /// Binds the socket (with a large receive buffer) so the caller learns the port.
 pub fn bind(listen: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(listen), Type::DGRAM, Some(Protocol::UDP))?;
+    let socket = Socket::new(
+        Domain::for_address(listen),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
     // SO_RCVBUFFORCE passes net.core.rmem_max when we may (root, CAP_NET_ADMIN);
     // otherwise take what the kernel grants.
     if !force_recv_buffer(&socket, RECV_BUFFER) {
@@ -61,7 +65,9 @@ pub async fn run(
         let mut next = Some(first);
         while let Some(result) = next.take() {
             match result {
-                Ok((n, from)) => handle(&input, &buf[..n], from.ip(), &matcher, &stats, &mut samples),
+                Ok((n, from)) => {
+                    handle(&input, &buf[..n], from.ip(), &matcher, &stats, &mut samples)
+                }
                 Err(e) => tracing::warn!("udp receive failed: {e}"),
             }
             if samples.len() < MAX_BATCH {
@@ -89,7 +95,10 @@ fn handle(
     stats.udp_datagrams.fetch_add(1, Relaxed);
     if !input.allow.is_empty() && !input.allow.iter().any(|net| net.contains(from)) {
         stats.udp_dropped_not_allowed.fetch_add(1, Relaxed);
-        stats.log_bad("udp", &format_args!("datagram from {from}, which is not in [udp] allow"));
+        stats.log_bad(
+            "udp",
+            &format_args!("datagram from {from}, which is not in [udp] allow"),
+        );
         return;
     }
     if datagram.len() > MAX_DATAGRAM {

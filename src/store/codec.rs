@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn appending_in_order_keeps_every_entry() {
         let first = encode_block(&[e(5, 1000), e(10, 500)]);
-        let block = append_block(&first, &mut vec![e(10, 1000), e(3_599_999, 2500)]);
+        let block = append_block(&first, &mut [e(10, 1000), e(3_599_999, 2500)]);
         assert_eq!(
             decode_block(&block),
             vec![e(5, 1000), e(10, 500), e(10, 1000), e(3_599_999, 2500)]
@@ -253,12 +253,12 @@ mod tests {
     #[test]
     fn appending_out_of_order_re_sorts_the_block() {
         let first = encode_block(&[e(500, 1000), e(900, 1000)]);
-        let block = append_block(&first, &mut vec![e(100, 250), e(950, 1000)]);
+        let block = append_block(&first, &mut [e(100, 250), e(950, 1000)]);
         assert_eq!(
             decode_block(&block),
             vec![e(100, 250), e(500, 1000), e(900, 1000), e(950, 1000)]
         );
-        let more = append_block(&block, &mut vec![e(960, 1000)]);
+        let more = append_block(&block, &mut [e(960, 1000)]);
         assert_eq!(decode_block(&more).len(), 5);
     }
 

@@ -105,7 +105,8 @@ impl Store {
     /// Writes and flushes a heartbeat key: proves the disk takes writes.
     pub fn check_writable(&self) -> Result<(), StoreError> {
         let now = chrono::Utc::now().timestamp_millis();
-        self.data.insert(global_key("heartbeat"), &now.to_be_bytes())?;
+        self.data
+            .insert(global_key("heartbeat"), &now.to_be_bytes())?;
         self.db.flush()?;
         Ok(())
     }

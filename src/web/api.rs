@@ -30,8 +30,12 @@ pub struct MeterSnapshot {
 pub fn snapshot(state: &AppState, idx: MeterIdx, now_ms: i64) -> Result<MeterSnapshot, ApiError> {
     let store = &state.store;
     let m = &state.config.meters[usize::from(idx)];
-    let today = store.usage(idx, Step::Day, now_ms, now_ms).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let hour = store.usage(idx, Step::Hour, now_ms, now_ms).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let today = store
+        .usage(idx, Step::Day, now_ms, now_ms)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let hour = store
+        .usage(idx, Step::Hour, now_ms, now_ms)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let reading_ml = store.reading_ml(idx)?;
     Ok(MeterSnapshot {
         id: m.id.clone(),
@@ -51,16 +55,22 @@ pub fn snapshot(state: &AppState, idx: MeterIdx, now_ms: i64) -> Result<MeterSna
 fn flow_l_per_min(state: &AppState, idx: MeterIdx, now_ms: i64) -> Result<f64, ApiError> {
     let mut last = [(0i64, 0u64); 2];
     let mut n = 0;
-    state.store.for_each_event(idx, now_ms - 3_600_000, now_ms + 1, |ts, ml| {
-        last = [last[1], (ts, ml)];
-        n += 1;
-    })?;
+    state
+        .store
+        .for_each_event(idx, now_ms - 3_600_000, now_ms + 1, |ts, ml| {
+            last = [last[1], (ts, ml)];
+            n += 1;
+        })?;
     if n == 0 {
         return Ok(0.0);
     }
     let (t1, ml) = last[1];
     let since = (now_ms - t1).max(1);
-    let interval = if n >= 2 { (t1 - last[0].0).max(1) } else { since };
+    let interval = if n >= 2 {
+        (t1 - last[0].0).max(1)
+    } else {
+        since
+    };
     if since > (2 * interval).max(60_000) {
         return Ok(0.0);
     }
@@ -75,9 +85,16 @@ pub async fn meters(State(state): State<AppState>) -> Result<Json<Vec<MeterSnaps
     Ok(Json(list))
 }
 
-pub async fn meter(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<MeterSnapshot>, ApiError> {
+pub async fn meter(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<MeterSnapshot>, ApiError> {
     let (idx, _) = state.meter(&id).ok_or_else(|| unknown_meter(&id))?;
-    Ok(Json(snapshot(&state, idx, chrono::Utc::now().timestamp_millis())?))
+    Ok(Json(snapshot(
+        &state,
+        idx,
+        chrono::Utc::now().timestamp_millis(),
+    )?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,7 +127,9 @@ pub async fn usage(
     let (idx, m) = state.meter(&id).ok_or_else(|| unknown_meter(&id))?;
     let step_name = p.step.as_deref().unwrap_or("hour");
     let step = Step::parse(step_name).ok_or_else(|| {
-        ApiError::BadRequest(format!("step '{step_name}' is not one of minute, hour, day, month"))
+        ApiError::BadRequest(format!(
+            "step '{step_name}' is not one of minute, hour, day, month"
+        ))
     })?;
     let now = chrono::Utc::now().timestamp_millis();
     let to = parse_time("to", p.to.as_deref())?.unwrap_or(now);
@@ -124,15 +143,21 @@ pub async fn usage(
     if from > to {
         return Err(ApiError::BadRequest("'from' is after 'to'".into()));
     }
-    let usage = state.store.usage(idx, step, from, to).map_err(|e| match e {
-        crate::store::query::QueryError::Range(r) => ApiError::BadRequest(r.to_string()),
-        other => ApiError::Internal(other.to_string()),
-    })?;
+    let usage = state
+        .store
+        .usage(idx, step, from, to)
+        .map_err(|e| match e {
+            crate::store::query::QueryError::Range(r) => ApiError::BadRequest(r.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        })?;
     let buckets = usage
         .bounds
         .iter()
         .zip(&usage.ml)
-        .map(|(&start, &ml)| Bucket { start: rfc3339(&state, start), liters: ml as f64 / 1000.0 })
+        .map(|(&start, &ml)| Bucket {
+            start: rfc3339(&state, start),
+            liters: ml as f64 / 1000.0,
+        })
         .collect();
     Ok(Json(UsageBody {
         meter: m.id.clone(),
@@ -144,7 +169,9 @@ pub async fn usage(
 }
 
 fn parse_time(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
-    let Some(v) = v.filter(|v| !v.is_empty()) else { return Ok(None) };
+    let Some(v) = v.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
     DateTime::parse_from_rfc3339(v).map(|t| Some(t.timestamp_millis())).map_err(|e| {
         ApiError::BadRequest(format!("'{name}' must be an RFC 3339 time such as 2026-11-26T00:00:00+01:00, not '{v}' ({e})"))
     })
@@ -182,38 +209,78 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut out = String::new();
     let now = chrono::Utc::now().timestamp_millis();
-    out.push_str("# HELP watermeter_water_liters_total Liters counted per meter since the store began.\n");
+    out.push_str(
+        "# HELP watermeter_water_liters_total Liters counted per meter since the store began.\n",
+    );
     out.push_str("# TYPE watermeter_water_liters_total counter\n");
     for (i, m) in state.config.meters.iter().enumerate() {
         let liters = state.store.total_ml(i as MeterIdx)? as f64 / 1000.0;
-        let _ = writeln!(out, "watermeter_water_liters_total{{meter=\"{}\"}} {liters}", m.id);
+        let _ = writeln!(
+            out,
+            "watermeter_water_liters_total{{meter=\"{}\"}} {liters}",
+            m.id
+        );
     }
     out.push_str("# HELP watermeter_flow_liters_per_minute Flow right now.\n");
     out.push_str("# TYPE watermeter_flow_liters_per_minute gauge\n");
     for (i, m) in state.config.meters.iter().enumerate() {
         let flow = flow_l_per_min(&state, i as MeterIdx, now)?;
-        let _ = writeln!(out, "watermeter_flow_liters_per_minute{{meter=\"{}\"}} {flow}", m.id);
+        let _ = writeln!(
+            out,
+            "watermeter_flow_liters_per_minute{{meter=\"{}\"}} {flow}",
+            m.id
+        );
     }
     let s = &state.stats;
     out.push_str("# HELP watermeter_points_accepted_total Points stored, by input.\n");
     out.push_str("# TYPE watermeter_points_accepted_total counter\n");
-    for (input, c) in [("udp", &s.accepted_udp), ("http", &s.accepted_http), ("gpio", &s.accepted_gpio)] {
-        let _ = writeln!(out, "watermeter_points_accepted_total{{input=\"{input}\"}} {}", c.load(Relaxed));
+    for (input, c) in [
+        ("udp", &s.accepted_udp),
+        ("http", &s.accepted_http),
+        ("gpio", &s.accepted_gpio),
+    ] {
+        let _ = writeln!(
+            out,
+            "watermeter_points_accepted_total{{input=\"{input}\"}} {}",
+            c.load(Relaxed)
+        );
     }
     out.push_str("# HELP watermeter_points_rejected_total Points not stored, by reason.\n");
     out.push_str("# TYPE watermeter_points_rejected_total counter\n");
     for (reason, n) in s.rejected_by_reason() {
-        let _ = writeln!(out, "watermeter_points_rejected_total{{reason=\"{reason}\"}} {n}");
+        let _ = writeln!(
+            out,
+            "watermeter_points_rejected_total{{reason=\"{reason}\"}} {n}"
+        );
     }
     out.push_str("# HELP watermeter_udp_datagrams_total UDP datagrams received.\n");
     out.push_str("# TYPE watermeter_udp_datagrams_total counter\n");
-    let _ = writeln!(out, "watermeter_udp_datagrams_total {}", s.udp_datagrams.load(Relaxed));
+    let _ = writeln!(
+        out,
+        "watermeter_udp_datagrams_total {}",
+        s.udp_datagrams.load(Relaxed)
+    );
     out.push_str("# HELP watermeter_udp_dropped_total UDP datagrams dropped, by reason.\n");
     out.push_str("# TYPE watermeter_udp_dropped_total counter\n");
-    let _ = writeln!(out, "watermeter_udp_dropped_total{{reason=\"not_allowed\"}} {}", s.udp_dropped_not_allowed.load(Relaxed));
-    let _ = writeln!(out, "watermeter_udp_dropped_total{{reason=\"too_large\"}} {}", s.udp_dropped_too_large.load(Relaxed));
+    let _ = writeln!(
+        out,
+        "watermeter_udp_dropped_total{{reason=\"not_allowed\"}} {}",
+        s.udp_dropped_not_allowed.load(Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "watermeter_udp_dropped_total{{reason=\"too_large\"}} {}",
+        s.udp_dropped_too_large.load(Relaxed)
+    );
     out.push_str("# HELP watermeter_store_bytes Size of the store on disk.\n");
     out.push_str("# TYPE watermeter_store_bytes gauge\n");
     let _ = writeln!(out, "watermeter_store_bytes {}", state.store.size_on_disk());
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response())
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response())
 }

@@ -23,11 +23,17 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::Unavailable(m) => {
                 tracing::error!("request failed: {m}");
-                (StatusCode::SERVICE_UNAVAILABLE, "the store could not save the data; nothing was stored".to_string())
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the store could not save the data; nothing was stored".to_string(),
+                )
             }
             ApiError::Internal(m) => {
                 tracing::error!("request failed: {m}");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_string())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_string(),
+                )
             }
         };
         (status, Json(serde_json::json!({ "error": msg }))).into_response()

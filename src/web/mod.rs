@@ -36,7 +36,10 @@ pub struct AppState {
 
 impl AppState {
     /// The configured meter with this id, and its index.
-    pub fn meter(&self, id: &str) -> Option<(crate::ingest::MeterIdx, &crate::config::MeterConfig)> {
+    pub fn meter(
+        &self,
+        id: &str,
+    ) -> Option<(crate::ingest::MeterIdx, &crate::config::MeterConfig)> {
         let i = self.config.meters.iter().position(|m| m.id == id)?;
         Some((i as crate::ingest::MeterIdx, &self.config.meters[i]))
     }

@@ -8,7 +8,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use axum::body::Bytes;
-use axum::extract::{Query, RawForm, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -45,12 +45,20 @@ pub async fn write_v2(
     write(state, params, headers, body).await
 }
 
-async fn write(state: AppState, params: WriteParams, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn write(
+    state: AppState,
+    params: WriteParams,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let precision = match params.precision.as_deref() {
         None | Some("") => Precision::Nanoseconds,
         Some(p) => Precision::parse(p).map_err(ApiError::BadRequest)?,
     };
-    if let Some(enc) = headers.get("content-encoding").and_then(|v| v.to_str().ok()) {
+    if let Some(enc) = headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+    {
         if !enc.eq_ignore_ascii_case("identity") {
             return Err(ApiError::BadRequest(format!(
                 "Content-Encoding '{enc}' is not supported; send the lines uncompressed (Telegraf: content_encoding = \"identity\")"
@@ -58,7 +66,14 @@ async fn write(state: AppState, params: WriteParams, headers: HeaderMap, body: B
         }
     }
     let now = chrono::Utc::now().timestamp_millis();
-    let parsed = parse_body(&state.matcher, &body, precision, now, &state.stats, "http /write");
+    let parsed = parse_body(
+        &state.matcher,
+        &body,
+        precision,
+        now,
+        &state.stats,
+        "http /write",
+    );
     let stored = parsed.samples.len();
     if stored > 0 {
         state
@@ -88,9 +103,20 @@ pub struct QueryParams {
 
 /// Answers `CREATE DATABASE …` (Telegraf and client libraries send it on
 /// connect) and refuses every other InfluxQL statement with a pointer to the API.
-pub async fn query(State(_): State<AppState>, RawForm(form): RawForm) -> Response {
-    let params: QueryParams = serde_urlencoded::from_bytes(&form).unwrap_or(QueryParams { q: None });
-    let q = params.q.unwrap_or_default();
+pub async fn query(
+    State(_): State<AppState>,
+    Query(params): Query<QueryParams>,
+    body: Bytes,
+) -> Response {
+    // `q` comes in the URL, or (POST) in a form-encoded body.
+    let q = params
+        .q
+        .or_else(|| {
+            serde_urlencoded::from_bytes::<QueryParams>(&body)
+                .ok()
+                .and_then(|p| p.q)
+        })
+        .unwrap_or_default();
     let statement = q.trim().to_ascii_uppercase();
     if statement.starts_with("CREATE DATABASE") {
         let ok = serde_json::json!({ "results": [{ "statement_id": 0 }] });
@@ -100,11 +126,21 @@ pub async fn query(State(_): State<AppState>, RawForm(form): RawForm) -> Respons
         "watermeter stores line protocol writes but does not answer InfluxQL ('{}'); read the data through /api/v1/meters and /api/v1/meters/{{id}}/usage",
         q.trim().chars().take(80).collect::<String>()
     );
-    with_version((StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": error }))).into_response())
+    with_version(
+        (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({ "error": error })),
+        )
+            .into_response(),
+    )
 }
 
 fn with_version(mut r: Response) -> Response {
-    r.headers_mut().insert("x-influxdb-version", HeaderValue::from_static(INFLUX_VERSION));
-    r.headers_mut().insert("x-influxdb-build", HeaderValue::from_static("OSS"));
+    r.headers_mut().insert(
+        "x-influxdb-version",
+        HeaderValue::from_static(INFLUX_VERSION),
+    );
+    r.headers_mut()
+        .insert("x-influxdb-build", HeaderValue::from_static("OSS"));
     r
 }

@@ -4,7 +4,9 @@ use crate::util::{get, get_json, post, App};
 
 /// One liter every 10 minutes from `from` (unix s) for `hours` hours, as a /write body.
 fn every_ten_minutes(from: i64, hours: i64) -> String {
-    (0..hours * 6).map(|i| format!("water,meter=main liters=1 {}\n", from + i * 600)).collect()
+    (0..hours * 6)
+        .map(|i| format!("water,meter=main liters=1 {}\n", from + i * 600))
+        .collect()
 }
 
 fn usage(app: &App, query: &str) -> serde_json::Value {
@@ -12,7 +14,12 @@ fn usage(app: &App, query: &str) -> serde_json::Value {
 }
 
 fn liters(v: &serde_json::Value) -> Vec<f64> {
-    v["buckets"].as_array().unwrap().iter().map(|b| b["liters"].as_f64().unwrap()).collect()
+    v["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["liters"].as_f64().unwrap())
+        .collect()
 }
 
 #[test]
@@ -30,19 +37,39 @@ fn vienna_spring_forward_day_has_23_hourly_buckets_that_sum_to_the_day() {
     let days = usage(&app, &format!("{day}&step=day"));
     assert_eq!(liters(&days), vec![23.0 * 6.0]);
     assert_eq!(hours["total_liters"], days["total_liters"]);
-    assert_eq!((hours["unit"].as_str(), hours["step"].as_str(), hours["meter"].as_str()), (Some("L"), Some("hour"), Some("main")));
+    assert_eq!(
+        (
+            hours["unit"].as_str(),
+            hours["step"].as_str(),
+            hours["meter"].as_str()
+        ),
+        (Some("L"), Some("hour"), Some("main"))
+    );
 }
 
 #[test]
 fn new_york_fall_back_day_has_25_hourly_buckets() {
     let (app, _tmp) = App::start("America/New_York", "");
     // 2026-11-01 04:00 UTC is local midnight (EDT).
-    assert_eq!(post(&app.url("/write?precision=s"), &every_ten_minutes(1_793_505_600, 25)).status, 204);
-    let hours = usage(&app, "from=2026-11-01T00:00:00-04:00&to=2026-11-01T23:00:00-05:00&step=hour");
+    assert_eq!(
+        post(
+            &app.url("/write?precision=s"),
+            &every_ten_minutes(1_793_505_600, 25)
+        )
+        .status,
+        204
+    );
+    let hours = usage(
+        &app,
+        "from=2026-11-01T00:00:00-04:00&to=2026-11-01T23:59:59-05:00&step=hour",
+    );
     let l = liters(&hours);
     assert_eq!(l.len(), 25);
     assert!(l.iter().all(|&x| x == 6.0), "{l:?}");
-    let days = usage(&app, "from=2026-11-01T00:00:00-04:00&to=2026-11-01T23:00:00-05:00&step=day");
+    let days = usage(
+        &app,
+        "from=2026-11-01T00:00:00-04:00&to=2026-11-01T23:00:00-05:00&step=day",
+    );
     assert_eq!(liters(&days), vec![150.0]);
 }
 
@@ -52,7 +79,10 @@ fn kathmandu_days_start_at_a_quarter_past_in_utc() {
     // 18:14 UTC is 23:59 on the 14th local, 18:15 UTC is midnight of the 15th.
     let body = "water,meter=main liters=1 1781460840\nwater,meter=main liters=2 1781460900\n";
     assert_eq!(post(&app.url("/write?precision=s"), body).status, 204);
-    let days = usage(&app, "from=2026-06-14T00:00:00%2B05:45&to=2026-06-15T12:00:00%2B05:45&step=day");
+    let days = usage(
+        &app,
+        "from=2026-06-14T00:00:00%2B05:45&to=2026-06-15T12:00:00%2B05:45&step=day",
+    );
     assert_eq!(liters(&days), vec![1.0, 2.0]);
     assert_eq!(days["buckets"][1]["start"], "2026-06-15T00:00:00+05:45");
 }
@@ -61,12 +91,28 @@ fn kathmandu_days_start_at_a_quarter_past_in_utc() {
 fn months_sum_their_days_and_minutes_sum_their_hour() {
     let (app, _tmp) = App::start("Europe/Vienna", "");
     // Every 10 minutes from 2026-01-30 to 2026-03-02 (31 days).
-    assert_eq!(post(&app.url("/write?precision=s"), &every_ten_minutes(1_769_731_200, 31 * 24)).status, 204);
-    let months = usage(&app, "from=2026-01-01T00:00:00%2B01:00&to=2026-03-31T00:00:00%2B02:00&step=month");
-    let days = usage(&app, "from=2026-01-01T00:00:00%2B01:00&to=2026-03-31T00:00:00%2B02:00&step=day");
+    assert_eq!(
+        post(
+            &app.url("/write?precision=s"),
+            &every_ten_minutes(1_769_731_200, 31 * 24)
+        )
+        .status,
+        204
+    );
+    let months = usage(
+        &app,
+        "from=2026-01-01T00:00:00%2B01:00&to=2026-03-31T00:00:00%2B02:00&step=month",
+    );
+    let days = usage(
+        &app,
+        "from=2026-01-01T00:00:00%2B01:00&to=2026-03-31T00:00:00%2B02:00&step=day",
+    );
     assert_eq!(months["total_liters"], days["total_liters"]);
     assert_eq!(months["total_liters"], 31.0 * 24.0 * 6.0);
-    let minutes = usage(&app, "from=2026-02-10T10:00:00%2B01:00&to=2026-02-10T11:00:00%2B01:00&step=minute");
+    let minutes = usage(
+        &app,
+        "from=2026-02-10T10:00:00%2B01:00&to=2026-02-10T11:00:00%2B01:00&step=minute",
+    );
     assert_eq!(minutes["buckets"].as_array().unwrap().len(), 60);
     assert_eq!(minutes["total_liters"], 6.0);
 }
@@ -77,7 +123,10 @@ fn bad_usage_requests_get_400_with_a_reason() {
     for (q, needle) in [
         ("step=fortnight", "step"),
         ("from=yesterday", "RFC 3339"),
-        ("step=minute&from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", "buckets"),
+        (
+            "step=minute&from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            "buckets",
+        ),
         ("from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "after"),
     ] {
         let a = get(&app.url(&format!("/api/v1/meters/main/usage?{q}")));
@@ -91,13 +140,20 @@ fn bad_usage_requests_get_400_with_a_reason() {
 fn meters_list_and_status_page_show_the_reading() {
     let meter = "[[meter]]\nid = \"main\"\nname = \"House\"\ninitial_reading_m3 = 1234.5\n";
     let (app, _tmp) = App::start("UTC", meter);
-    assert_eq!(post(&app.url("/write"), "water,meter=main liters=250").status, 204);
+    assert_eq!(
+        post(&app.url("/write"), "water,meter=main liters=250").status,
+        204
+    );
     let list = get_json(&app.url("/api/v1/meters"));
     assert_eq!(list[0]["id"], "main");
     assert_eq!(list[0]["reading_m3"], 1234.75);
     assert_eq!(list[0]["today_liters"], 250.0);
     let page = get(&app.url("/"));
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("1234.750") && page.body.contains("House"), "{}", page.body);
+    assert!(
+        page.body.contains("1234.750") && page.body.contains("House"),
+        "{}",
+        page.body
+    );
     assert_eq!(get(&app.url("/healthz")).status, 200);
 }

@@ -41,9 +41,17 @@ impl App {
     /// Starts the binary with a fresh temp dir and `MAIN_METER` unless `extra` has meters.
     pub fn start(timezone: &str, extra: &str) -> (App, tempfile::TempDir) {
         let tmp = tempfile::tempdir().expect("temp dir");
-        let extra = if extra.contains("[[meter]]") { extra.to_string() } else { format!("{MAIN_METER}{extra}") };
+        let extra = if extra.contains("[[meter]]") {
+            extra.to_string()
+        } else {
+            format!("{MAIN_METER}{extra}")
+        };
         let config = tmp.path().join("config.toml");
-        std::fs::write(&config, config_text(&tmp.path().join("data"), timezone, &extra)).expect("write config");
+        std::fs::write(
+            &config,
+            config_text(&tmp.path().join("data"), timezone, &extra),
+        )
+        .expect("write config");
         (App::start_with(&config, tmp.path()), tmp)
     }
 
@@ -70,7 +78,9 @@ impl App {
         let deadline = Instant::now() + Duration::from_secs(60);
         while http.is_none() || udp.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("watermeter did not announce its ports"));
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("watermeter did not announce its ports"));
             if let Some(a) = line.strip_prefix("watermeter: dashboard at http://") {
                 http = Some(a.trim_end_matches('/').parse().expect("http addr"));
             }
@@ -114,7 +124,9 @@ impl App {
     }
 
     pub fn total_liters(&self, id: &str) -> f64 {
-        self.meter_json(id)["total_liters"].as_f64().expect("total_liters")
+        self.meter_json(id)["total_liters"]
+            .as_f64()
+            .expect("total_liters")
     }
 
     /// Polls until the meter's total reaches `liters` or `timeout` passes; returns the last total.
@@ -163,7 +175,11 @@ fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
         .collect();
-    Answer { status: r.status().as_u16(), body: r.body_mut().read_to_string().unwrap_or_default(), headers }
+    Answer {
+        status: r.status().as_u16(),
+        body: r.body_mut().read_to_string().unwrap_or_default(),
+        headers,
+    }
 }
 
 pub fn post(url: &str, body: &str) -> Answer {
@@ -182,7 +198,11 @@ pub fn get_json(url: &str) -> serde_json::Value {
 
 /// Runs the binary with arguments; returns (exit code, stdout, stderr).
 pub fn run_cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN).args(args).env("WATERMETER_LOG", "warn").output().expect("run watermeter");
+    let out = Command::new(BIN)
+        .args(args)
+        .env("WATERMETER_LOG", "warn")
+        .output()
+        .expect("run watermeter");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -157,7 +157,7 @@ impl GpioHandle {
 
     /// True once the thread has ended on its own (the source closed or failed).
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().map_or(true, JoinHandle::is_finished)
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
     fn join(&mut self) -> Result<(), GpioError> {
