@@ -40,6 +40,7 @@ pub mod meter_field {
     pub const LAST_SEEN_MS: u8 = 3;
     pub const COUNTER: u8 = 4;
     pub const ANCHOR: u8 = 5;
+    pub const READING_OVERRIDE: u8 = 6;
 }
 
 pub fn series_key(prefix: u8, meter: u16, slot: u32) -> [u8; 7] {

@@ -36,12 +36,34 @@ pub enum StoreError {
 }
 
 /// One configured meter as the store knows it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct MeterSlot {
     /// The meter's number inside keys; stable across config edits and reorderings.
     key: u16,
-    /// `reading_set_at`: liters before it do not move the reading.
-    anchor_ms: Option<i64>,
+    /// What the physical meter showed, and when; liters before then do not move it.
+    reading: std::sync::RwLock<ReadingBase>,
+    /// The config's values, to tell whether a reading set on the dashboard still applies.
+    configured: ReadingBase,
+}
+
+/// "The meter showed `m3` at `anchor_ms`" (`None`: at the start of the history).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReadingBase {
+    pub m3: f64,
+    pub anchor_ms: Option<i64>,
+}
+
+impl MeterSlot {
+    fn reading(&self) -> ReadingBase {
+        match self.reading.read() {
+            Ok(r) => *r,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    fn anchor_ms(&self) -> Option<i64> {
+        self.reading().anchor_ms
+    }
 }
 
 /// What one `apply` did.
@@ -82,9 +104,17 @@ impl Store {
         };
         for m in meters {
             let key = store.register_meter(&m.id)?;
+            let configured = ReadingBase {
+                m3: m.initial_reading_m3,
+                anchor_ms: m.reading_set_at_ms,
+            };
+            let reading = store
+                .reading_override(key, configured)?
+                .unwrap_or(configured);
             store.meters.push(MeterSlot {
                 key,
-                anchor_ms: m.reading_set_at_ms,
+                reading: std::sync::RwLock::new(reading),
+                configured,
             });
         }
         store.ensure_day_rollup_zone()?;
@@ -153,6 +183,7 @@ impl Store {
         let mut applied = Applied::default();
         for s in samples {
             let slot = self.slot(s.meter)?;
+            let anchor = slot.anchor_ms();
             let delta = match per_meter.entry(slot.key) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => e.insert(self.load_delta(slot)?),
@@ -178,7 +209,7 @@ impl Store {
             *quarters.entry((slot.key, quarter)).or_default() += ml;
             delta.total_add += ml;
             delta.last_event = delta.last_event.max(s.ts_ms);
-            if slot.anchor_ms.is_some_and(|a| s.ts_ms < a) {
+            if anchor.is_some_and(|a| s.ts_ms < a) {
                 delta.before_anchor_add += ml;
             }
             applied.events += 1;
@@ -300,11 +331,73 @@ impl Store {
         Ok(())
     }
 
+    /// A reading set on the dashboard, if the config has not changed since (an
+    /// edited config wins: the owner changed it on purpose).
+    fn reading_override(
+        &self,
+        key: u16,
+        configured: ReadingBase,
+    ) -> Result<Option<ReadingBase>, StoreError> {
+        let k = meter_key(key, meter_field::READING_OVERRIDE);
+        let Some(v) = self.data.get(k)? else {
+            return Ok(None);
+        };
+        let decoded = <[u8; 32]>::try_from(v.as_ref()).ok().map(|b| {
+            let f = |i: usize| <[u8; 8]>::try_from(&b[i..i + 8]).unwrap_or_default();
+            let set = ReadingBase {
+                m3: f64::from_be_bytes(f(0)),
+                anchor_ms: Some(i64::from_be_bytes(f(8))),
+            };
+            let cfg_anchor = i64::from_be_bytes(f(24));
+            let was = ReadingBase {
+                m3: f64::from_be_bytes(f(16)),
+                anchor_ms: (cfg_anchor != i64::MIN).then_some(cfg_anchor),
+            };
+            (set, was)
+        });
+        match decoded {
+            Some((set, was)) if was == configured => Ok(Some(set)),
+            _ => {
+                self.data.remove(k)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// "The meter shows `m3` now (at `at_ms`)": from then on the reading follows the
+    /// liters counted after `at_ms`. Called only by the writer task.
+    pub fn set_reading(&self, meter: MeterIdx, m3: f64, at_ms: i64) -> Result<(), StoreError> {
+        let slot = self.slot(meter)?;
+        let before = self.ml_between(meter, 0, at_ms)?;
+        let mut v = [0u8; 32];
+        v[0..8].copy_from_slice(&m3.to_be_bytes());
+        v[8..16].copy_from_slice(&at_ms.to_be_bytes());
+        v[16..24].copy_from_slice(&slot.configured.m3.to_be_bytes());
+        v[24..32].copy_from_slice(&slot.configured.anchor_ms.unwrap_or(i64::MIN).to_be_bytes());
+        let mut batch = sled::Batch::default();
+        batch.insert(
+            &meter_key(slot.key, meter_field::READING_OVERRIDE)[..],
+            &v[..],
+        );
+        batch.insert(
+            &meter_key(slot.key, meter_field::ANCHOR)[..],
+            &encode_anchor(at_ms, before)[..],
+        );
+        self.data.apply_batch(batch)?;
+        if let Ok(mut r) = slot.reading.write() {
+            *r = ReadingBase {
+                m3,
+                anchor_ms: Some(at_ms),
+            };
+        }
+        Ok(())
+    }
+
     /// Computes "liters before reading_set_at" for meters whose anchor is new or moved.
     fn ensure_anchors(&self) -> Result<(), StoreError> {
         for (idx, slot) in self.meters.iter().enumerate() {
             let key = meter_key(slot.key, meter_field::ANCHOR);
-            let Some(anchor) = slot.anchor_ms else {
+            let Some(anchor) = slot.anchor_ms() else {
                 self.data.remove(key)?;
                 continue;
             };

@@ -43,12 +43,23 @@ impl Store {
         self.get_u64(&meter_key(self.slot(meter)?.key, meter_field::TOTAL_ML))
     }
 
+    /// What the physical meter shows now, in m³.
+    pub fn reading_m3(&self, meter: MeterIdx) -> Result<f64, StoreError> {
+        let base = self.slot(meter)?.reading();
+        Ok(base.m3 + self.reading_ml(meter)? as f64 / 1e6)
+    }
+
+    /// The reading's base ("the meter showed m³ at …"), from the config or the dashboard.
+    pub fn reading_base(&self, meter: MeterIdx) -> Result<super::ReadingBase, StoreError> {
+        Ok(self.slot(meter)?.reading())
+    }
+
     /// Milliliters that move the meter reading: everything since `reading_set_at`
     /// (or all of history when it is not set).
     pub fn reading_ml(&self, meter: MeterIdx) -> Result<u64, StoreError> {
         let slot = self.slot(meter)?;
         let total = self.total_ml(meter)?;
-        let before = match slot.anchor_ms {
+        let before = match slot.anchor_ms() {
             Some(_) => self
                 .data
                 .get(meter_key(slot.key, meter_field::ANCHOR))?

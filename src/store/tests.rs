@@ -244,3 +244,29 @@ fn exact_sums_cut_quarter_hours_at_any_millisecond() {
         assert_eq!(store.ml_between(0, a, b).unwrap(), expected, "{a}..{b}");
     }
 }
+
+#[test]
+fn a_reading_set_on_the_dashboard_holds_until_the_config_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = utc("2026-06-01T12:00:00Z");
+    let mut m = meter("main", None);
+    m.initial_reading_m3 = 10.0;
+    let store = open(dir.path(), chrono_tz::UTC, &[m.clone()]);
+    store
+        .apply(&[liters(0, t - 1000, 100.0), liters(0, t + 1000, 1.0)])
+        .unwrap();
+    assert!((store.reading_m3(0).unwrap() - 10.101).abs() < 1e-9);
+    store.set_reading(0, 500.0, t).unwrap();
+    assert!((store.reading_m3(0).unwrap() - 500.001).abs() < 1e-9);
+    store
+        .apply(&[liters(0, t + 2000, 2.0), liters(0, t - 2000, 7.0)])
+        .unwrap();
+    assert!((store.reading_m3(0).unwrap() - 500.003).abs() < 1e-9);
+    drop(store);
+    let store = open(dir.path(), chrono_tz::UTC, &[m.clone()]);
+    assert!((store.reading_m3(0).unwrap() - 500.003).abs() < 1e-9);
+    drop(store);
+    m.initial_reading_m3 = 20.0;
+    let store = open(dir.path(), chrono_tz::UTC, &[m]);
+    assert!((store.reading_m3(0).unwrap() - 20.110).abs() < 1e-9);
+}

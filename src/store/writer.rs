@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::{Applied, Store, StoreError};
-use crate::ingest::Sample;
+use crate::ingest::{MeterIdx, Sample};
 
 /// How many queued requests one batch may take (bounds batch latency).
 const MAX_REQUESTS_PER_BATCH: usize = 256;
@@ -28,6 +28,8 @@ pub enum WriteError {
 
 struct Request {
     samples: Vec<Sample>,
+    /// "The meter shows m³ at time": applied after the samples of its batch.
+    reading: Option<(MeterIdx, f64, i64)>,
     done: Option<oneshot::Sender<Result<Applied, WriteError>>>,
 }
 
@@ -42,6 +44,7 @@ impl Writer {
     pub async fn submit(&self, samples: Vec<Sample>) -> Result<(), WriteError> {
         let req = Request {
             samples,
+            reading: None,
             done: None,
         };
         self.tx.send(req).await.map_err(|_| WriteError::Closed)
@@ -51,6 +54,7 @@ impl Writer {
     pub fn submit_blocking(&self, samples: Vec<Sample>) -> Result<(), WriteError> {
         let req = Request {
             samples,
+            reading: None,
             done: None,
         };
         self.tx.blocking_send(req).map_err(|_| WriteError::Closed)
@@ -61,10 +65,28 @@ impl Writer {
         let (done, rx) = oneshot::channel();
         let req = Request {
             samples,
+            reading: None,
             done: Some(done),
         };
         self.tx.send(req).await.map_err(|_| WriteError::Closed)?;
         rx.await.map_err(|_| WriteError::Closed)?
+    }
+
+    /// Sets the meter reading ("the meter shows `m3` at `at_ms`") and waits until it is on disk.
+    pub async fn set_reading(
+        &self,
+        meter: MeterIdx,
+        m3: f64,
+        at_ms: i64,
+    ) -> Result<(), WriteError> {
+        let (done, rx) = oneshot::channel();
+        let req = Request {
+            samples: Vec::new(),
+            reading: Some((meter, m3, at_ms)),
+            done: Some(done),
+        };
+        self.tx.send(req).await.map_err(|_| WriteError::Closed)?;
+        rx.await.map_err(|_| WriteError::Closed)?.map(|_| ())
     }
 
     /// The same from a plain thread (import).
@@ -72,6 +94,7 @@ impl Writer {
         let (done, rx) = oneshot::channel();
         let req = Request {
             samples,
+            reading: None,
             done: Some(done),
         };
         self.tx.blocking_send(req).map_err(|_| WriteError::Closed)?;
@@ -136,9 +159,13 @@ async fn run(
             .iter_mut()
             .flat_map(|r| std::mem::take(&mut r.samples))
             .collect();
+        let readings: Vec<_> = requests.iter().filter_map(|r| r.reading).collect();
         let store2 = store.clone();
         let result = blocking(move || {
             let applied = store2.apply(&samples)?;
+            for (meter, m3, at_ms) in readings {
+                store2.set_reading(meter, m3, at_ms)?;
+            }
             if durable {
                 store2.flush()?;
             }

@@ -36,11 +36,10 @@ pub fn snapshot(state: &AppState, idx: MeterIdx, now_ms: i64) -> Result<MeterSna
     let hour = store
         .usage(idx, Step::Hour, now_ms, now_ms)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let reading_ml = store.reading_ml(idx)?;
     Ok(MeterSnapshot {
         id: m.id.clone(),
         name: m.name.clone(),
-        reading_m3: round(m.initial_reading_m3 + reading_ml as f64 / 1e6, 6),
+        reading_m3: round(store.reading_m3(idx)?, 6),
         total_liters: store.total_ml(idx)? as f64 / 1000.0,
         today_liters: today.total_ml() as f64 / 1000.0,
         this_hour_liters: hour.total_ml() as f64 / 1000.0,
