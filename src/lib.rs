@@ -3,5 +3,6 @@
 //!
 //! See ARCHITECTURE.md for the code map and the invariants.
 
+pub mod alert;
 pub mod config;
 pub mod ingest;
