@@ -18,8 +18,11 @@ use crate::config::{SmtpConfig, SmtpSecurity};
 use super::message::{address_domain, message_id};
 use super::outbox::{MailSender, OutboxMail};
 
-/// How long one SMTP command may take before the attempt counts as failed.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a whole send may take. lettre's own timeout covers only connecting: a
+/// server that stops answering mid-session would otherwise hold the outbox forever.
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What went wrong, coarsely; the words are in [`MailError::detail`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +116,7 @@ impl Mailer {
         let mut builder =
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(cfg.host.as_str())
                 .port(cfg.port)
-                .timeout(Some(SMTP_TIMEOUT));
+                .timeout(Some(CONNECT_TIMEOUT));
         builder = match (cfg.security, tls) {
             (SmtpSecurity::Tls, Some(p)) => builder.tls(Tls::Wrapper(p)),
             (SmtpSecurity::StartTls, Some(p)) => builder.tls(Tls::Required(p)),
@@ -141,9 +144,30 @@ impl Mailer {
             code: None,
             hint: None,
         })?;
-        match self.transport.send(message).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.classify(&e)),
+        match tokio::time::timeout(SEND_TIMEOUT, self.transport.send(message)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(self.classify(&e)),
+            Err(_) => Err(self.timed_out()),
+        }
+    }
+
+    fn timed_out(&self) -> MailError {
+        let detail = format!(
+            "the server did not finish answering within {} s",
+            SEND_TIMEOUT.as_secs()
+        );
+        let facts = ErrorFacts {
+            code: None,
+            refused: false,
+            timeout: true,
+            text: &detail,
+        };
+        MailError {
+            kind: MailErrorKind::Connection,
+            server: self.server(),
+            hint: hint(&facts, &self.host, self.port, self.security),
+            code: None,
+            detail,
         }
     }
 
@@ -314,19 +338,28 @@ pub fn hint(f: &ErrorFacts, host: &str, port: u16, security: SmtpSecurity) -> Op
         _ if has(&["certificate", "unknownissuer", "badsignature"]) => {
             "set ca_file to your CA certificate"
         }
-        _ if has(&["authentication mechanism"]) => {
+        (_, SmtpSecurity::None) if has(&["authentication mechanism"]) => {
             "the server offers no login on this connection; most offer it only after STARTTLS: set security = \"starttls\""
         }
-        _ if f.timeout => "the server did not answer in time: check host, port and security",
+        _ if has(&["authentication mechanism"]) => {
+            "the server offers no login method watermeter knows (PLAIN, LOGIN)"
+        }
+        _ if f.timeout => {
+            "the server did not answer in time: check host, port and security (465 usually needs \"tls\", 587 \"starttls\")"
+        }
         _ if has(&["corrupt message", "invalidcontenttype", "wrong version"]) => {
             "the server does not speak TLS here: check port and security"
+        }
+        (_, SmtpSecurity::StartTls | SmtpSecurity::None) if has(&["incomplete response"]) => {
+            "the server hung up: if it expects TLS from the first byte (often port 465), set security = \"tls\""
         }
         _ => return None,
     };
     Some(h.to_owned())
 }
 
-/// The error and every source below it that adds words.
+/// The error and every source below it that adds words, without lettre's repeats
+/// ("Connection error: Connection error: …").
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -338,7 +371,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         }
         source = s.source();
     }
-    text
+    let mut parts: Vec<&str> = text.split(": ").collect();
+    parts.dedup();
+    parts.join(": ")
 }
 
 fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {

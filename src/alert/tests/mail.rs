@@ -229,6 +229,19 @@ fn hints_name_the_likely_fix() {
     );
     let tls_hint = "the server does not speak TLS here: check port and security";
     check(tls_garbage, plain, 993, S::Tls, Some(tls_hint));
+    let no_mech = "internal client error: No compatible authentication mechanism was found";
+    let after_starttls = "the server offers no login on this connection; most offer it only after STARTTLS: set security = \"starttls\"";
+    check(no_mech, plain, 25, S::None, Some(after_starttls));
+    check(
+        no_mech,
+        plain,
+        465,
+        S::Tls,
+        Some("the server offers no login method watermeter knows (PLAIN, LOGIN)"),
+    );
+    let hung_up = "response error: incomplete response";
+    let hung_up_hint = "the server hung up: if it expects TLS from the first byte (often port 465), set security = \"tls\"";
+    check(hung_up, plain, 2465, S::StartTls, Some(hung_up_hint));
     let other = "permanent error (550): mailbox unavailable";
     check(other, (Some(550), false, false), 25, S::None, None);
 }
