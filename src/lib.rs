@@ -3,6 +3,7 @@
 //!
 //! See ARCHITECTURE.md for the code map and the invariants.
 
+pub mod alert;
 pub mod app;
 pub mod buckets;
 pub mod config;

@@ -1,0 +1,220 @@
+//! The words of an alert mail: subject, plain text, HTML, Message-ID. Pure.
+//!
+//! Mails are composed when a transition happens, not when they are sent, so a mail
+//! that waits in the outbox for an hour still says what happened and when. Knows
+//! nothing about SMTP (that is `mail.rs`).
+
+use chrono_tz::Tz;
+
+use crate::config::{AlertKind, AlertRule, Config};
+
+use super::outbox::OutboxMail;
+use super::state::{HistoryEntry, Transition, TransitionKind};
+
+/// What composing needs from the config.
+#[derive(Debug, Clone)]
+pub struct MailContext {
+    pub tz: Tz,
+    /// `[smtp] dashboard_url` without a trailing slash.
+    pub dashboard_url: Option<String>,
+    /// The domain of `[smtp] from`, for Message-IDs.
+    pub domain: String,
+}
+
+impl MailContext {
+    pub fn from_config(config: &Config) -> Self {
+        let smtp = config.smtp.as_ref();
+        MailContext {
+            tz: config.timezone,
+            dashboard_url: smtp
+                .and_then(|s| s.dashboard_url.as_deref())
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            domain: smtp.map_or_else(|| "localhost".to_owned(), |s| address_domain(&s.from)),
+        }
+    }
+}
+
+/// Compose the mail and the history line for `t` of `rule` on the meter named `meter_name`.
+pub fn compose(
+    rule: &AlertRule,
+    meter_name: &str,
+    t: &Transition,
+    ctx: &MailContext,
+) -> (OutboxMail, HistoryEntry) {
+    let summary = summary(rule, meter_name, t);
+    let prefix = match t.kind {
+        TransitionKind::Firing => "[watermeter] ",
+        TransitionKind::Reminder => "[watermeter] still firing: ",
+        TransitionKind::Resolved => "[watermeter] resolved: ",
+    };
+    let link = ctx.dashboard_url.as_ref().map(|base| {
+        let day = local(t.firing_since_ms, ctx.tz).format("%Y-%m-%d");
+        format!("{base}/meters/{}?range=day&at={day}", rule.meter)
+    });
+    let paragraphs = body(rule, meter_name, t, ctx.tz);
+    let mail = OutboxMail {
+        alert: rule.name.clone(),
+        created_ms: t.at_ms,
+        message_id: message_id(&rule.name, t.kind.as_str(), t.at_ms, &ctx.domain),
+        subject: format!("{prefix}{summary}"),
+        text: text_body(&paragraphs, link.as_deref()),
+        html: Some(html_body(&paragraphs, link.as_deref())),
+    };
+    let history = HistoryEntry {
+        at_ms: t.at_ms,
+        kind: t.kind,
+        value: t.value,
+        summary: mail.subject.clone(),
+    };
+    (mail, history)
+}
+
+/// A stable, unique Message-ID: the same transition always gets the same id, so a
+/// mail re-sent after a crash can be recognised as a duplicate by mail clients.
+pub fn message_id(alert: &str, kind: &str, at_ms: i64, domain: &str) -> String {
+    format!("<{at_ms}.{kind}.{:016x}.watermeter@{domain}>", fnv1a(alert))
+}
+
+/// The domain of an address like `watermeter <pi@example.org>`.
+pub fn address_domain(addr: &str) -> String {
+    addr.rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches(['>', ' ']).trim())
+        .filter(|d| !d.is_empty())
+        .unwrap_or("localhost")
+        .to_owned()
+}
+
+/// The one-line summary of a transition, without the `[watermeter]` prefix.
+pub fn summary(rule: &AlertRule, meter: &str, t: &Transition) -> String {
+    let resolved = t.kind == TransitionKind::Resolved;
+    match &rule.kind {
+        AlertKind::Volume {
+            window,
+            threshold_liters,
+        } => format!(
+            "{meter}: {} in {} (limit {})",
+            liters(t.value),
+            duration(window.as_secs_f64()),
+            liters(*threshold_liters)
+        ),
+        AlertKind::ContinuousFlow { duration: d, .. } if resolved => format!(
+            "{meter}: the water stopped (limit {} of continuous flow)",
+            duration(d.as_secs_f64())
+        ),
+        AlertKind::ContinuousFlow { duration: d, .. } => format!(
+            "{meter}: water flowing for {} without a break (limit {})",
+            duration(t.value),
+            duration(d.as_secs_f64())
+        ),
+        AlertKind::NightUse {
+            from,
+            to,
+            threshold_liters,
+        } => format!(
+            "{meter}: {} at night {}–{} (limit {})",
+            liters(t.value),
+            from.format("%H:%M"),
+            to.format("%H:%M"),
+            liters(*threshold_liters)
+        ),
+        AlertKind::NoData { after } if resolved => format!(
+            "{meter}: data is arriving again (limit {} of silence)",
+            duration(after.as_secs_f64())
+        ),
+        AlertKind::NoData { after } => format!(
+            "{meter}: no data for {} (limit {})",
+            duration(t.value),
+            duration(after.as_secs_f64())
+        ),
+    }
+}
+
+fn body(rule: &AlertRule, meter: &str, t: &Transition, tz: Tz) -> Vec<String> {
+    let since = local(t.firing_since_ms, tz).format("%Y-%m-%d %H:%M");
+    let at = local(t.at_ms, tz).format("%Y-%m-%d %H:%M");
+    let head = match t.kind {
+        TransitionKind::Firing => format!("Alert \"{}\" on meter {meter} is firing.", rule.name),
+        TransitionKind::Reminder => format!(
+            "Alert \"{}\" on meter {meter} is still firing (reminder).",
+            rule.name
+        ),
+        TransitionKind::Resolved => {
+            format!("Alert \"{}\" on meter {meter} resolved at {at}.", rule.name)
+        }
+    };
+    let mut lines = vec![head, format!("Now: {}.", summary(rule, meter, t))];
+    lines.push(format!("Firing since: {since} ({tz})."));
+    lines.push(format!("Current flow: {:.1} L/min.", t.flow_l_per_min));
+    if t.kind != TransitionKind::Resolved && !rule.repeat.is_zero() {
+        lines.push(format!(
+            "While it keeps firing you get a reminder every {}, and one mail when it resolves.",
+            duration(rule.repeat.as_secs_f64())
+        ));
+    }
+    lines
+}
+
+fn text_body(paragraphs: &[String], link: Option<&str>) -> String {
+    let mut out = paragraphs.join("\n");
+    if let Some(link) = link {
+        out.push_str(&format!("\n\nDashboard: {link}"));
+    }
+    out.push('\n');
+    out
+}
+
+fn html_body(paragraphs: &[String], link: Option<&str>) -> String {
+    let mut out = String::from("<!DOCTYPE html>\n<html><body>\n");
+    for p in paragraphs {
+        out.push_str(&format!("<p>{}</p>\n", escape(p)));
+    }
+    if let Some(link) = link {
+        let l = escape(link);
+        out.push_str(&format!("<p><a href=\"{l}\">Open the dashboard</a></p>\n"));
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn local(ms: i64, tz: Tz) -> chrono::DateTime<Tz> {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .with_timezone(&tz)
+}
+
+/// `123 L`, `2.5 L`.
+pub fn liters(v: f64) -> String {
+    if (v - v.round()).abs() < 0.05 {
+        format!("{v:.0} L")
+    } else {
+        format!("{v:.1} L")
+    }
+}
+
+/// `45 s`, `15 min`, `1 h`, `2 h 30 min`, `7 d`.
+pub fn duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, m) => format!("{m} min"),
+        (0, h, 0) => format!("{h} h"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, 0, _) => format!("{d} d"),
+        (d, h, _) => format!("{d} d {h} h"),
+    }
+}
+
+/// FNV-1a: a hash that stays the same across Rust versions (unlike `DefaultHasher`).
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,61 @@
+//! Alerts by email: rules, their state, the mails they cause, and the outbox.
+//!
+//! The pieces, from pure to IO:
+//! - `rules.rs` measures a rule over a [`UsageView`] at `now` (pure);
+//! - `state.rs` is the ok → firing → resolved state machine with reminders and the
+//!   resolve hold against flapping (pure);
+//! - `message.rs` words the mail for a transition (pure);
+//! - `outbox.rs` keeps mails in the [`AlertStore`] and sends them with backoff;
+//! - `mail.rs` speaks SMTP (the only module that does).
+//!
+//! The store implements [`UsageView`] and [`AlertStore`]; this module never names sled.
+//! See docs/alerts.md for what each kind means.
+
+pub mod mail;
+pub mod message;
+pub mod outbox;
+pub mod rules;
+pub mod state;
+
+#[cfg(test)]
+mod tests;
+
+pub use mail::{test_email, MailError, MailErrorKind, Mailer};
+pub use message::{compose, MailContext};
+pub use outbox::{
+    backoff_ms, deliver_due, outbox_status, run_outbox, AlertStore, Attempt, MailSender,
+    MemoryStore, OutboxMail, OutboxStatus, PendingMail, StoreError,
+};
+pub use rules::{MemoryUsage, UsageView};
+pub use state::{evaluate, AlertState, Evaluation, HistoryEntry, Transition, TransitionKind};
+
+use crate::config::AlertRule;
+
+/// Evaluate one rule at `now_ms` and store the outcome: the new state, and for a
+/// transition its history line and mail, in one commit. Call it after each event
+/// of the rule's meter and on a timer (resolving, `no_data` and `continuous_flow`
+/// need time to pass). When the returned evaluation has a transition, wake the
+/// outbox. The returned state carries the live value for the dashboard.
+pub fn check_rule(
+    rule: &AlertRule,
+    meter_name: &str,
+    usage: &dyn UsageView,
+    store: &dyn AlertStore,
+    ctx: &MailContext,
+    now_ms: i64,
+) -> Result<Evaluation, StoreError> {
+    let state = store.load_state(&rule.name)?.unwrap_or_default();
+    let eval = evaluate(rule, usage, &state, now_ms, ctx.tz);
+    match &eval.transition {
+        Some(t) => {
+            let (mail, history) = compose(rule, meter_name, t, ctx);
+            tracing::info!(alert = %rule.name, "{}", history.summary);
+            store.commit(&rule.name, &eval.state, Some(&history), &[mail])?;
+        }
+        None if eval.persist => {
+            store.commit(&rule.name, &eval.state, None, &[])?;
+        }
+        None => {}
+    }
+    Ok(eval)
+}

@@ -1,0 +1,184 @@
+//! The per-alert state machine: ok → firing → (reminders) → resolved → ok.
+//!
+//! Pure: [`evaluate`] takes the stored [`AlertState`], measures the rule at `now`
+//! and returns the next state and at most one [`Transition`]. It never sends, never
+//! stores; the caller commits the new state together with the transition's mail.
+//!
+//! Flapping is handled by a *resolve hold*: an alert fires at once, but resolves only
+//! after its condition has been clear for [`resolve_hold`] without a break. A value
+//! dancing around the threshold therefore keeps the alert firing (no mail) instead of
+//! sending firing/resolved pairs.
+
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{AlertKind, AlertRule};
+
+use super::rules::{current_flow, measure, Measurement, UsageView};
+
+/// The longest resolve hold; shorter rules (a 5-minute `quiet`) use their own length.
+pub const MAX_RESOLVE_HOLD: Duration = Duration::from_secs(15 * 60);
+
+/// What the store keeps per alert (serde, so it can be stored as bytes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertState {
+    /// `Some` while firing: when the condition first held.
+    pub firing_since: Option<i64>,
+    /// When the last mail for this alert was queued (firing, reminder or resolved).
+    pub last_notified_ms: Option<i64>,
+    /// While firing: since when the condition has been clear (the resolve hold runs).
+    #[serde(default)]
+    pub clear_since: Option<i64>,
+    /// The measured value at the last evaluation (liters, or seconds for durations).
+    pub value: f64,
+    /// When the rule was last evaluated.
+    #[serde(default)]
+    pub evaluated_ms: Option<i64>,
+}
+
+impl AlertState {
+    pub fn is_firing(&self) -> bool {
+        self.firing_since.is_some()
+    }
+
+    /// True when `other` differs in anything but the live value: worth a store write.
+    /// The value and evaluation time alone change on every tick and are not.
+    pub fn differs_in_phase(&self, other: &AlertState) -> bool {
+        self.firing_since != other.firing_since
+            || self.last_notified_ms != other.last_notified_ms
+            || self.clear_since != other.clear_since
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransitionKind {
+    Firing,
+    Reminder,
+    Resolved,
+}
+
+impl TransitionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransitionKind::Firing => "firing",
+            TransitionKind::Reminder => "reminder",
+            TransitionKind::Resolved => "resolved",
+        }
+    }
+}
+
+/// A change worth one mail.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Transition {
+    pub kind: TransitionKind,
+    pub at_ms: i64,
+    /// The measured value (liters, or seconds for `continuous_flow` / `no_data`).
+    pub value: f64,
+    /// When the alert started firing (for `Resolved`: the episode that just ended).
+    pub firing_since_ms: i64,
+    /// Liters per minute over the last 5 minutes.
+    pub flow_l_per_min: f64,
+}
+
+/// One line of an alert's history, as the dashboard and `/api/v1/alerts` show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at_ms: i64,
+    pub kind: TransitionKind,
+    pub value: f64,
+    /// The mail's subject: a one-line summary.
+    pub summary: String,
+}
+
+/// The outcome of one evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub state: AlertState,
+    pub transition: Option<Transition>,
+    /// Store the new state: the phase changed (a transition, or the hold started/stopped).
+    pub persist: bool,
+}
+
+/// Measure `rule` at `now_ms` and advance its state. `tz` is the configured zone
+/// (`night_use` reads wall-clock hours).
+pub fn evaluate(
+    rule: &AlertRule,
+    usage: &dyn UsageView,
+    state: &AlertState,
+    now_ms: i64,
+    tz: Tz,
+) -> Evaluation {
+    let m = measure(rule, usage, now_ms, tz, state.firing_since);
+    let (mut next, kind) = step(state, m, now_ms, rule.repeat, resolve_hold(&rule.kind));
+    next.value = m.value;
+    next.evaluated_ms = Some(now_ms);
+    let transition = kind.map(|kind| Transition {
+        kind,
+        at_ms: now_ms,
+        value: m.value,
+        firing_since_ms: state.firing_since.or(next.firing_since).unwrap_or(now_ms),
+        flow_l_per_min: current_flow(usage, &rule.meter, now_ms),
+    });
+    Evaluation {
+        persist: transition.is_some() || next.differs_in_phase(state),
+        state: next,
+        transition,
+    }
+}
+
+/// How long the condition must stay clear before a firing alert resolves.
+pub fn resolve_hold(kind: &AlertKind) -> Duration {
+    let own = match kind {
+        AlertKind::Volume { window, .. } => *window,
+        AlertKind::ContinuousFlow { quiet, .. } => *quiet,
+        AlertKind::NightUse { .. } => MAX_RESOLVE_HOLD,
+        AlertKind::NoData { after } => *after,
+    };
+    own.min(MAX_RESOLVE_HOLD)
+}
+
+/// The bare state machine, separate from measuring so it can be tested on its own.
+/// A `repeat` of zero means no reminders.
+pub fn step(
+    state: &AlertState,
+    m: Measurement,
+    now_ms: i64,
+    repeat: Duration,
+    hold: Duration,
+) -> (AlertState, Option<TransitionKind>) {
+    let mut next = state.clone();
+    let elapsed = |since: Option<i64>, d: Duration| {
+        since.is_some_and(|s| u128::try_from(now_ms - s).is_ok_and(|e| e >= d.as_millis()))
+    };
+    match (state.is_firing(), m.breached) {
+        (false, false) => return (next, None),
+        (false, true) => {
+            next.firing_since = Some(now_ms);
+            next.last_notified_ms = Some(now_ms);
+            next.clear_since = None;
+            return (next, Some(TransitionKind::Firing));
+        }
+        (true, true) => {
+            next.clear_since = None;
+            let last = state.last_notified_ms.or(state.firing_since);
+            if !repeat.is_zero() && elapsed(last, repeat) {
+                next.last_notified_ms = Some(now_ms);
+                return (next, Some(TransitionKind::Reminder));
+            }
+        }
+        (true, false) => {
+            let clear_since = state.clear_since.unwrap_or(now_ms);
+            next.clear_since = Some(clear_since);
+            if elapsed(Some(clear_since), hold) {
+                next.firing_since = None;
+                next.clear_since = None;
+                next.last_notified_ms = Some(now_ms);
+                return (next, Some(TransitionKind::Resolved));
+            }
+        }
+    }
+    (next, None)
+}

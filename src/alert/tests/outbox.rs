@@ -1,0 +1,182 @@
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+use crate::alert::mail::{MailError, MailErrorKind};
+use crate::alert::outbox::{backoff_ms, deliver_due, outbox_status, run_outbox, MailSender};
+use crate::alert::{AlertState, AlertStore, MemoryStore, OutboxMail};
+
+/// A sender that answers from a script (then succeeds) and records what it sent.
+#[derive(Default)]
+struct FakeSender {
+    script: Mutex<VecDeque<Result<(), MailError>>>,
+    sent: Mutex<Vec<String>>,
+    tries: Mutex<usize>,
+    on_send: Arc<Notify>,
+}
+
+impl FakeSender {
+    fn failing(times: usize) -> Self {
+        let fake = FakeSender::default();
+        fake.script
+            .lock()
+            .unwrap()
+            .extend((0..times).map(|_| Err(refused())));
+        fake
+    }
+    fn sent(&self) -> Vec<String> {
+        self.sent.lock().unwrap().clone()
+    }
+    fn tries(&self) -> usize {
+        *self.tries.lock().unwrap()
+    }
+}
+
+impl MailSender for FakeSender {
+    async fn send(&self, mail: &OutboxMail) -> Result<(), MailError> {
+        *self.tries.lock().unwrap() += 1;
+        let answer = self.script.lock().unwrap().pop_front().unwrap_or(Ok(()));
+        if answer.is_ok() {
+            self.sent.lock().unwrap().push(mail.subject.clone());
+            self.on_send.notify_one();
+        }
+        answer
+    }
+}
+
+fn refused() -> MailError {
+    MailError {
+        kind: MailErrorKind::Connection,
+        server: "127.0.0.1:2525".into(),
+        detail: "Connection error: Connection refused (os error 111)".into(),
+        code: None,
+        hint: Some("is the mail server running at 127.0.0.1:2525?".into()),
+    }
+}
+
+fn mail(subject: &str) -> OutboxMail {
+    OutboxMail {
+        alert: "a".into(),
+        created_ms: 0,
+        message_id: format!("<{subject}@example.org>"),
+        subject: subject.into(),
+        text: "body".into(),
+        html: None,
+    }
+}
+
+fn store_with(subjects: &[&str]) -> MemoryStore {
+    let store = MemoryStore::new();
+    for s in subjects {
+        store
+            .commit("a", &AlertState::default(), None, &[mail(s)])
+            .unwrap();
+    }
+    store
+}
+
+#[test]
+fn backoff_doubles_from_30_seconds_up_to_an_hour() {
+    let table = [
+        (0, 30),
+        (1, 30),
+        (2, 60),
+        (3, 120),
+        (7, 1920),
+        (8, 3600),
+        (1000, 3600),
+    ];
+    for (failures, secs) in table {
+        assert_eq!(
+            backoff_ms(failures),
+            secs * 1000,
+            "after {failures} failures"
+        );
+    }
+}
+
+#[tokio::test]
+async fn pending_mails_go_out_oldest_first_and_leave_the_outbox() {
+    let store = store_with(&["firing", "reminder", "resolved"]);
+    let fake = FakeSender::default();
+    assert_eq!(deliver_due(&store, &fake, 0, false).await.unwrap(), None);
+    assert_eq!(fake.sent(), ["firing", "reminder", "resolved"]);
+    assert!(store.outbox_pending().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failure_keeps_every_mail_in_order_and_backs_off() {
+    let store = store_with(&["firing", "resolved"]);
+    let fake = FakeSender::failing(2);
+    assert_eq!(
+        deliver_due(&store, &fake, 0, false).await.unwrap(),
+        Some(30_000)
+    );
+    // Before the backoff ends nothing is tried.
+    assert_eq!(
+        deliver_due(&store, &fake, 10_000, false).await.unwrap(),
+        Some(30_000)
+    );
+    assert_eq!(fake.tries(), 1);
+    assert_eq!(
+        deliver_due(&store, &fake, 30_000, false).await.unwrap(),
+        Some(90_000)
+    );
+    let head = store.outbox_pending().unwrap().remove(0);
+    let attempt = head.attempt.expect("recorded failure");
+    assert_eq!((head.mail.subject.as_str(), attempt.count), ("firing", 2));
+    assert!(
+        attempt.last_error.contains("Connection refused"),
+        "{}",
+        attempt.last_error
+    );
+    assert_eq!(
+        deliver_due(&store, &fake, 90_000, false).await.unwrap(),
+        None
+    );
+    assert_eq!(fake.sent(), ["firing", "resolved"]);
+}
+
+#[tokio::test]
+async fn force_ignores_the_backoff_once_at_start() {
+    let store = store_with(&["firing"]);
+    let fake = FakeSender::failing(1);
+    deliver_due(&store, &fake, 0, false).await.unwrap();
+    assert_eq!(deliver_due(&store, &fake, 1, true).await.unwrap(), None);
+    assert_eq!(fake.sent(), ["firing"]);
+}
+
+#[tokio::test]
+async fn status_shows_why_mail_is_failing() {
+    let store = store_with(&["firing", "resolved"]);
+    deliver_due(&store, &FakeSender::failing(1), 0, false)
+        .await
+        .unwrap();
+    let status = outbox_status(&store).unwrap();
+    assert_eq!(status.pending, 2);
+    let error = status.failing.expect("failing").last_error;
+    assert!(error.contains("is the mail server running"), "{error}");
+}
+
+#[tokio::test]
+async fn the_outbox_task_sends_what_waits_and_stops_on_shutdown() {
+    let store: Arc<dyn AlertStore> = Arc::new(store_with(&["firing"]));
+    let fake = FakeSender::default();
+    let sent = fake.on_send.clone();
+    let wake = Arc::new(Notify::new());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(run_outbox(store.clone(), fake, wake.clone(), async {
+        let _ = stopped.await;
+    }));
+    sent.notified().await;
+    // A mail committed later goes out once the task is woken.
+    store
+        .commit("a", &AlertState::default(), None, &[mail("resolved")])
+        .unwrap();
+    wake.notify_one();
+    sent.notified().await;
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    assert!(store.outbox_pending().unwrap().is_empty());
+}
