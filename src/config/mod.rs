@@ -325,7 +325,10 @@ pub enum ForwardAuth {
     /// InfluxDB 2.x / VictoriaMetrics: `Authorization: Token …`.
     Token(String),
     /// InfluxDB 1.x user and password, sent as HTTP Basic auth.
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
 }
 
 impl std::fmt::Debug for ForwardAuth {

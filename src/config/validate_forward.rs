@@ -147,7 +147,9 @@ pub(super) fn parse_http_url(text: &str) -> Result<(String, u16, String), String
         None => (rest, "/"),
     };
     if authority.contains('@') {
-        return Err(format!("\"{text}\" has credentials in it; put them in username/password_file or token instead"));
+        return Err(format!(
+            "\"{text}\" has credentials in it; put them in username/password_file or token instead"
+        ));
     }
     let (host, port) = split_host_port(authority)
         .ok_or_else(|| format!("\"{text}\" has no valid host and port; {example}"))?;
@@ -203,7 +205,16 @@ fn duration_in(
     match values::parse_duration(f.value) {
         Ok(d) if (min_s..=max_s).contains(&d.as_secs()) => d,
         Ok(_) => {
-            problems.bad(&f, format!("\"{}\" is out of range; use {} to {}, such as \"{}\"", f.value, values::format_duration(Duration::from_secs(min_s)), values::format_duration(Duration::from_secs(max_s)), values::format_duration(default)));
+            problems.bad(
+                &f,
+                format!(
+                    "\"{}\" is out of range; use {} to {}, such as \"{}\"",
+                    f.value,
+                    values::format_duration(Duration::from_secs(min_s)),
+                    values::format_duration(Duration::from_secs(max_s)),
+                    values::format_duration(default)
+                ),
+            );
             default
         }
         Err(message) => {
