@@ -32,7 +32,8 @@ pub struct QueuedEvent {
 /// Up to `max` queued events, oldest first, and the sequence number to acknowledge.
 #[derive(Debug, Default)]
 pub struct Peeked {
-    pub events: Vec<QueuedEvent>,
+    /// Each event with its queue number.
+    pub events: Vec<(u64, QueuedEvent)>,
     /// Entries of meters that are no longer configured (skipped, but acknowledged too).
     pub unknown_meter: u64,
     /// The last sequence number covered; `None` when the queue is empty.
@@ -108,17 +109,21 @@ impl Store {
         let mut out = Peeked::default();
         for kv in self.data.scan_prefix([prefix::FORWARD]).take(max) {
             let (k, v) = kv?;
-            out.through = seq_of(&k).or(out.through);
+            let seq = seq_of(&k);
+            out.through = seq.or(out.through);
             let Some((meter_key, ts_ms, ml)) = decode(&v) else {
                 out.unknown_meter += 1;
                 continue;
             };
             match self.meters.iter().position(|m| m.key == meter_key) {
-                Some(i) => out.events.push(QueuedEvent {
-                    meter: i as MeterIdx,
-                    ts_ms,
-                    ml,
-                }),
+                Some(i) => out.events.push((
+                    seq.unwrap_or(0),
+                    QueuedEvent {
+                        meter: i as MeterIdx,
+                        ts_ms,
+                        ml,
+                    },
+                )),
                 None => out.unknown_meter += 1,
             }
         }
@@ -206,7 +211,7 @@ mod tests {
         s.apply(&[liters(3_000, 1.0)]).unwrap();
         assert_eq!(s.forward_backlog(), 3);
         let p = s.forward_peek(2).unwrap();
-        let got: Vec<(i64, u64)> = p.events.iter().map(|e| (e.ts_ms, e.ml)).collect();
+        let got: Vec<(i64, u64)> = p.events.iter().map(|(_, e)| (e.ts_ms, e.ml)).collect();
         assert_eq!(got, [(1_000, 1_000), (2_000, 2_500)]);
         assert_eq!(
             s.forward_peek(2).unwrap().events.len(),
@@ -216,7 +221,7 @@ mod tests {
         s.forward_ack(p.through.unwrap()).unwrap();
         assert_eq!(s.forward_backlog(), 1);
         let rest = s.forward_peek(10).unwrap();
-        assert_eq!(rest.events[0].ts_ms, 3_000);
+        assert_eq!(rest.events[0].1.ts_ms, 3_000);
     }
 
     #[test]
@@ -237,7 +242,7 @@ mod tests {
             .unwrap()
             .events
             .iter()
-            .map(|e| e.ts_ms)
+            .map(|(_, e)| e.ts_ms)
             .collect();
         assert_eq!(all, [1_000, 2_000, 3_000]);
     }
@@ -256,6 +261,6 @@ mod tests {
             .unwrap();
         let p = s.forward_peek(10).unwrap();
         assert_eq!(p.events.len(), 1);
-        assert_eq!(p.events[0].ml, 4_000);
+        assert_eq!(p.events[0].1.ml, 4_000);
     }
 }
