@@ -7,6 +7,7 @@ mod util;
 
 mod cli;
 mod forward;
+mod import;
 mod ingest;
 mod metrics;
 mod mqtt;
