@@ -64,8 +64,8 @@ pub(super) fn forward(
             problems.bad(&f, "and `username` are both set; use `token` for InfluxDB 2.x or VictoriaMetrics, or `username`/`password_file` for InfluxDB 1.x, not both");
             ForwardAuth::None
         }
-        (Some(f), None, _) if f.value.trim().is_empty() => {
-            problems.bad(&f, "is empty; paste the API token, or remove the key");
+        (Some(f), None, _) if f.value.trim().is_empty() || f.value.contains(char::is_control) => {
+            problems.bad(&f, "is empty or holds a line break; paste the API token on one line, or remove the key");
             ForwardAuth::None
         }
         (Some(f), None, _) => ForwardAuth::Token(f.value.trim().to_string()),
