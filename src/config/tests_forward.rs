@@ -133,7 +133,11 @@ fn example_config_integration_tables_are_valid_when_uncommented() {
     for line in example.lines() {
         in_section |= line.starts_with("# --- Integrations");
         let disabled = line.starts_with('#') && !line.starts_with("# ") && line.len() > 1;
-        enabled.push_str(if in_section && disabled { &line[1..] } else { line });
+        enabled.push_str(if in_section && disabled {
+            &line[1..]
+        } else {
+            line
+        });
         enabled.push('\n');
     }
     let c = ok(&enabled);

@@ -10,6 +10,6 @@ mod forward;
 mod import;
 mod ingest;
 mod metrics;
-mod nodemcu;
 mod mqtt;
+mod nodemcu;
 mod usage;

@@ -33,7 +33,10 @@ fn nodemcu_counter_posts_survive_lost_requests_and_reboots() {
 #[test]
 fn nodemcu_configuration_passes_esphome_config() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/esphome/validate.sh");
-    let out = Command::new("bash").arg(script).output().expect("run validate.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .output()
+        .expect("run validate.sh");
     assert!(
         out.status.success(),
         "esphome config failed (the script installs esphome from PyPI into target/esphome-venv):\n{}\n{}",
