@@ -93,7 +93,10 @@ pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
         writer: writer.clone(),
         matcher,
         stats,
+        forward: Arc::default(),
+        mqtt: Arc::default(),
     };
+    tasks.extend(start_integrations(&state, &shutdown_rx));
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("listening for HTTP on {}", config.http.listen))?;
@@ -135,6 +138,31 @@ pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
     writer_task.await.context("the store writer failed")?;
     tracing::info!("store flushed; bye");
     Ok(())
+}
+
+/// Starts forwarding and MQTT when configured.
+fn start_integrations(
+    state: &AppState,
+    shutdown: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if state.config.forward.is_some() {
+        state.store.enable_forwarding();
+        tasks.push(tokio::spawn(crate::forward::run(
+            state.store.clone(),
+            state.config.clone(),
+            state.forward.clone(),
+            shutdown.clone(),
+        )));
+    }
+    if state.config.mqtt.is_some() {
+        tasks.push(tokio::spawn(crate::mqtt::run(
+            state.clone(),
+            state.mqtt.clone(),
+            shutdown.clone(),
+        )));
+    }
+    tasks
 }
 
 /// Starts the GPIO input of every meter that has one. A meter whose pin cannot be

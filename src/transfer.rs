@@ -1,5 +1,6 @@
 //! `watermeter import` and `export`: line protocol (and CSV) in and out of the
-//! store, for moving history from InfluxDB and for backups.
+//! store (import also reads the influx CLI's `-format csv` output, detected by its
+//! header line), for moving history from InfluxDB and for backups.
 //!
 //! Both work on the store directly, so the server must not be running at the same
 //! time (sled holds a lock; the error says so).
@@ -14,7 +15,7 @@ use crate::config::{Config, FieldSelector};
 use crate::ingest::line_protocol::{self, FieldValue, Precision};
 use crate::ingest::points::{parse_body, Matcher};
 use crate::ingest::stats::IngestStats;
-use crate::ingest::MeterIdx;
+use crate::ingest::{influx_csv, MeterIdx};
 use crate::store::Store;
 
 /// Lines handed to the store in one batch.
@@ -75,6 +76,7 @@ pub fn import(
     let (mut chunk, mut line, mut first_line_no, mut line_no, mut read) =
         (Vec::new(), Vec::new(), 1usize, 0usize, 0u64);
     let now = chrono::Utc::now().timestamp_millis();
+    let mut csv: Option<influx_csv::Converter> = None;
     loop {
         line.clear();
         let n = reader
@@ -83,7 +85,24 @@ pub fn import(
         read += n as u64;
         if n > 0 {
             line_no += 1;
-            if line.starts_with(b"CREATE ") {
+            if line_no == 1 && influx_csv::is_header(&String::from_utf8_lossy(&line)) {
+                csv = Some(csv_converter(config, &line, precision));
+                chunk.push(b'\n');
+            } else if let Some(c) = &csv {
+                match c.convert(&String::from_utf8_lossy(&line)) {
+                    Ok(lp) => chunk.extend_from_slice(lp.as_bytes()),
+                    Err(_) if line.trim_ascii().is_empty() => {}
+                    Err(e) => {
+                        summary.skipped += 1;
+                        if summary.examples.len() < 5 {
+                            summary
+                                .examples
+                                .push(format!("{}:{line_no}: {e}", path.display()));
+                        }
+                    }
+                }
+                chunk.push(b'\n');
+            } else if line.starts_with(b"CREATE ") {
                 summary.ddl_lines += 1;
                 chunk.push(b'\n'); // keep line numbers aligned
             } else {
@@ -138,6 +157,18 @@ pub fn import(
     store.flush().context("flushing the store")?;
     summary.reasons = stats.rejected_by_reason().to_vec();
     Ok(summary)
+}
+
+/// The CSV reader for `influx -format csv` output, knowing which columns are fields.
+fn csv_converter(config: &Config, header: &[u8], precision: Precision) -> influx_csv::Converter {
+    let mut fields: Vec<String> = Vec::new();
+    for m in &config.meters {
+        match &m.line_protocol.field {
+            FieldSelector::Liters(names) => fields.extend(names.iter().cloned()),
+            FieldSelector::Counter(name) => fields.push(name.clone()),
+        }
+    }
+    influx_csv::Converter::new(&String::from_utf8_lossy(header), fields, precision)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,6 +12,7 @@ mod error;
 mod reader;
 mod validate;
 mod validate_alert;
+mod validate_forward;
 mod validate_meter;
 mod validate_smtp;
 mod values;
@@ -20,6 +21,8 @@ mod values;
 mod tests;
 #[cfg(test)]
 mod tests_alert;
+#[cfg(test)]
+mod tests_forward;
 #[cfg(test)]
 mod tests_meter;
 
@@ -83,6 +86,8 @@ pub fn builtin_defaults() -> Config {
         }],
         alerts: Vec::new(),
         smtp: None,
+        forward: None,
+        mqtt: None,
     }
 }
 
@@ -102,6 +107,10 @@ pub struct Config {
     pub meters: Vec<MeterConfig>,
     pub alerts: Vec<AlertRule>,
     pub smtp: Option<SmtpConfig>,
+    /// `[forward]`: every stored event also goes to an external InfluxDB/VictoriaMetrics.
+    pub forward: Option<ForwardConfig>,
+    /// `[mqtt]`: meter states and Home Assistant discovery to a broker.
+    pub mqtt: Option<MqttConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -289,6 +298,91 @@ impl std::fmt::Debug for SmtpConfig {
             .field("to", &self.to)
             .field("ca_file", &self.ca_file)
             .field("dashboard_url", &self.dashboard_url)
+            .finish()
+    }
+}
+
+/// `[forward]`: where events go as line protocol, over plain HTTP.
+#[derive(Clone)]
+pub struct ForwardConfig {
+    /// The URL as written, for messages (never holds a secret: credentials are separate).
+    pub url: String,
+    /// Host name or address of the target, and its port (default 80).
+    pub host: String,
+    pub port: u16,
+    /// Path and query to POST to, e.g. `/write?db=water`; the sender adds `precision=ms`.
+    pub path_and_query: String,
+    pub auth: ForwardAuth,
+    /// Events per request (`batch_size`, default 5000).
+    pub batch_size: usize,
+    /// How often the queue is drained when the target is up (`interval`, default 5 s).
+    pub interval: Duration,
+}
+
+#[derive(Clone, PartialEq)]
+pub enum ForwardAuth {
+    None,
+    /// InfluxDB 2.x / VictoriaMetrics: `Authorization: Token …`.
+    Token(String),
+    /// InfluxDB 1.x user and password, sent as HTTP Basic auth.
+    Basic {
+        username: String,
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for ForwardAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ForwardAuth::None => f.write_str("None"),
+            ForwardAuth::Token(_) => f.write_str("Token(<hidden>)"),
+            ForwardAuth::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"<hidden>")
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ForwardConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForwardConfig")
+            .field("url", &self.url)
+            .field("auth", &self.auth)
+            .field("batch_size", &self.batch_size)
+            .field("interval", &self.interval)
+            .finish()
+    }
+}
+
+/// `[mqtt]`: the broker and the topics.
+#[derive(Clone)]
+pub struct MqttConfig {
+    pub host: String,
+    /// Default 1883.
+    pub port: u16,
+    pub username: Option<String>,
+    /// Read from `password_file` at load time.
+    pub password: Option<String>,
+    /// State topics live under `<topic_prefix>/<meter>/…` (default `watermeter`).
+    pub topic_prefix: String,
+    /// Home Assistant discovery prefix (default `homeassistant`).
+    pub discovery_prefix: String,
+    /// How often states are published (default 10 s).
+    pub interval: Duration,
+}
+
+impl std::fmt::Debug for MqttConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("topic_prefix", &self.topic_prefix)
+            .field("discovery_prefix", &self.discovery_prefix)
+            .field("interval", &self.interval)
             .finish()
     }
 }

@@ -11,12 +11,12 @@ use std::time::Duration;
 use toml::de::DeTable;
 
 use super::reader::{Problems, Table};
-use super::{validate_alert, validate_meter, validate_smtp, values};
+use super::{validate_alert, validate_forward, validate_meter, validate_smtp, values};
 use super::{AuthConfig, Config, ConfigError, HttpConfig, StoreConfig, UdpConfig};
 use super::{DEFAULT_CACHE_MB, DEFAULT_DATA_DIR, DEFAULT_FLUSH_MS};
 
 const TOP_KEYS: &[&str] = &[
-    "data_dir", "timezone", "store", "http", "udp", "meter", "alert", "smtp",
+    "data_dir", "timezone", "store", "http", "udp", "meter", "alert", "smtp", "forward", "mqtt",
 ];
 
 pub(super) fn document(text: &str, path: &Path) -> Result<Config, ConfigError> {
@@ -52,6 +52,8 @@ pub(super) fn document(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let meters = validate_meter::meters(&root, &mut problems);
     let alerts = validate_alert::alerts(&root, &meters, &mut problems);
     let smtp = validate_smtp::smtp(&root, base_dir, &mut problems);
+    let forward = validate_forward::forward(&root, base_dir, &mut problems);
+    let mqtt = validate_forward::mqtt(&root, base_dir, &mut problems);
 
     if problems.is_empty() {
         Ok(Config {
@@ -63,6 +65,8 @@ pub(super) fn document(text: &str, path: &Path) -> Result<Config, ConfigError> {
             meters,
             alerts,
             smtp,
+            forward,
+            mqtt,
         })
     } else {
         Err(ConfigError {

@@ -6,6 +6,7 @@
 
 pub mod gpio;
 pub mod household;
+pub mod influx_csv;
 pub mod line_protocol;
 
 /// Index of a configured meter (its position in `Config::meters`).

@@ -31,6 +31,8 @@ pub mod prefix {
     pub const ALERT: u8 = b'A';
     pub const HISTORY: u8 = b'H';
     pub const OUTBOX: u8 = b'O';
+    /// Forward queue (see `store::forward`): `F | seq u64` → meter u16, ts i64, ml u64.
+    pub const FORWARD: u8 = b'F';
 }
 
 /// Fields of the per-meter state under `prefix::METER`.

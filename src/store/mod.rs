@@ -10,6 +10,7 @@
 //! Writes come only from the writer task (`writer`); reads may come from anywhere.
 
 pub mod codec;
+pub mod forward;
 pub mod query;
 pub mod writer;
 
@@ -78,6 +79,7 @@ pub struct Store {
     data: sled::Tree,
     meters: Vec<MeterSlot>,
     tz: Tz,
+    forward: forward::Queue,
 }
 
 impl Store {
@@ -97,6 +99,7 @@ impl Store {
             .open()?;
         let data = db.open_tree("data")?;
         let mut store = Store {
+            forward: forward::Queue::open(&data)?,
             db,
             data,
             meters: Vec::new(),
@@ -181,6 +184,7 @@ impl Store {
         let mut quarters: BTreeMap<(u16, u32), u64> = BTreeMap::new();
         let mut per_meter: HashMap<u16, MeterDelta> = HashMap::new();
         let mut applied = Applied::default();
+        let mut forwarded = self.forward.pending();
         for s in samples {
             let slot = self.slot(s.meter)?;
             let anchor = slot.anchor_ms();
@@ -214,6 +218,7 @@ impl Store {
             }
             applied.events += 1;
             applied.milliliters += ml;
+            forwarded.push(slot.key, s.ts_ms, ml);
         }
         let mut batch = sled::Batch::default();
         for ((meter, hour), mut entries) in hours {
@@ -246,7 +251,9 @@ impl Store {
         for (meter, delta) in per_meter {
             delta.write(meter, &mut batch);
         }
+        let queued = forwarded.write(&mut batch);
         self.data.apply_batch(batch)?;
+        self.forward.committed(queued);
         Ok(applied)
     }
 

@@ -1,8 +1,5 @@
 //! The JSON API (`/api/v1/…`), `/metrics` and `/healthz`.
 
-use std::fmt::Write as _;
-use std::sync::atomic::Ordering::Relaxed;
-
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -51,7 +48,11 @@ pub fn snapshot(state: &AppState, idx: MeterIdx, now_ms: i64) -> Result<MeterSna
 /// Flow now: the last pulse's volume over the time since the pulse before it, or
 /// over the time since the last pulse when that is longer (so the figure decays
 /// when water stops), and 0 once nothing came for a minute and two intervals.
-fn flow_l_per_min(state: &AppState, idx: MeterIdx, now_ms: i64) -> Result<f64, ApiError> {
+pub(super) fn flow_l_per_min(
+    state: &AppState,
+    idx: MeterIdx,
+    now_ms: i64,
+) -> Result<f64, ApiError> {
     let mut last = [(0i64, 0u64); 2];
     let mut n = 0;
     state
@@ -204,82 +205,16 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus text format.
+/// Prometheus text format (see `metrics`).
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let mut out = String::new();
     let now = chrono::Utc::now().timestamp_millis();
-    out.push_str(
-        "# HELP watermeter_water_liters_total Liters counted per meter since the store began.\n",
-    );
-    out.push_str("# TYPE watermeter_water_liters_total counter\n");
-    for (i, m) in state.config.meters.iter().enumerate() {
-        let liters = state.store.total_ml(i as MeterIdx)? as f64 / 1000.0;
-        let _ = writeln!(
-            out,
-            "watermeter_water_liters_total{{meter=\"{}\"}} {liters}",
-            m.id
-        );
-    }
-    out.push_str("# HELP watermeter_flow_liters_per_minute Flow right now.\n");
-    out.push_str("# TYPE watermeter_flow_liters_per_minute gauge\n");
-    for (i, m) in state.config.meters.iter().enumerate() {
-        let flow = flow_l_per_min(&state, i as MeterIdx, now)?;
-        let _ = writeln!(
-            out,
-            "watermeter_flow_liters_per_minute{{meter=\"{}\"}} {flow}",
-            m.id
-        );
-    }
-    let s = &state.stats;
-    out.push_str("# HELP watermeter_points_accepted_total Points stored, by input.\n");
-    out.push_str("# TYPE watermeter_points_accepted_total counter\n");
-    for (input, c) in [
-        ("udp", &s.accepted_udp),
-        ("http", &s.accepted_http),
-        ("gpio", &s.accepted_gpio),
-    ] {
-        let _ = writeln!(
-            out,
-            "watermeter_points_accepted_total{{input=\"{input}\"}} {}",
-            c.load(Relaxed)
-        );
-    }
-    out.push_str("# HELP watermeter_points_rejected_total Points not stored, by reason.\n");
-    out.push_str("# TYPE watermeter_points_rejected_total counter\n");
-    for (reason, n) in s.rejected_by_reason() {
-        let _ = writeln!(
-            out,
-            "watermeter_points_rejected_total{{reason=\"{reason}\"}} {n}"
-        );
-    }
-    out.push_str("# HELP watermeter_udp_datagrams_total UDP datagrams received.\n");
-    out.push_str("# TYPE watermeter_udp_datagrams_total counter\n");
-    let _ = writeln!(
-        out,
-        "watermeter_udp_datagrams_total {}",
-        s.udp_datagrams.load(Relaxed)
-    );
-    out.push_str("# HELP watermeter_udp_dropped_total UDP datagrams dropped, by reason.\n");
-    out.push_str("# TYPE watermeter_udp_dropped_total counter\n");
-    let _ = writeln!(
-        out,
-        "watermeter_udp_dropped_total{{reason=\"not_allowed\"}} {}",
-        s.udp_dropped_not_allowed.load(Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "watermeter_udp_dropped_total{{reason=\"too_large\"}} {}",
-        s.udp_dropped_too_large.load(Relaxed)
-    );
-    out.push_str("# HELP watermeter_store_bytes Size of the store on disk.\n");
-    out.push_str("# TYPE watermeter_store_bytes gauge\n");
-    let _ = writeln!(out, "watermeter_store_bytes {}", state.store.size_on_disk());
+    let body = super::metrics::render(&state, now)?;
     Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        out,
+        body,
     )
         .into_response())
 }

@@ -5,6 +5,7 @@
 
 mod api;
 mod error;
+mod metrics;
 mod status;
 mod write;
 
@@ -20,6 +21,7 @@ use crate::ingest::stats::IngestStats;
 use crate::store::writer::Writer;
 use crate::store::Store;
 
+pub use api::{snapshot, MeterSnapshot};
 pub use error::ApiError;
 
 /// Largest request body: InfluxDB's 5,000-line batches are ~300 KB; Telegraf may send more.
@@ -32,6 +34,8 @@ pub struct AppState {
     pub writer: Writer,
     pub matcher: Arc<Matcher>,
     pub stats: Arc<IngestStats>,
+    pub forward: Arc<crate::forward::Status>,
+    pub mqtt: Arc<crate::mqtt::Status>,
 }
 
 impl AppState {

@@ -1,8 +1,15 @@
 //! End-to-end tests: the real `watermeter` binary, real sockets on 127.0.0.1,
 //! a temp data directory per test. One test binary, as ripgrep does it.
+//! Third-party servers (InfluxDB, Prometheus, mosquitto) are started by `servers`.
 
+mod servers;
 mod util;
 
 mod cli;
+mod forward;
+mod import;
 mod ingest;
+mod metrics;
+mod mqtt;
+mod nodemcu;
 mod usage;

@@ -1,0 +1,234 @@
+//! `/metrics` in the Prometheus text exposition format (version 0.0.4).
+//!
+//! A small writer ([`Exposition`]) that escapes label values and formats numbers
+//! the way Prometheus parses them, and [`render`], which lists every family in one
+//! place. To add gauges (alert states, the mail outbox), add one function like
+//! [`integrations`] and call it from `render`. Reads only; changes nothing.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::{ApiError, AppState};
+use crate::ingest::MeterIdx;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// A text exposition being written: `family` once, then its `sample`s.
+#[derive(Debug, Default)]
+pub struct Exposition {
+    out: String,
+}
+
+impl Exposition {
+    /// Starts a metric family with its HELP and TYPE lines.
+    pub fn family(&mut self, name: &str, kind: Kind, help: &str) -> &mut Self {
+        let kind = match kind {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+        };
+        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        self
+    }
+
+    /// One sample line: `name{label="value",…} value`.
+    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) -> &mut Self {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"{}\"", escape_label(v));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {}", format_value(value));
+        self
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Everything `/metrics` shows, at `now_ms`.
+pub fn render(state: &AppState, now_ms: i64) -> Result<String, ApiError> {
+    let mut e = Exposition::default();
+    meters(&mut e, state, now_ms)?;
+    ingest(&mut e, state);
+    integrations(&mut e, state);
+    e.family(
+        "watermeter_store_bytes",
+        Kind::Gauge,
+        "Size of the store on disk.",
+    )
+    .sample(
+        "watermeter_store_bytes",
+        &[],
+        state.store.size_on_disk() as f64,
+    );
+    Ok(e.finish())
+}
+
+fn meters(e: &mut Exposition, state: &AppState, now_ms: i64) -> Result<(), ApiError> {
+    let store = &state.store;
+    let ids: Vec<(MeterIdx, &str)> = (0..state.config.meters.len())
+        .map(|i| (i as MeterIdx, state.config.meters[i].id.as_str()))
+        .collect();
+    let name = "watermeter_water_liters_total";
+    e.family(
+        name,
+        Kind::Counter,
+        "Liters counted per meter since the store began (kept across restarts).",
+    );
+    for &(i, id) in &ids {
+        e.sample(name, &[("meter", id)], store.total_ml(i)? as f64 / 1000.0);
+    }
+    let name = "watermeter_meter_reading_cubic_meters";
+    e.family(name, Kind::Gauge, "What the physical meter shows.");
+    for &(i, id) in &ids {
+        e.sample(name, &[("meter", id)], store.reading_m3(i)?);
+    }
+    let name = "watermeter_flow_liters_per_minute";
+    e.family(name, Kind::Gauge, "Flow right now.");
+    for &(i, id) in &ids {
+        e.sample(
+            name,
+            &[("meter", id)],
+            super::api::flow_l_per_min(state, i, now_ms)?,
+        );
+    }
+    Ok(())
+}
+
+fn ingest(e: &mut Exposition, state: &AppState) {
+    let s = &state.stats;
+    let name = "watermeter_points_accepted_total";
+    e.family(name, Kind::Counter, "Points stored, by input.");
+    for (input, c) in [
+        ("udp", &s.accepted_udp),
+        ("http", &s.accepted_http),
+        ("gpio", &s.accepted_gpio),
+    ] {
+        e.sample(name, &[("input", input)], c.load(Relaxed) as f64);
+    }
+    let name = "watermeter_points_rejected_total";
+    e.family(name, Kind::Counter, "Points not stored, by reason.");
+    for (reason, n) in s.rejected_by_reason() {
+        e.sample(name, &[("reason", reason)], n as f64);
+    }
+    let name = "watermeter_udp_datagrams_total";
+    e.family(name, Kind::Counter, "UDP datagrams received.")
+        .sample(name, &[], s.udp_datagrams.load(Relaxed) as f64);
+    let name = "watermeter_udp_dropped_total";
+    e.family(name, Kind::Counter, "UDP datagrams dropped, by reason.")
+        .sample(
+            name,
+            &[("reason", "not_allowed")],
+            s.udp_dropped_not_allowed.load(Relaxed) as f64,
+        )
+        .sample(
+            name,
+            &[("reason", "too_large")],
+            s.udp_dropped_too_large.load(Relaxed) as f64,
+        );
+}
+
+/// Forwarding and MQTT.
+fn integrations(e: &mut Exposition, state: &AppState) {
+    let name = "watermeter_forward_backlog_events";
+    e.family(
+        name,
+        Kind::Gauge,
+        "Events stored but not yet accepted by the [forward] target.",
+    )
+    .sample(name, &[], state.store.forward_backlog() as f64);
+    let f = &state.forward;
+    if f.enabled.load(Relaxed) {
+        let name = "watermeter_forward_sent_events_total";
+        e.family(
+            name,
+            Kind::Counter,
+            "Events the [forward] target accepted since the start.",
+        )
+        .sample(name, &[], f.sent_events.load(Relaxed) as f64);
+        let name = "watermeter_forward_failed_requests_total";
+        e.family(
+            name,
+            Kind::Counter,
+            "Forward requests that failed (they are retried).",
+        )
+        .sample(name, &[], f.failed_requests.load(Relaxed) as f64);
+        let name = "watermeter_forward_last_success_timestamp_seconds";
+        e.family(
+            name,
+            Kind::Gauge,
+            "When the [forward] target last accepted a batch (0: never).",
+        )
+        .sample(name, &[], f.last_success_ms.load(Relaxed) as f64 / 1000.0);
+    }
+    let m = &state.mqtt;
+    if m.enabled.load(Relaxed) {
+        let name = "watermeter_mqtt_connected";
+        e.family(name, Kind::Gauge, "1 while connected to the MQTT broker.")
+            .sample(name, &[], f64::from(u8::from(m.connected.load(Relaxed))));
+        let name = "watermeter_mqtt_connects_total";
+        e.family(
+            name,
+            Kind::Counter,
+            "Connections to the MQTT broker since the start.",
+        )
+        .sample(name, &[], m.connects.load(Relaxed) as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_escapes_labels_and_formats_values() {
+        let mut e = Exposition::default();
+        e.family("m_total", Kind::Counter, "Help with \\ and\nnewline.")
+            .sample("m_total", &[("meter", "a\"b\\c\nd")], 1.5)
+            .sample("m_total", &[("a", "x"), ("b", "y")], 2.0)
+            .sample("m_total", &[], f64::NAN)
+            .sample("m_total", &[], f64::INFINITY);
+        assert_eq!(
+            e.finish(),
+            "# HELP m_total Help with \\\\ and\\nnewline.\n# TYPE m_total counter\n\
+             m_total{meter=\"a\\\"b\\\\c\\nd\"} 1.5\n\
+             m_total{a=\"x\",b=\"y\"} 2\n\
+             m_total NaN\n\
+             m_total +Inf\n"
+        );
+    }
+
+    #[test]
+    fn large_counters_print_without_exponent() {
+        assert_eq!(format_value(123_456_789.25), "123456789.25");
+        assert_eq!(format_value(0.001), "0.001");
+    }
+}

@@ -1,0 +1,73 @@
+//! `[mqtt]` against a real mosquitto: discovery, states, last will, reconnects.
+
+use std::time::Duration;
+
+use crate::servers::{eventually, mosquitto, retained};
+use crate::util::{post, App};
+
+fn value<'a>(msgs: &'a [(String, String)], topic: &str) -> Option<&'a str> {
+    msgs.iter()
+        .find(|(t, _)| t == topic)
+        .map(|(_, p)| p.as_str())
+}
+
+#[test]
+fn meters_appear_in_home_assistant_and_come_back_after_a_broker_restart() {
+    let mut broker = mosquitto();
+    let extra = format!(
+        "[mqtt]\nhost = \"127.0.0.1\"\nport = {}\ninterval = \"1s\"\n",
+        broker.port
+    );
+    let (app, _tmp) = App::start("UTC", &extra);
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let body = format!("water,meter=main liters=5 {now_ms}\n");
+    assert_eq!(post(&app.url("/write?precision=ms"), &body).status, 204);
+
+    let topics = ["homeassistant/#", "watermeter/#"];
+    let msgs = eventually(Duration::from_secs(30), || {
+        let m = retained(broker.port, &topics);
+        (value(&m, "watermeter/main/today_l") == Some("5")).then_some(m)
+    })
+    .expect("the state of today's liters was not published");
+    assert_eq!(value(&msgs, "watermeter/status"), Some("online"));
+    assert_eq!(value(&msgs, "watermeter/main/total_m3"), Some("0.005"));
+    assert!(value(&msgs, "watermeter/main/flow_l_min").is_some());
+    let config = value(
+        &msgs,
+        "homeassistant/sensor/watermeter_main/total_m3/config",
+    )
+    .expect("discovery message");
+    let config: serde_json::Value = serde_json::from_str(config).unwrap();
+    assert_eq!(config["device_class"], "water");
+    assert_eq!(config["state_class"], "total_increasing");
+    assert_eq!(config["unit_of_measurement"], "m³");
+    assert_eq!(config["state_topic"], "watermeter/main/total_m3");
+    assert_eq!(config["device"]["identifiers"][0], "watermeter_main");
+    for key in ["today_l", "flow_l_min"] {
+        let topic = format!("homeassistant/sensor/watermeter_main/{key}/config");
+        assert!(value(&msgs, &topic).is_some(), "{topic} missing");
+    }
+
+    // The broker forgets everything (no persistence): the app must reconnect and re-announce.
+    broker.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    broker.start();
+    let again = eventually(Duration::from_secs(60), || {
+        let m = retained(broker.port, &topics);
+        let announced = value(&m, "homeassistant/sensor/watermeter_main/total_m3/config").is_some();
+        (announced && value(&m, "watermeter/main/today_l") == Some("5")).then_some(m)
+    });
+    assert!(
+        again.is_some(),
+        "no discovery/state after the broker restart: {}",
+        broker.log()
+    );
+
+    // The last will marks the device unavailable when the app dies.
+    app.kill();
+    let offline = eventually(Duration::from_secs(90), || {
+        let m = retained(broker.port, &["watermeter/status"]);
+        (value(&m, "watermeter/status") == Some("offline")).then_some(())
+    });
+    assert!(offline.is_some(), "no offline status after the app died");
+}
