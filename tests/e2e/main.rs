@@ -3,6 +3,9 @@
 
 mod util;
 
+mod browser;
+mod cdp;
 mod cli;
+mod dashboard;
 mod ingest;
 mod usage;
