@@ -116,8 +116,8 @@ impl Period {
 
 #[derive(Debug, Deserialize)]
 pub struct Params {
-    range: Option<String>,
-    at: Option<String>,
+    pub range: Option<String>,
+    pub at: Option<String>,
 }
 
 #[derive(askama::Template, WebTemplate)]
