@@ -60,8 +60,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
 pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let store = Arc::new(open_store(&config)?);
-    let (writer, _progress, writer_task) =
-        writer::spawn(store.clone(), config.store.flush_interval);
+    let (writer, progress, writer_task) = writer::spawn(store.clone(), config.store.flush_interval);
     let stats = Arc::new(IngestStats::default());
     let matcher = Arc::new(Matcher::new(&config.meters));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -95,6 +94,8 @@ pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
         stats,
         forward: Arc::default(),
         mqtt: Arc::default(),
+        progress,
+        shutdown: shutdown_rx.clone(),
     };
     tasks.extend(start_integrations(&state, &shutdown_rx));
     let listener = tokio::net::TcpListener::bind(config.http.listen)

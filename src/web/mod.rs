@@ -3,22 +3,33 @@
 //! One small file per page or API family; none of them opens the store directly,
 //! they go through `AppState`.
 
+mod alert_view;
 mod api;
+mod assets;
+pub mod chart;
+mod csrf;
+mod csv;
+pub mod dashboard;
 mod error;
 mod metrics;
-mod status;
+mod headers;
+mod live;
+pub mod meter_page;
+mod settings;
+mod view;
 mod write;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{middleware, Router};
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::ingest::points::Matcher;
 use crate::ingest::stats::IngestStats;
-use crate::store::writer::Writer;
+use crate::store::writer::{Progress, Writer};
 use crate::store::Store;
 
 pub use api::{snapshot, MeterSnapshot};
@@ -36,6 +47,10 @@ pub struct AppState {
     pub stats: Arc<IngestStats>,
     pub forward: Arc<crate::forward::Status>,
     pub mqtt: Arc<crate::mqtt::Status>,
+    /// Changes after every batch the writer stored (drives the live updates).
+    pub progress: watch::Receiver<Progress>,
+    /// Turns true when the app shuts down (ends the live-update streams).
+    pub shutdown: watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -51,7 +66,9 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(status::page))
+        .merge(pages())
+        .route("/static/{file}", get(assets::serve))
+        .route("/favicon.ico", get(assets::favicon))
         .route("/write", post(write::write_v1))
         .route("/api/v2/write", post(write::write_v2))
         .route("/ping", get(write::ping).head(write::ping))
@@ -61,6 +78,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/meters/{id}/usage", get(api::usage))
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))
+        .fallback(assets::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(headers::secure))
         .with_state(state)
+}
+
+/// The dashboard's pages, its live stream, its export and its forms. When login
+/// is configured, the session check is one `route_layer` here.
+fn pages() -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard::page))
+        .route("/meters/{id}", get(meter_page::page))
+        .route("/export.csv", get(csv::export))
+        .route("/events", get(live::events))
+        .route("/settings", get(settings::page))
+        .route("/settings/reading", post(settings::set_reading))
 }

@@ -5,9 +5,12 @@
 mod servers;
 mod util;
 
+mod browser;
+mod cdp;
 mod cli;
 mod forward;
 mod import;
+mod dashboard;
 mod ingest;
 mod metrics;
 mod mqtt;

@@ -1,0 +1,104 @@
+//! `GET /export.csv?meter=…&from=…&to=…&step=…`: usage buckets as a CSV download,
+//! `meter,start,liters`, one row per bucket, times in RFC 3339 in the configured
+//! zone. Same buckets and defaults as `/api/v1/meters/{id}/usage`.
+
+use std::fmt::Write as _;
+
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::DateTime;
+use serde::Deserialize;
+
+use super::api::rfc3339;
+use super::{ApiError, AppState};
+use crate::buckets::Step;
+
+#[derive(Debug, Deserialize)]
+pub struct Params {
+    meter: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    step: Option<String>,
+}
+
+pub async fn export(
+    State(state): State<AppState>,
+    Query(p): Query<Params>,
+) -> Result<Response, ApiError> {
+    let id = match p.meter.as_deref().filter(|m| !m.is_empty()) {
+        Some(id) => id,
+        None => state
+            .config
+            .meters
+            .first()
+            .map(|m| m.id.as_str())
+            .ok_or_else(|| ApiError::BadRequest("no meter is configured".into()))?,
+    };
+    let (idx, m) = state
+        .meter(id)
+        .ok_or_else(|| ApiError::NotFound(format!("no meter with id '{id}' is configured")))?;
+    let step_name = p
+        .step
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("hour");
+    let step = Step::parse(step_name).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "step '{step_name}' is not one of minute, hour, day, month"
+        ))
+    })?;
+    let to = time("to", p.to.as_deref())?.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+    let from = time("from", p.from.as_deref())?.unwrap_or(to - 86_400_000);
+    if from > to {
+        return Err(ApiError::BadRequest("'from' is after 'to'".into()));
+    }
+    let usage = state
+        .store
+        .usage(idx, step, from, to)
+        .map_err(|e| match e {
+            crate::store::query::QueryError::Range(r) => ApiError::BadRequest(r.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        })?;
+    let mut body = String::from("meter,start,liters\n");
+    for (start, ml) in usage.bounds.iter().zip(&usage.ml) {
+        let _ = writeln!(
+            body,
+            "{},{},{}",
+            m.id,
+            rfc3339(&state, *start),
+            *ml as f64 / 1000.0
+        );
+    }
+    let day = rfc3339(&state, from);
+    let filename = format!(
+        "watermeter-{}-{}-{}.csv",
+        m.id,
+        day.get(..10).unwrap_or("export"),
+        step.as_str()
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn time(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(v) = v.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    DateTime::parse_from_rfc3339(v)
+        .map(|t| Some(t.timestamp_millis()))
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "'{name}' must be an RFC 3339 time such as 2026-11-26T00:00:00+01:00, not '{v}'"
+            ))
+        })
+}

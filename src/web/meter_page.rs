@@ -1,0 +1,302 @@
+//! `GET /meters/{id}?range=day|week|month|year&at=YYYY-MM-DD`: one meter's usage
+//! over a day (by hour), a week or a month (by day) or a year (by month), in the
+//! configured zone, with previous/next links, a date form and a CSV link.
+//!
+//! The calendar work is pure ([`Period::new`]); the handler only reads the store.
+
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use chrono::{Datelike, Days, Months, NaiveDate};
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use super::alert_view::{alert_views, AlertView};
+use super::api::{rfc3339, snapshot};
+use super::chart::{liters_label, Chart, Live};
+use super::view::{chart_for, ChartSpec, Layout, MeterFigures, PageError};
+use super::AppState;
+use crate::buckets::{self, Step};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Range {
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+impl Range {
+    pub const ALL: [Range; 4] = [Range::Day, Range::Week, Range::Month, Range::Year];
+
+    pub fn parse(s: &str) -> Option<Range> {
+        match s {
+            "day" => Some(Range::Day),
+            "week" => Some(Range::Week),
+            "month" => Some(Range::Month),
+            "year" => Some(Range::Year),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Range::Day => "day",
+            Range::Week => "week",
+            Range::Month => "month",
+            Range::Year => "year",
+        }
+    }
+
+    pub fn step(self) -> Step {
+        match self {
+            Range::Day => Step::Hour,
+            Range::Week | Range::Month => Step::Day,
+            Range::Year => Step::Month,
+        }
+    }
+}
+
+/// A calendar period: its first and following dates (local) and its neighbours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Period {
+    pub range: Range,
+    pub first: NaiveDate,
+    /// The first date after the period.
+    pub end: NaiveDate,
+    pub prev: NaiveDate,
+    pub next: NaiveDate,
+    pub heading: String,
+}
+
+impl Period {
+    /// The period of `range` that contains `at` (weeks start on Monday).
+    pub fn new(range: Range, at: NaiveDate) -> Option<Period> {
+        let (first, end, prev, heading) = match range {
+            Range::Day => (
+                at,
+                at.succ_opt()?,
+                at.pred_opt()?,
+                at.format("%A %-d %B %Y").to_string(),
+            ),
+            Range::Week => {
+                let first = at - Days::new(u64::from(at.weekday().num_days_from_monday()));
+                let end = first + Days::new(7);
+                let heading = format!(
+                    "Week {} of {}: {} to {}",
+                    first.iso_week().week(),
+                    first.iso_week().year(),
+                    first.format("%-d %b"),
+                    (end - Days::new(1)).format("%-d %b %Y")
+                );
+                (first, end, first - Days::new(7), heading)
+            }
+            Range::Month => {
+                let first = at.with_day(1)?;
+                let end = first.checked_add_months(Months::new(1))?;
+                let prev = first.checked_sub_months(Months::new(1))?;
+                (first, end, prev, first.format("%B %Y").to_string())
+            }
+            Range::Year => {
+                let first = NaiveDate::from_ymd_opt(at.year(), 1, 1)?;
+                let end = NaiveDate::from_ymd_opt(at.year() + 1, 1, 1)?;
+                let prev = NaiveDate::from_ymd_opt(at.year() - 1, 1, 1)?;
+                (first, end, prev, at.year().to_string())
+            }
+        };
+        Some(Period {
+            range,
+            first,
+            end,
+            prev,
+            next: end,
+            heading,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Params {
+    pub range: Option<String>,
+    pub at: Option<String>,
+}
+
+#[derive(askama::Template, WebTemplate)]
+#[template(path = "meter.html")]
+pub struct MeterPage {
+    layout: Layout,
+    m: MeterFigures,
+    alerts: Vec<AlertView>,
+    period: Period,
+    ranges: [Range; 4],
+    at: String,
+    today: String,
+    /// Whether the next period has begun (else "next" is not a link).
+    has_next: bool,
+    chart: Chart,
+    chart_svg: String,
+    total: String,
+    csv_url: String,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(p): Query<Params>,
+) -> Result<MeterPage, PageError> {
+    render(&state, &id, &p, chrono::Utc::now().timestamp_millis())
+}
+
+pub fn render(state: &AppState, id: &str, p: &Params, now_ms: i64) -> Result<MeterPage, PageError> {
+    let (idx, meter) = state.meter(id).ok_or_else(|| {
+        PageError::NotFound(format!("No meter with the id '{id}' is configured."))
+    })?;
+    let tz: Tz = state.config.timezone;
+    let today = buckets::local(tz, now_ms).date_naive();
+    let range_name = p
+        .range
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("day");
+    let range = Range::parse(range_name).ok_or_else(|| {
+        PageError::BadRequest(format!(
+            "The range '{range_name}' is not one of day, week, month or year."
+        ))
+    })?;
+    let at = match p.at.as_deref().filter(|s| !s.is_empty()) {
+        None => today,
+        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+            PageError::BadRequest(format!("The date '{s}' is not a date like 2026-03-29."))
+        })?,
+    };
+    let period = Period::new(range, at)
+        .filter(|p| p.first.year() >= 1970 && p.end.year() <= 2100)
+        .ok_or_else(|| {
+            PageError::BadRequest(format!("The date '{at}' is outside 1970 to 2100."))
+        })?;
+    let (from, to) = (
+        buckets::day_start(tz, period.first),
+        buckets::day_start(tz, period.end),
+    );
+    let spec = ChartSpec {
+        id: format!("{id}-p"),
+        title: &period.heading,
+        x_axis: range.step().as_str(),
+        step: range.step(),
+        from,
+        to,
+        keep_last: None,
+        live: Some(if range == Range::Day {
+            Live::Hour
+        } else {
+            Live::Day
+        }),
+    };
+    let mut chart = chart_for(state, idx, &spec, now_ms)?;
+    if range == Range::Week {
+        for (label, bar) in chart.x_labels.iter_mut().zip(&chart.bars) {
+            label.text = super::chart::weekday_tick(tz, bar.end_ms - 43_200_000);
+        }
+    }
+    let chart_svg =
+        askama::Template::render(&chart).map_err(|e| PageError::Internal(e.to_string()))?;
+    let now_iso = rfc3339(state, now_ms);
+    let csv_url = csv_link(
+        &meter.id,
+        &rfc3339(state, from),
+        &rfc3339(state, to),
+        range.step(),
+    );
+    Ok(MeterPage {
+        layout: Layout::new(state, format!("{} · {}", meter.name, period.heading), id),
+        m: MeterFigures::new(&snapshot(state, idx, now_ms)?, &now_iso),
+        alerts: alert_views(&state.config.alerts, Some(id)),
+        has_next: period.next <= today,
+        at: at.to_string(),
+        today: today.to_string(),
+        ranges: Range::ALL,
+        // The buckets tile the period exactly, so their sum is its total.
+        total: liters_label(chart.total),
+        chart,
+        chart_svg,
+        csv_url,
+        period,
+    })
+}
+
+fn csv_link(meter: &str, from: &str, to: &str, step: Step) -> String {
+    let q = serde_urlencoded::to_string([
+        ("meter", meter),
+        ("from", from),
+        ("to", to),
+        ("step", step.as_str()),
+    ])
+    .unwrap_or_default();
+    format!("/export.csv?{q}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn check(range: Range, at: &str, expected: (&str, &str, &str, &str)) {
+        let p = Period::new(range, date(at)).unwrap();
+        assert_eq!(
+            (p.first, p.end, p.prev, p.heading.as_str()),
+            (
+                date(expected.0),
+                date(expected.1),
+                date(expected.2),
+                expected.3
+            ),
+            "{range:?} at {at}"
+        );
+        assert_eq!(p.next, p.end);
+    }
+
+    #[test]
+    fn periods_contain_the_date_and_know_their_neighbours() {
+        check(
+            Range::Day,
+            "2026-03-29",
+            (
+                "2026-03-29",
+                "2026-03-30",
+                "2026-03-28",
+                "Sunday 29 March 2026",
+            ),
+        );
+        check(
+            Range::Week,
+            "2026-03-29",
+            (
+                "2026-03-23",
+                "2026-03-30",
+                "2026-03-16",
+                "Week 13 of 2026: 23 Mar to 29 Mar 2026",
+            ),
+        );
+        check(
+            Range::Month,
+            "2026-03-31",
+            ("2026-03-01", "2026-04-01", "2026-02-01", "March 2026"),
+        );
+        check(
+            Range::Year,
+            "2024-02-29",
+            ("2024-01-01", "2025-01-01", "2023-01-01", "2024"),
+        );
+    }
+
+    #[test]
+    fn ranges_parse_and_name_their_step() {
+        for r in Range::ALL {
+            assert_eq!(Range::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Range::parse("decade"), None);
+        assert_eq!(Range::Year.step(), Step::Month);
+    }
+}
