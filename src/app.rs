@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::ingest::points::Matcher;
 use crate::ingest::stats::IngestStats;
 use crate::ingest::{gpio, udp, MeterIdx, Sample, SampleValue};
-use crate::store::{writer, Store};
+use crate::store::{backup, recovery, writer, Store};
 use crate::web::{self, AppState};
 
 /// Where the running app listens (port 0 in the config becomes a real port here).
@@ -38,14 +38,18 @@ pub type Extra = Box<
         > + Send,
 >;
 
-/// Opens the store, creating `data_dir` if needed, with a message that says what to do.
+/// Opens the store, creating `data_dir` if needed, with a message that says what to
+/// do; a damaged store is restored from the newest backup (see `store::recovery`).
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
-    Store::open(dir, config.store.cache_bytes, config.timezone, &config.meters).map_err(|e| {
+    let now = chrono::Utc::now().timestamp_millis();
+    recovery::open(config, now).map_err(|e| {
         let text = e.to_string();
-        if text.contains("lock") || text.contains("Resource temporarily unavailable") {
+        if !matches!(e, recovery::OpenError::Store(_)) {
+            anyhow::anyhow!(text)
+        } else if text.contains("lock") || text.contains("Resource temporarily unavailable") {
             anyhow::anyhow!(
                 "the store in {} is in use by another watermeter process; stop it first (or send the data to its /write endpoint)",
                 dir.display()
@@ -60,6 +64,16 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
 pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let store = Arc::new(open_store(&config)?);
+    let week_ago = chrono::Utc::now().timestamp_millis() - 7 * 86_400_000;
+    if let Some(notice) = store
+        .recovery_notice()
+        .filter(|n| n.recovered_at_ms > week_ago)
+    {
+        tracing::warn!(
+            "this store was restored from a backup: {}",
+            notice.message()
+        );
+    }
     let (writer, _progress, writer_task) =
         writer::spawn(store.clone(), config.store.flush_interval);
     let stats = Arc::new(IngestStats::default());
@@ -67,6 +81,11 @@ pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
+    tasks.push(backup::spawn(
+        store.clone(),
+        config.clone(),
+        shutdown_rx.clone(),
+    ));
     let mut bound_udp = None;
     if let Some(u) = &config.udp {
         let socket =
@@ -133,6 +152,12 @@ pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
         }
     }
     writer_task.await.context("the store writer failed")?;
+    if config.store.backups > 0 {
+        let now = chrono::Utc::now().timestamp_millis();
+        if let Err(e) = backup::write_watermark(&store, &config, now) {
+            tracing::error!("updating the store's watermark failed: {e:#}");
+        }
+    }
     tracing::info!("store flushed; bye");
     Ok(())
 }

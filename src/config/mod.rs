@@ -61,11 +61,13 @@ pub fn builtin_defaults() -> Config {
         store: StoreConfig {
             cache_bytes: DEFAULT_CACHE_MB * 1024 * 1024,
             flush_interval: Duration::from_millis(DEFAULT_FLUSH_MS),
+            backups: DEFAULT_BACKUPS,
         },
         http: HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             auth: None,
             allow_unauthenticated_lan: false,
+            max_body_bytes: DEFAULT_MAX_BODY_MB * 1024 * 1024,
         },
         udp: Some(UdpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8089)),
@@ -89,6 +91,9 @@ pub fn builtin_defaults() -> Config {
 const DEFAULT_DATA_DIR: &str = "./watermeter-data";
 const DEFAULT_CACHE_MB: u64 = 4;
 const DEFAULT_FLUSH_MS: u64 = 500;
+const DEFAULT_BACKUPS: u32 = 7;
+/// InfluxDB's 5,000-line batches are ~300 KB; Telegraf may send far more per flush.
+const DEFAULT_MAX_BODY_MB: usize = 32;
 
 /// The validated configuration the rest of the program runs on.
 #[derive(Debug, Clone)]
@@ -111,6 +116,9 @@ pub struct StoreConfig {
     /// Upper bound on how long a UDP/GPIO event may wait before it is on disk
     /// (`[store] flush_ms`, default 500, at most 1000).
     pub flush_interval: Duration,
+    /// Daily line-protocol backups kept under `data_dir/backups` (`[store] backups`,
+    /// default 7; 0 turns backups, and so recovery, off).
+    pub backups: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +127,8 @@ pub struct HttpConfig {
     pub auth: Option<AuthConfig>,
     /// `allow_unauthenticated_lan = true`: serve without auth on a non-loopback address.
     pub allow_unauthenticated_lan: bool,
+    /// Largest request body (`[http] max_body_mb`, default 32): larger ones get 413.
+    pub max_body_bytes: usize,
 }
 
 #[derive(Clone)]

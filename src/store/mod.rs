@@ -9,8 +9,10 @@
 //!
 //! Writes come only from the writer task (`writer`); reads may come from anywhere.
 
+pub mod backup;
 pub mod codec;
 pub mod query;
+pub mod recovery;
 pub mod writer;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,6 +26,7 @@ use crate::ingest::{MeterIdx, Sample, SampleValue};
 use codec::{meter_field, meter_key, prefix, series_key, Entry, HOUR_MS, QUARTER_MS};
 
 pub use query::Usage;
+pub use recovery::RecoveryNotice;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -271,6 +271,16 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         "watermeter_udp_dropped_total{{reason=\"too_large\"}} {}",
         s.udp_dropped_too_large.load(Relaxed)
     );
+    out.push_str("# HELP watermeter_store_recovered_timestamp_seconds When the store was last restored from a backup (0: never).\n");
+    out.push_str("# TYPE watermeter_store_recovered_timestamp_seconds gauge\n");
+    let recovered = state
+        .store
+        .recovery_notice()
+        .map_or(0, |n| n.recovered_at_ms / 1000);
+    let _ = writeln!(
+        out,
+        "watermeter_store_recovered_timestamp_seconds {recovered}"
+    );
     out.push_str("# HELP watermeter_store_bytes Size of the store on disk.\n");
     out.push_str("# TYPE watermeter_store_bytes gauge\n");
     let _ = writeln!(out, "watermeter_store_bytes {}", state.store.size_on_disk());

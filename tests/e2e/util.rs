@@ -57,12 +57,26 @@ impl App {
 
     /// Starts (or restarts) the binary on an existing config.
     pub fn start_with(config: &Path, dir: &Path) -> App {
+        App::spawn(config, dir, Stdio::inherit())
+    }
+
+    /// The same, with the log (stderr) appended to `log` for the test to read.
+    pub fn start_logged(config: &Path, dir: &Path, log: &Path) -> App {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open log file");
+        App::spawn(config, dir, Stdio::from(file))
+    }
+
+    fn spawn(config: &Path, dir: &Path, stderr: Stdio) -> App {
         let mut child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(config)
             .env("WATERMETER_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start watermeter");
         let stdout = child.stdout.take().expect("stdout");
@@ -208,4 +222,13 @@ pub fn run_cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `n` one-liter points with distinct timestamps (seconds from `first_s`), one per line.
+pub fn points(first_s: u64, n: u64) -> String {
+    let mut body = String::with_capacity(n as usize * 48);
+    for i in 0..n {
+        body.push_str(&format!("water,meter=main liters=1 {}\n", first_s + i));
+    }
+    body
 }
