@@ -126,6 +126,7 @@ pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
     }
     announce(&bound);
 
+    let listener = web::limits::LimitedListener::new(listener, config.http.max_connections);
     let app = web::router(state);
     let mut http_shutdown = shutdown_rx.clone();
     let server = tokio::spawn(async move {

@@ -68,6 +68,8 @@ pub fn builtin_defaults() -> Config {
             auth: None,
             allow_unauthenticated_lan: false,
             max_body_bytes: DEFAULT_MAX_BODY_MB * 1024 * 1024,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
         },
         udp: Some(UdpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8089)),
@@ -94,6 +96,8 @@ const DEFAULT_FLUSH_MS: u64 = 500;
 const DEFAULT_BACKUPS: u32 = 7;
 /// InfluxDB's 5,000-line batches are ~300 KB; Telegraf may send far more per flush.
 const DEFAULT_MAX_BODY_MB: usize = 32;
+const DEFAULT_MAX_CONNECTIONS: usize = 128;
+const DEFAULT_REQUEST_TIMEOUT_S: u64 = 60;
 
 /// The validated configuration the rest of the program runs on.
 #[derive(Debug, Clone)]
@@ -129,6 +133,11 @@ pub struct HttpConfig {
     pub allow_unauthenticated_lan: bool,
     /// Largest request body (`[http] max_body_mb`, default 32): larger ones get 413.
     pub max_body_bytes: usize,
+    /// Open connections served at once (`max_connections`, default 128); one more gets 503.
+    pub max_connections: usize,
+    /// Longest a request may take (`request_timeout_s`, default 60); then 408.
+    /// Server-sent event streams are exempt.
+    pub request_timeout: Duration,
 }
 
 #[derive(Clone)]

@@ -15,6 +15,7 @@ use super::{validate_alert, validate_meter, validate_smtp, values};
 use super::{AuthConfig, Config, ConfigError, HttpConfig, StoreConfig, UdpConfig};
 use super::{
     DEFAULT_BACKUPS, DEFAULT_CACHE_MB, DEFAULT_DATA_DIR, DEFAULT_FLUSH_MS, DEFAULT_MAX_BODY_MB,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_S,
 };
 
 const TOP_KEYS: &[&str] = &[
@@ -114,13 +115,22 @@ fn http(root: &Table<'_, '_>, problems: &mut Problems) -> HttpConfig {
         auth: None,
         allow_unauthenticated_lan: false,
         max_body_bytes: DEFAULT_MAX_BODY_MB * 1024 * 1024,
+        max_connections: DEFAULT_MAX_CONNECTIONS,
+        request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
     };
     let Some(t) = root.table(problems, "http") else {
         return config;
     };
     t.check_keys(
         problems,
-        &["listen", "allow_unauthenticated_lan", "auth", "max_body_mb"],
+        &[
+            "listen",
+            "allow_unauthenticated_lan",
+            "auth",
+            "max_body_mb",
+            "max_connections",
+            "request_timeout_s",
+        ],
     );
     let max_mb = int_in(
         &t,
@@ -133,6 +143,16 @@ fn http(root: &Table<'_, '_>, problems: &mut Problems) -> HttpConfig {
         },
     );
     config.max_body_bytes = max_mb as usize * 1024 * 1024;
+    let max_conn = DEFAULT_MAX_CONNECTIONS as i64;
+    let max_conn = int_in(&t, problems, "max_connections", 1..=65_536, max_conn, |n| {
+        format!("{n} is out of range; use 1 to 65536 connections (the default 128 is plenty for a house)")
+    });
+    config.max_connections = max_conn as usize;
+    let timeout = DEFAULT_REQUEST_TIMEOUT_S as i64;
+    let timeout = int_in(&t, problems, "request_timeout_s", 1..=3600, timeout, |n| {
+        format!("{n} is out of range; use 1 to 3600 seconds (default 60)")
+    });
+    config.request_timeout = Duration::from_secs(timeout as u64);
     let listen = t.string(problems, "listen");
     if let Some(f) = &listen {
         match parse_listen(f.value, "8080") {

@@ -5,6 +5,7 @@
 
 mod api;
 mod error;
+pub mod limits;
 mod status;
 mod write;
 
@@ -21,9 +22,6 @@ use crate::store::writer::Writer;
 use crate::store::Store;
 
 pub use error::ApiError;
-
-/// Largest request body: InfluxDB's 5,000-line batches are ~300 KB; Telegraf may send more.
-pub const MAX_BODY_BYTES: usize = 32 << 20;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -46,6 +44,11 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    let http = &state.config.http;
+    let limits = limits::RequestLimits {
+        max_body_bytes: http.max_body_bytes,
+        timeout: http.request_timeout,
+    };
     Router::new()
         .route("/", get(status::page))
         .route("/write", post(write::write_v1))
@@ -57,6 +60,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/meters/{id}/usage", get(api::usage))
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            limits::enforce,
+        ))
         .with_state(state)
 }

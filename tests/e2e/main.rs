@@ -5,5 +5,6 @@ mod util;
 
 mod cli;
 mod ingest;
+mod limits;
 mod recovery;
 mod usage;
