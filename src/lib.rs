@@ -8,6 +8,7 @@ pub mod buckets;
 pub mod config;
 pub mod demo;
 pub mod ingest;
+pub mod password;
 pub mod store;
 pub mod transfer;
 pub mod web;

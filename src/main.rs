@@ -67,6 +67,8 @@ enum Command {
         #[arg(value_name = "FILE.lp")]
         file: PathBuf,
     },
+    /// Read a password on stdin (no echo on a terminal); print its argon2id hash for [http.auth] password_hash.
+    HashPassword,
     /// Take a backup now (the server must be stopped), as the daily one does.
     Backup {
         #[arg(long, value_name = "FILE")]
@@ -146,6 +148,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let summary = transfer::import(&store, &config, &file, precision)?;
             println!("{summary}");
         }
+        Command::HashPassword => watermeter::password::hash_password_command()?,
         Command::Backup { config } => {
             let config = load_or_defaults(config.as_deref())?;
             let store = app::open_store(&config)?;

@@ -6,5 +6,6 @@ mod util;
 mod cli;
 mod ingest;
 mod limits;
+mod password;
 mod recovery;
 mod usage;
