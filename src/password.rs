@@ -72,8 +72,10 @@ fn prompt_hidden(prompt: &str) -> anyhow::Result<String> {
     let echo = EchoOff::new();
     let mut line = String::new();
     let read = std::io::stdin().lock().read_line(&mut line);
+    if echo.0.is_none() {
+        let _ = writeln!(err); // with echo off, ECHONL has ended the line already
+    }
     drop(echo);
-    let _ = writeln!(err);
     read.context("reading the password")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
