@@ -72,9 +72,7 @@ fn prompt_hidden(prompt: &str) -> anyhow::Result<String> {
     let echo = EchoOff::new();
     let mut line = String::new();
     let read = std::io::stdin().lock().read_line(&mut line);
-    if echo.0.is_none() {
-        let _ = writeln!(err); // with echo off, ECHONL has ended the line already
-    }
+    // No newline of our own: the terminal echoes the typed one (ECHONL when echo is off).
     drop(echo);
     read.context("reading the password")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
