@@ -93,7 +93,7 @@ pub enum OpenError {
 impl Store {
     /// The last recovery from a backup, if there was one.
     pub fn recovery_notice(&self) -> Option<RecoveryNotice> {
-        match self.data.get(global_key(NOTICE_KEY)) {
+        match self.data().ok()?.get(global_key(NOTICE_KEY)) {
             Ok(Some(v)) => serde_json::from_slice(&v).ok(),
             Ok(None) => None,
             Err(e) => {
@@ -105,7 +105,7 @@ impl Store {
 
     fn set_recovery_notice(&self, notice: &RecoveryNotice) -> Result<(), StoreError> {
         let v = serde_json::to_vec(notice).unwrap_or_default();
-        self.data.insert(global_key(NOTICE_KEY), v)?;
+        self.data()?.insert(global_key(NOTICE_KEY), v)?;
         self.flush()
     }
 }

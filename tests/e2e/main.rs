@@ -4,6 +4,7 @@
 mod util;
 
 mod cli;
+mod disk;
 mod ingest;
 mod limits;
 mod password;
