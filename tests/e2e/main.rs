@@ -4,6 +4,8 @@
 mod util;
 
 mod cli;
+mod corpus;
+mod crash;
 mod disk;
 mod ingest;
 mod limits;

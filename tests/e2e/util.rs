@@ -259,3 +259,42 @@ pub fn raw_status(answer: &str) -> u16 {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
 }
+
+/// POST without panicking on a connection error (the server may be killed meanwhile).
+pub fn try_post(url: &str, body: &str) -> Result<Answer, String> {
+    let r = agent().post(url).send(body).map_err(|e| e.to_string())?;
+    Ok(answer(Ok(r)))
+}
+
+/// A small seeded xorshift generator for reproducible random test inputs.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Liters the API reports for the whole UTC hours that `[from_s, to_s)` touches.
+pub fn liters_between(app: &App, from_s: u64, to_s: u64) -> f64 {
+    let t = |s: u64| {
+        chrono::DateTime::from_timestamp(s as i64, 0)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let url = app.url(&format!(
+        "/api/v1/meters/main/usage?from={}&to={}&step=hour",
+        t(from_s),
+        t(to_s)
+    ));
+    get_json(&url)["total_liters"]
+        .as_f64()
+        .expect("total_liters")
+}
