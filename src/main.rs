@@ -153,7 +153,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let config = load_or_defaults(config.as_deref())?;
             let store = app::open_store(&config)?;
             let now = chrono::Utc::now().timestamp_millis();
-            let info = watermeter::store::backup::take(&store, &config, now)?;
+            let never = std::sync::atomic::AtomicBool::new(false);
+            let info = watermeter::store::backup::take(&store, &config, now, &never)?;
             watermeter::store::backup::write_watermark(&store, &config, now)?;
             println!("backup written to {}", info.path.display());
         }

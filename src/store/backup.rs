@@ -19,6 +19,7 @@
 
 use std::io::{BufRead, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,8 +69,14 @@ pub fn dir(data_dir: &Path) -> PathBuf {
     data_dir.join(DIR)
 }
 
-/// Takes a backup now and deletes the oldest beyond `keep`.
-pub fn take(store: &Store, config: &Config, now_ms: i64) -> anyhow::Result<BackupInfo> {
+/// Takes a backup now and deletes the oldest beyond `[store] backups`. Setting
+/// `cancel` stops it early (at shutdown), leaving no file behind.
+pub fn take(
+    store: &Store,
+    config: &Config,
+    now_ms: i64,
+    cancel: &AtomicBool,
+) -> anyhow::Result<BackupInfo> {
     let dir = dir(&config.data_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let totals = totals(store, config)?;
@@ -82,16 +89,10 @@ pub fn take(store: &Store, config: &Config, now_ms: i64) -> anyhow::Result<Backu
         }
         let meters: Vec<MeterIdx> = (0..config.meters.len() as MeterIdx).collect();
         let end = i64::MAX / 2;
-        let n = transfer::export(
-            store,
-            config,
-            &meters,
-            transfer::Format::LineProtocol,
-            0,
-            end,
-            out,
-        )?;
-        writeln!(out, "{TRAILER} events={n}")?;
+        let mut out = Cancellable { out, cancel };
+        let lp = transfer::Format::LineProtocol;
+        let n = transfer::export(store, config, &meters, lp, 0, end, &mut out)?;
+        writeln!(out.out, "{TRAILER} events={n}")?;
         Ok(())
     });
     if let Err(e) = written.and_then(|()| publish(&tmp, &path)) {
@@ -172,16 +173,23 @@ pub fn spawn(
             let newest = list(&config.data_dir).first().map(|b| b.taken_at_ms);
             let due = next_due(newest, now);
             let (store2, config2) = (store.clone(), config.clone());
-            let work = if due <= now {
-                tokio::task::spawn_blocking(move || backup_and_watermark(&store2, &config2, now))
-            } else {
-                tokio::task::spawn_blocking(move || {
-                    if let Err(e) = write_watermark(&store2, &config2, now) {
-                        tracing::error!("updating the store's watermark failed: {e:#}");
-                    }
-                })
-            };
-            let _ = work.await;
+            let cancel = Arc::new(AtomicBool::new(false));
+            let cancel2 = cancel.clone();
+            let mut work = tokio::task::spawn_blocking(move || {
+                if due <= now {
+                    backup_and_watermark(&store2, &config2, now, &cancel2);
+                } else if let Err(e) = write_watermark(&store2, &config2, now) {
+                    tracing::error!("updating the store's watermark failed: {e:#}");
+                }
+            });
+            tokio::select! {
+                _ = &mut work => {}
+                _ = shutdown.changed() => {
+                    cancel.store(true, Ordering::Relaxed);
+                    let _ = work.await;
+                    return;
+                }
+            }
             let until_due = Duration::from_millis((due - now).max(0) as u64);
             let wait = until_due.clamp(Duration::from_secs(1), WATERMARK_EVERY);
             tokio::select! {
@@ -192,13 +200,32 @@ pub fn spawn(
     })
 }
 
-fn backup_and_watermark(store: &Store, config: &Config, now: i64) {
-    match take(store, config, now) {
+fn backup_and_watermark(store: &Store, config: &Config, now: i64, cancel: &AtomicBool) {
+    match take(store, config, now, cancel) {
         Ok(b) => tracing::info!("backup written to {}", b.path.display()),
         Err(e) => tracing::error!("taking the daily backup failed: {e:#}"),
     }
     if let Err(e) = write_watermark(store, config, now) {
         tracing::error!("updating the store's watermark failed: {e:#}");
+    }
+}
+
+/// A writer that fails once `cancel` is set, so a long export stops at shutdown.
+struct Cancellable<'a> {
+    out: &'a mut dyn Write,
+    cancel: &'a AtomicBool,
+}
+
+impl Write for Cancellable<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("shutting down"));
+        }
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -236,10 +263,15 @@ fn prune(dir: &Path, keep: usize) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut names: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| is_backup_name(p))
-        .collect();
+    let paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    // Left over by a crash or a shutdown in the middle of a backup.
+    let stale = paths
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".lp.tmp"));
+    for tmp in stale {
+        let _ = std::fs::remove_file(tmp);
+    }
+    let mut names: Vec<PathBuf> = paths.into_iter().filter(|p| is_backup_name(p)).collect();
     // The file names sort by time (fixed-width UTC stamps).
     names.sort();
     let excess = names.len().saturating_sub(keep.max(1));
