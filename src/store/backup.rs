@@ -396,6 +396,72 @@ mod tests {
         assert!(parse_watermark("").is_none());
     }
 
+    fn store_with(dir: &Path, liters: &[i64]) -> (Store, Config) {
+        let mut config = crate::config::builtin_defaults();
+        config.data_dir = dir.to_path_buf();
+        config.store.backups = 3;
+        let store = Store::open(dir, 1 << 20, chrono_tz::UTC, &config.meters).unwrap();
+        let samples: Vec<_> = liters
+            .iter()
+            .map(|&s| crate::ingest::Sample {
+                meter: 0,
+                ts_ms: s * 1000,
+                value: crate::ingest::SampleValue::Liters(1.0),
+            })
+            .collect();
+        store.apply(&samples).unwrap();
+        (store, config)
+    }
+
+    #[test]
+    fn a_backup_holds_every_event_and_only_the_newest_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, config) = store_with(dir.path(), &[1_700_000_000, 1_700_000_001]);
+        let never = AtomicBool::new(false);
+        for i in 0..5 {
+            take(&store, &config, 1_800_000_000_000 + i, &never).unwrap();
+        }
+        let found = list(dir.path());
+        let times: Vec<i64> = found.iter().map(|b| b.taken_at_ms).collect();
+        assert_eq!(
+            times,
+            vec![1_800_000_000_004, 1_800_000_000_003, 1_800_000_000_002]
+        );
+        assert_eq!(found[0].totals, vec![("main".to_string(), 2000)]);
+        let text = std::fs::read_to_string(&found[0].path).unwrap();
+        assert_eq!(text.lines().filter(|l| l.starts_with("water,")).count(), 2);
+    }
+
+    #[test]
+    fn a_cancelled_backup_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, config) = store_with(dir.path(), &[1_700_000_000]);
+        let cancel = AtomicBool::new(true);
+        assert!(take(&store, &config, 1_800_000_000_000, &cancel).is_err());
+        assert!(list(dir.path()).is_empty());
+        let left = std::fs::read_dir(super::dir(dir.path())).unwrap().count();
+        assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn a_backup_cut_short_is_not_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, config) = store_with(dir.path(), &[1_700_000_000]);
+        let b = take(&store, &config, 1_800_000_000_000, &AtomicBool::new(false)).unwrap();
+        let text = std::fs::read_to_string(&b.path).unwrap();
+        std::fs::write(&b.path, &text[..text.len() - 20]).unwrap();
+        assert!(list(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn the_watermark_records_the_totals() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, config) = store_with(dir.path(), &[1_700_000_000, 1_700_000_500]);
+        write_watermark(&store, &config, 42).unwrap();
+        let w = read_watermark(dir.path()).unwrap();
+        assert_eq!((w.at_ms, w.total("main")), (42, Some(2000)));
+    }
+
     #[test]
     fn file_names_sort_by_time() {
         let a = file_time(1_700_000_000_000);
