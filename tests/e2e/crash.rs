@@ -64,7 +64,7 @@ fn check_every_batch(app: &App, outcomes: &[Outcome]) -> (u64, u64) {
         match (o, liters) {
             (Outcome::Acked, l) if l == PER_BATCH as f64 => acked += 1,
             (Outcome::Broken, l) if l == PER_BATCH as f64 => stored_unacked += 1,
-            (Outcome::Broken, l) if l == 0.0 => {}
+            (Outcome::Broken, 0.0) => {}
             (o, l) => panic!("batch {b} ({o:?}) left {l} L in its hour"),
         }
     }
