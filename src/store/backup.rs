@@ -80,6 +80,8 @@ pub fn take(
     let dir = dir(&config.data_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let totals = totals(store, config)?;
+    // As for the watermark: the header never claims more than the disk holds.
+    store.flush().context("flushing the store")?;
     let path = dir.join(format!("{PREFIX}{}{SUFFIX}", file_time(now_ms)));
     let tmp = path.with_extension("lp.tmp");
     let written = write_file(&tmp, |out| {
