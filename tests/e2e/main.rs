@@ -12,4 +12,5 @@ mod ingest;
 mod limits;
 mod password;
 mod recovery;
+mod udp_allow;
 mod usage;
