@@ -62,6 +62,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 /// Runs the appliance until SIGTERM/SIGINT.
 pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
+    let signals = Signals::listen();
     let config = Arc::new(config);
     let store = Arc::new(open_store(&config)?);
     let week_ago = chrono::Utc::now().timestamp_millis() - 7 * 86_400_000;
@@ -139,7 +140,7 @@ pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
     });
     drop(writer);
 
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!("shutting down: stopping inputs, flushing the store");
     let _ = shutdown_tx.send(true);
     // Open keep-alive or streaming connections get a short grace period.
@@ -216,18 +217,42 @@ fn announce(bound: &Bound) {
     }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot listen for SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGTERM and SIGINT, listened for from the moment `run` starts: a signal that
+/// comes while the app is still starting ends it cleanly once it has started,
+/// instead of killing it with the default action before anything is flushed.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn listen() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        let listen = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!("cannot listen for {name}: {e}");
+                None
+            }
+        };
+        Signals {
+            term: listen(SignalKind::terminate(), "SIGTERM"),
+            int: listen(SignalKind::interrupt(), "SIGINT"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    }
+
+    async fn wait(mut self) {
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = recv(&mut self.term) => {}
+            _ = recv(&mut self.int) => {}
+        }
     }
 }

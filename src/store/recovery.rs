@@ -227,12 +227,8 @@ fn restore(config: &Config, reason: &str, now_ms: i64) -> Result<Store, OpenErro
         cause,
     };
     let damaged = move_aside(&config.data_dir, now_ms).map_err(failed)?;
-    let notice = replay(config, &newest, reason, &damaged, now_ms).map_err(failed)?;
+    let (store, notice) = replay(config, &newest, reason, &damaged, now_ms).map_err(failed)?;
     tracing::error!("{}", notice.message());
-    let store = open_plain(config).map_err(|e| match e {
-        Opened::Damaged(r) => failed(anyhow::anyhow!("the restored store is damaged too: {r}")),
-        Opened::Failed(e) => OpenError::Store(e),
-    })?;
     // The old watermark is higher than the restored totals: replace it now, or a
     // crash before the next one would restore from the backup again.
     if let Err(e) = backup::write_watermark(&store, config, now_ms) {
@@ -241,14 +237,15 @@ fn restore(config: &Config, reason: &str, now_ms: i64) -> Result<Store, OpenErro
     Ok(store)
 }
 
-/// Fills a fresh store from `backup` and records the notice; the store is closed again.
+/// Fills a fresh store from `backup` and records the notice. The store stays open
+/// (closing and reopening it at once could race sled's own release of its lock).
 fn replay(
     config: &Config,
     backup: &BackupInfo,
     reason: &str,
     damaged: &Path,
     now_ms: i64,
-) -> anyhow::Result<RecoveryNotice> {
+) -> anyhow::Result<(Store, RecoveryNotice)> {
     let store = open_plain(config).map_err(|e| match e {
         Opened::Damaged(r) => anyhow::anyhow!("a fresh store cannot be created: {r}"),
         Opened::Failed(e) => anyhow::Error::new(e).context("creating a fresh store"),
@@ -272,7 +269,7 @@ fn replay(
         known_missing_liters: missing_ml as f64 / 1000.0,
     };
     store.set_recovery_notice(&notice)?;
-    Ok(notice)
+    Ok((store, notice))
 }
 
 /// Moves sled's files (`conf`, `db`, `blobs/`, `snap.*`) into `store.damaged-<time>`;

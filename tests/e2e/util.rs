@@ -242,11 +242,13 @@ pub fn raw_http(addr: SocketAddr, request: &[u8]) -> String {
     let _ = s.write_all(request);
     let mut out = Vec::new();
     let mut buf = [0u8; 8192];
-    while let Ok(n) = s.read(&mut buf) {
-        if n == 0 {
-            break;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
         }
-        out.extend_from_slice(&buf[..n]);
     }
     String::from_utf8_lossy(&out).into_owned()
 }
