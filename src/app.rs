@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::ingest::points::Matcher;
 use crate::ingest::stats::IngestStats;
 use crate::ingest::{gpio, udp, MeterIdx, Sample, SampleValue};
-use crate::store::{writer, Store};
+use crate::store::{backup, recovery, writer, Store};
 use crate::web::{self, AppState};
 
 /// Where the running app listens (port 0 in the config becomes a real port here).
@@ -38,14 +38,18 @@ pub type Extra = Box<
         > + Send,
 >;
 
-/// Opens the store, creating `data_dir` if needed, with a message that says what to do.
+/// Opens the store, creating `data_dir` if needed, with a message that says what to
+/// do; a damaged store is restored from the newest backup (see `store::recovery`).
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
-    Store::open(dir, config.store.cache_bytes, config.timezone, &config.meters).map_err(|e| {
+    let now = chrono::Utc::now().timestamp_millis();
+    recovery::open(config, now).map_err(|e| {
         let text = e.to_string();
-        if text.contains("lock") || text.contains("Resource temporarily unavailable") {
+        if !matches!(e, recovery::OpenError::Store(_)) {
+            anyhow::anyhow!(text)
+        } else if text.contains("lock") || text.contains("Resource temporarily unavailable") {
             anyhow::anyhow!(
                 "the store in {} is in use by another watermeter process; stop it first (or send the data to its /write endpoint)",
                 dir.display()
@@ -58,14 +62,30 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 /// Runs the appliance until SIGTERM/SIGINT.
 pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
+    let signals = Signals::listen();
     let config = Arc::new(config);
     let store = Arc::new(open_store(&config)?);
+    let week_ago = chrono::Utc::now().timestamp_millis() - 7 * 86_400_000;
+    if let Some(notice) = store
+        .recovery_notice()
+        .filter(|n| n.recovered_at_ms > week_ago)
+    {
+        tracing::warn!(
+            "this store was restored from a backup: {}",
+            notice.message()
+        );
+    }
     let (writer, progress, writer_task) = writer::spawn(store.clone(), config.store.flush_interval);
     let stats = Arc::new(IngestStats::default());
     let matcher = Arc::new(Matcher::new(&config.meters));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
+    tasks.push(backup::spawn(
+        store.clone(),
+        config.clone(),
+        shutdown_rx.clone(),
+    ));
     let mut bound_udp = None;
     if let Some(u) = &config.udp {
         let socket =
@@ -111,6 +131,7 @@ pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
     }
     announce(&bound);
 
+    let listener = web::limits::LimitedListener::new(listener, config.http.max_connections);
     let app = web::router(state);
     let mut http_shutdown = shutdown_rx.clone();
     let server = tokio::spawn(async move {
@@ -123,7 +144,7 @@ pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
     });
     drop(writer);
 
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!("shutting down: stopping inputs, flushing the store");
     let _ = shutdown_tx.send(true);
     // Open keep-alive or streaming connections get a short grace period.
@@ -137,6 +158,12 @@ pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
         }
     }
     writer_task.await.context("the store writer failed")?;
+    if config.store.backups > 0 {
+        let now = chrono::Utc::now().timestamp_millis();
+        if let Err(e) = backup::write_watermark(&store, &config, now) {
+            tracing::error!("updating the store's watermark failed: {e:#}");
+        }
+    }
     tracing::info!("store flushed; bye");
     Ok(())
 }
@@ -219,18 +246,42 @@ fn announce(bound: &Bound) {
     }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot listen for SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGTERM and SIGINT, listened for from the moment `run` starts: a signal that
+/// comes while the app is still starting ends it cleanly once it has started,
+/// instead of killing it with the default action before anything is flushed.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn listen() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        let listen = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!("cannot listen for {name}: {e}");
+                None
+            }
+        };
+        Signals {
+            term: listen(SignalKind::terminate(), "SIGTERM"),
+            int: listen(SignalKind::interrupt(), "SIGINT"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    }
+
+    async fn wait(mut self) {
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = recv(&mut self.term) => {}
+            _ = recv(&mut self.int) => {}
+        }
     }
 }

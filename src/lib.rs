@@ -11,6 +11,7 @@ pub mod demo;
 pub mod forward;
 pub mod ingest;
 pub mod mqtt;
+pub mod password;
 pub mod store;
 pub mod transfer;
 pub mod web;

@@ -64,11 +64,15 @@ pub fn builtin_defaults() -> Config {
         store: StoreConfig {
             cache_bytes: DEFAULT_CACHE_MB * 1024 * 1024,
             flush_interval: Duration::from_millis(DEFAULT_FLUSH_MS),
+            backups: DEFAULT_BACKUPS,
         },
         http: HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             auth: None,
             allow_unauthenticated_lan: false,
+            max_body_bytes: DEFAULT_MAX_BODY_MB * 1024 * 1024,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
         },
         udp: Some(UdpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8089)),
@@ -94,6 +98,11 @@ pub fn builtin_defaults() -> Config {
 const DEFAULT_DATA_DIR: &str = "./watermeter-data";
 const DEFAULT_CACHE_MB: u64 = 4;
 const DEFAULT_FLUSH_MS: u64 = 500;
+const DEFAULT_BACKUPS: u32 = 7;
+/// InfluxDB's 5,000-line batches are ~300 KB; Telegraf may send far more per flush.
+const DEFAULT_MAX_BODY_MB: usize = 32;
+const DEFAULT_MAX_CONNECTIONS: usize = 128;
+const DEFAULT_REQUEST_TIMEOUT_S: u64 = 60;
 
 /// The validated configuration the rest of the program runs on.
 #[derive(Debug, Clone)]
@@ -120,6 +129,9 @@ pub struct StoreConfig {
     /// Upper bound on how long a UDP/GPIO event may wait before it is on disk
     /// (`[store] flush_ms`, default 500, at most 1000).
     pub flush_interval: Duration,
+    /// Daily line-protocol backups kept under `data_dir/backups` (`[store] backups`,
+    /// default 7; 0 turns backups, and so recovery, off).
+    pub backups: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +140,13 @@ pub struct HttpConfig {
     pub auth: Option<AuthConfig>,
     /// `allow_unauthenticated_lan = true`: serve without auth on a non-loopback address.
     pub allow_unauthenticated_lan: bool,
+    /// Largest request body (`[http] max_body_mb`, default 32): larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Open connections served at once (`max_connections`, default 128); one more gets 503.
+    pub max_connections: usize,
+    /// Longest a request may take (`request_timeout_s`, default 60); then 408.
+    /// Server-sent event streams are exempt.
+    pub request_timeout: Duration,
 }
 
 #[derive(Clone)]

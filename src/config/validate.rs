@@ -13,7 +13,10 @@ use toml::de::DeTable;
 use super::reader::{Problems, Table};
 use super::{validate_alert, validate_forward, validate_meter, validate_smtp, values};
 use super::{AuthConfig, Config, ConfigError, HttpConfig, StoreConfig, UdpConfig};
-use super::{DEFAULT_CACHE_MB, DEFAULT_DATA_DIR, DEFAULT_FLUSH_MS};
+use super::{
+    DEFAULT_BACKUPS, DEFAULT_CACHE_MB, DEFAULT_DATA_DIR, DEFAULT_FLUSH_MS, DEFAULT_MAX_BODY_MB,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_S,
+};
 
 const TOP_KEYS: &[&str] = &[
     "data_dir", "timezone", "store", "http", "udp", "meter", "alert", "smtp", "forward", "mqtt",
@@ -90,8 +93,12 @@ fn syntax_message(err: &toml::de::Error) -> String {
 fn store(root: &Table<'_, '_>, problems: &mut Problems) -> StoreConfig {
     let mut cache_mb = DEFAULT_CACHE_MB as i64;
     let mut flush_ms = DEFAULT_FLUSH_MS as i64;
+    let mut backups = i64::from(DEFAULT_BACKUPS);
     if let Some(t) = root.table(problems, "store") {
-        t.check_keys(problems, &["cache_mb", "flush_ms"]);
+        t.check_keys(problems, &["cache_mb", "flush_ms", "backups"]);
+        backups = int_in(&t, problems, "backups", 0..=365, backups, |n| {
+            format!("{n} is out of range; keep 0 to 365 daily backups (7 is the default; 0 turns recovery off)")
+        });
         cache_mb = int_in(&t, problems, "cache_mb", 1..=1024, cache_mb, |n| {
             format!("{n} is out of range; use a cache size from 1 to 1024 megabytes (4 is plenty on a Pi)")
         });
@@ -102,6 +109,7 @@ fn store(root: &Table<'_, '_>, problems: &mut Problems) -> StoreConfig {
     StoreConfig {
         cache_bytes: cache_mb as u64 * 1024 * 1024,
         flush_interval: Duration::from_millis(flush_ms as u64),
+        backups: backups as u32,
     }
 }
 
@@ -110,11 +118,45 @@ fn http(root: &Table<'_, '_>, problems: &mut Problems) -> HttpConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         auth: None,
         allow_unauthenticated_lan: false,
+        max_body_bytes: DEFAULT_MAX_BODY_MB * 1024 * 1024,
+        max_connections: DEFAULT_MAX_CONNECTIONS,
+        request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
     };
     let Some(t) = root.table(problems, "http") else {
         return config;
     };
-    t.check_keys(problems, &["listen", "allow_unauthenticated_lan", "auth"]);
+    t.check_keys(
+        problems,
+        &[
+            "listen",
+            "allow_unauthenticated_lan",
+            "auth",
+            "max_body_mb",
+            "max_connections",
+            "request_timeout_s",
+        ],
+    );
+    let max_mb = int_in(
+        &t,
+        problems,
+        "max_body_mb",
+        1..=1024,
+        DEFAULT_MAX_BODY_MB as i64,
+        |n| {
+            format!("{n} is out of range; use 1 to 1024 megabytes (the default 32 takes any InfluxDB client's batches)")
+        },
+    );
+    config.max_body_bytes = max_mb as usize * 1024 * 1024;
+    let max_conn = DEFAULT_MAX_CONNECTIONS as i64;
+    let max_conn = int_in(&t, problems, "max_connections", 1..=65_536, max_conn, |n| {
+        format!("{n} is out of range; use 1 to 65536 connections (the default 128 is plenty for a house)")
+    });
+    config.max_connections = max_conn as usize;
+    let timeout = DEFAULT_REQUEST_TIMEOUT_S as i64;
+    let timeout = int_in(&t, problems, "request_timeout_s", 1..=3600, timeout, |n| {
+        format!("{n} is out of range; use 1 to 3600 seconds (default 60)")
+    });
+    config.request_timeout = Duration::from_secs(timeout as u64);
     let listen = t.string(problems, "listen");
     if let Some(f) = &listen {
         match parse_listen(f.value, "8080") {

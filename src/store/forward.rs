@@ -107,7 +107,7 @@ impl Store {
     /// The oldest `max` queued events; nothing is removed.
     pub fn forward_peek(&self, max: usize) -> Result<Peeked, StoreError> {
         let mut out = Peeked::default();
-        for kv in self.data.scan_prefix([prefix::FORWARD]).take(max) {
+        for kv in self.data()?.scan_prefix([prefix::FORWARD]).take(max) {
             let (k, v) = kv?;
             let seq = seq_of(&k);
             out.through = seq.or(out.through);
@@ -134,11 +134,11 @@ impl Store {
     pub fn forward_ack(&self, through: u64) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         let mut n = 0u64;
-        for k in self.data.range(entry_key(0)..=entry_key(through)).keys() {
+        for k in self.data()?.range(entry_key(0)..=entry_key(through)).keys() {
             batch.remove(k?);
             n += 1;
         }
-        self.data.apply_batch(batch)?;
+        self.data()?.apply_batch(batch)?;
         let _ = self
             .forward
             .backlog

@@ -9,9 +9,12 @@
 //!
 //! Writes come only from the writer task (`writer`); reads may come from anywhere.
 
+pub mod backup;
 pub mod codec;
 pub mod forward;
+mod handle;
 pub mod query;
+pub mod recovery;
 pub mod writer;
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,11 +28,14 @@ use crate::ingest::{MeterIdx, Sample, SampleValue};
 use codec::{meter_field, meter_key, prefix, series_key, Entry, HOUR_MS, QUARTER_MS};
 
 pub use query::Usage;
+pub use recovery::RecoveryNotice;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the store's database failed: {0}")]
     Db(#[from] sled::Error),
+    #[error("the store is closed after a disk error and reopens when the disk takes writes again")]
+    Reopening,
     #[error("more than 65,535 meters were ever registered in this store")]
     TooManyMeters,
     #[error("meter index {0} is not configured")]
@@ -75,8 +81,8 @@ pub struct Applied {
 }
 
 pub struct Store {
-    db: sled::Db,
-    data: sled::Tree,
+    /// The sled database and tree, reopened after a disk error (see `handle`).
+    handle: handle::Handle,
     meters: Vec<MeterSlot>,
     tz: Tz,
     forward: forward::Queue,
@@ -91,19 +97,13 @@ impl Store {
         tz: Tz,
         meters: &[MeterConfig],
     ) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .flush_every_ms(None)
-            .mode(sled::Mode::LowSpace)
-            .open()?;
-        let data = db.open_tree("data")?;
+        let handle = handle::Handle::open(dir, cache_bytes)?;
+        let forward = forward::Queue::open(&handle.get()?.data)?;
         let mut store = Store {
-            forward: forward::Queue::open(&data)?,
-            db,
-            data,
+            handle,
             meters: Vec::new(),
             tz,
+            forward,
         };
         for m in meters {
             let key = store.register_meter(&m.id)?;
@@ -131,21 +131,45 @@ impl Store {
 
     /// Makes everything applied so far durable (one fsync for all of it).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.db()?.flush()?;
         Ok(())
     }
 
-    /// Writes and flushes a heartbeat key: proves the disk takes writes.
+    /// Writes and flushes a heartbeat key: proves the disk takes writes. After a
+    /// disk error it reopens the database first (at most every few seconds).
     pub fn check_writable(&self) -> Result<(), StoreError> {
-        let now = chrono::Utc::now().timestamp_millis();
-        self.data
-            .insert(global_key("heartbeat"), &now.to_be_bytes())?;
-        self.db.flush()?;
-        Ok(())
+        let write = || -> Result<(), StoreError> {
+            let now = chrono::Utc::now().timestamp_millis();
+            self.data()?
+                .insert(global_key("heartbeat"), &now.to_be_bytes())?;
+            self.flush()
+        };
+        write().or_else(|_| {
+            self.heal();
+            write()
+        })
+    }
+
+    /// After a failed write: reopens the database from disk (sled keeps an IO
+    /// error forever otherwise); what was not flushed was never acknowledged.
+    /// Returns whether the store is open. Blocks; call it off the async threads.
+    pub fn heal(&self) -> bool {
+        self.handle.reopen()
     }
 
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        self.db()
+            .ok()
+            .and_then(|db| db.size_on_disk().ok())
+            .unwrap_or(0)
+    }
+
+    fn db(&self) -> Result<sled::Db, StoreError> {
+        Ok(self.handle.get()?.db)
+    }
+
+    fn data(&self) -> Result<sled::Tree, StoreError> {
+        Ok(self.handle.get()?.data)
     }
 
     fn slot(&self, meter: MeterIdx) -> Result<&MeterSlot, StoreError> {
@@ -157,13 +181,13 @@ impl Store {
     fn register_meter(&self, id: &str) -> Result<u16, StoreError> {
         let name = format!("meter/{id}");
         let key = global_key(&name);
-        if let Some(v) = self.data.get(&key)? {
+        if let Some(v) = self.data()?.get(&key)? {
             if let Ok(b) = <[u8; 2]>::try_from(v.as_ref()) {
                 return Ok(u16::from_be_bytes(b));
             }
         }
         let next_key = global_key("next_meter");
-        let next = match self.data.get(&next_key)? {
+        let next = match self.data()?.get(&next_key)? {
             Some(v) => <[u8; 2]>::try_from(v.as_ref())
                 .map(u16::from_be_bytes)
                 .unwrap_or(0),
@@ -173,7 +197,7 @@ impl Store {
         let mut batch = sled::Batch::default();
         batch.insert(&key[..], &next.to_be_bytes());
         batch.insert(&next_key[..], &after.to_be_bytes());
-        self.data.apply_batch(batch)?;
+        self.data()?.apply_batch(batch)?;
         Ok(next)
     }
 
@@ -223,14 +247,14 @@ impl Store {
         let mut batch = sled::Batch::default();
         for ((meter, hour), mut entries) in hours {
             let key = series_key(prefix::EVENTS, meter, hour);
-            let old = self.data.get(key)?;
+            let old = self.data()?.get(key)?;
             let block = codec::append_block(old.as_deref().unwrap_or(&[]), &mut entries);
             batch.insert(&key[..], block);
         }
         let mut days: BTreeMap<(u16, u32), u64> = BTreeMap::new();
         for (&(meter, quarter), &ml) in &quarters {
             add_to(
-                &self.data,
+                &self.data()?,
                 &mut batch,
                 series_key(prefix::QUARTERS, meter, quarter),
                 ml,
@@ -242,7 +266,7 @@ impl Store {
         }
         for ((meter, day), ml) in days {
             add_to(
-                &self.data,
+                &self.data()?,
                 &mut batch,
                 series_key(prefix::DAYS, meter, day),
                 ml,
@@ -252,7 +276,7 @@ impl Store {
             delta.write(meter, &mut batch);
         }
         let queued = forwarded.write(&mut batch);
-        self.data.apply_batch(batch)?;
+        self.data()?.apply_batch(batch)?;
         self.forward.committed(queued);
         Ok(applied)
     }
@@ -260,13 +284,13 @@ impl Store {
     fn load_delta(&self, slot: &MeterSlot) -> Result<MeterDelta, StoreError> {
         let get_i64 = |field| -> Result<i64, StoreError> {
             Ok(self
-                .data
+                .data()?
                 .get(meter_key(slot.key, field))?
                 .map(|v| read_i64(&v))
                 .unwrap_or(i64::MIN))
         };
         let counter = self
-            .data
+            .data()?
             .get(meter_key(slot.key, meter_field::COUNTER))?
             .and_then(|v| {
                 let b: [u8; 16] = v.as_ref().try_into().ok()?;
@@ -282,7 +306,7 @@ impl Store {
             total_old: self.get_u64(&meter_key(slot.key, meter_field::TOTAL_ML))?,
             total_add: 0,
             anchor: self
-                .data
+                .data()?
                 .get(meter_key(slot.key, meter_field::ANCHOR))?
                 .and_then(|v| decode_anchor(&v)),
             before_anchor_add: 0,
@@ -291,7 +315,7 @@ impl Store {
 
     fn get_u64(&self, key: &[u8]) -> Result<u64, StoreError> {
         Ok(self
-            .data
+            .data()?
             .get(key)?
             .map(|v| codec::read_varint_value(&v))
             .unwrap_or(0))
@@ -302,10 +326,10 @@ impl Store {
     fn ensure_day_rollup_zone(&self) -> Result<(), StoreError> {
         let key = global_key("tz");
         let name = self.tz.name();
-        if self.data.get(&key)?.as_deref() == Some(name.as_bytes()) {
+        if self.data()?.get(&key)?.as_deref() == Some(name.as_bytes()) {
             return Ok(());
         }
-        let had_zone = self.data.get(&key)?.is_some();
+        let had_zone = self.data()?.get(&key)?.is_some();
         if had_zone {
             tracing::info!(
                 zone = name,
@@ -313,11 +337,11 @@ impl Store {
             );
         }
         let mut batch = sled::Batch::default();
-        for kv in self.data.scan_prefix([prefix::DAYS]) {
+        for kv in self.data()?.scan_prefix([prefix::DAYS]) {
             batch.remove(kv?.0);
         }
         let mut days: BTreeMap<[u8; 7], u64> = BTreeMap::new();
-        for kv in self.data.scan_prefix([prefix::QUARTERS]) {
+        for kv in self.data()?.scan_prefix([prefix::QUARTERS]) {
             let (k, v) = kv?;
             let (Some(meter), Some(q)) = (k.get(1..3), codec::slot_of_key(&k)) else {
                 continue;
@@ -334,7 +358,7 @@ impl Store {
             batch.insert(&k[..], codec::varint_value(ml));
         }
         batch.insert(&key[..], name.as_bytes());
-        self.data.apply_batch(batch)?;
+        self.data()?.apply_batch(batch)?;
         Ok(())
     }
 
@@ -346,7 +370,7 @@ impl Store {
         configured: ReadingBase,
     ) -> Result<Option<ReadingBase>, StoreError> {
         let k = meter_key(key, meter_field::READING_OVERRIDE);
-        let Some(v) = self.data.get(k)? else {
+        let Some(v) = self.data()?.get(k)? else {
             return Ok(None);
         };
         let decoded = <[u8; 32]>::try_from(v.as_ref()).ok().map(|b| {
@@ -365,7 +389,7 @@ impl Store {
         match decoded {
             Some((set, was)) if was == configured => Ok(Some(set)),
             _ => {
-                self.data.remove(k)?;
+                self.data()?.remove(k)?;
                 Ok(None)
             }
         }
@@ -390,7 +414,7 @@ impl Store {
             &meter_key(slot.key, meter_field::ANCHOR)[..],
             &encode_anchor(at_ms, before)[..],
         );
-        self.data.apply_batch(batch)?;
+        self.data()?.apply_batch(batch)?;
         if let Ok(mut r) = slot.reading.write() {
             *r = ReadingBase {
                 m3,
@@ -405,15 +429,16 @@ impl Store {
         for (idx, slot) in self.meters.iter().enumerate() {
             let key = meter_key(slot.key, meter_field::ANCHOR);
             let Some(anchor) = slot.anchor_ms() else {
-                self.data.remove(key)?;
+                self.data()?.remove(key)?;
                 continue;
             };
-            let stored = self.data.get(key)?.and_then(|v| decode_anchor(&v));
+            let stored = self.data()?.get(key)?.and_then(|v| decode_anchor(&v));
             if stored.is_some_and(|(a, _)| a == anchor) {
                 continue;
             }
             let before = self.ml_between(idx as MeterIdx, 0, anchor)?;
-            self.data.insert(key, &encode_anchor(anchor, before)[..])?;
+            self.data()?
+                .insert(key, &encode_anchor(anchor, before)[..])?;
         }
         Ok(())
     }

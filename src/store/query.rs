@@ -61,7 +61,7 @@ impl Store {
         let total = self.total_ml(meter)?;
         let before = match slot.anchor_ms() {
             Some(_) => self
-                .data
+                .data()?
                 .get(meter_key(slot.key, meter_field::ANCHOR))?
                 .and_then(|v| super::decode_anchor(&v))
                 .map_or(0, |(_, b)| b),
@@ -80,7 +80,7 @@ impl Store {
     }
 
     fn get_i64_field(&self, meter: MeterIdx, field: u8) -> Result<Option<i64>, StoreError> {
-        let v = self.data.get(meter_key(self.slot(meter)?.key, field))?;
+        let v = self.data()?.get(meter_key(self.slot(meter)?.key, field))?;
         Ok(v.map(|v| read_i64(&v)).filter(|&t| t != i64::MIN))
     }
 
@@ -125,7 +125,7 @@ impl Store {
         let mut result = Ok(());
         let key = self.slot(meter)?.key;
         let (lo, hi) = range_keys(prefix::EVENTS, key, h_from, h_to);
-        for kv in self.data.range(lo..hi) {
+        for kv in self.data()?.range(lo..hi) {
             let (k, block) = match kv {
                 Ok(kv) => kv,
                 Err(e) => {
@@ -158,7 +158,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let key = self.slot(meter)?.key;
         let (lo, hi) = range_keys(prefix, key, from, to);
-        for kv in self.data.range(lo..hi) {
+        for kv in self.data()?.range(lo..hi) {
             let (k, v) = kv?;
             if let Some(slot) = codec::slot_of_key(&k) {
                 f(slot, codec::read_varint_value(&v));

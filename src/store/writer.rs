@@ -186,6 +186,9 @@ async fn run(
         });
         if let Err(e) = &result {
             tracing::error!("writing a batch failed: {e}");
+            // sled keeps an IO error forever: reopen (rate-limited inside).
+            let store = store.clone();
+            let _ = tokio::task::spawn_blocking(move || store.heal()).await;
         }
         let answer = result.map_err(|e| WriteError::Store(e.to_string()));
         for req in requests {

@@ -11,6 +11,8 @@ pub enum ApiError {
     /// The client's fault, with a message that says what to change.
     BadRequest(String),
     NotFound(String),
+    /// Over a size limit (413), with a message naming the limit.
+    TooLarge(String),
     /// The store could not save; nothing was acknowledged.
     Unavailable(String),
     Internal(String),
@@ -21,6 +23,7 @@ impl IntoResponse for ApiError {
         let (status, msg) = match self {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
             ApiError::Unavailable(m) => {
                 tracing::error!("request failed: {m}");
                 (
@@ -42,6 +45,9 @@ impl IntoResponse for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            crate::store::StoreError::Reopening => ApiError::Unavailable(e.to_string()),
+            e => ApiError::Internal(e.to_string()),
+        }
     }
 }

@@ -11,10 +11,11 @@ mod csrf;
 mod csv;
 pub mod dashboard;
 mod error;
-mod metrics;
 mod headers;
+pub mod limits;
 mod live;
 pub mod meter_page;
+mod metrics;
 mod settings;
 mod view;
 mod write;
@@ -34,9 +35,6 @@ use crate::store::Store;
 
 pub use api::{snapshot, MeterSnapshot};
 pub use error::ApiError;
-
-/// Largest request body: InfluxDB's 5,000-line batches are ~300 KB; Telegraf may send more.
-pub const MAX_BODY_BYTES: usize = 32 << 20;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -65,6 +63,11 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    let http = &state.config.http;
+    let limits = limits::RequestLimits {
+        max_body_bytes: http.max_body_bytes,
+        timeout: http.request_timeout,
+    };
     Router::new()
         .merge(pages())
         .route("/static/{file}", get(assets::serve))
@@ -79,7 +82,11 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))
         .fallback(assets::not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            limits::enforce,
+        ))
         .layer(middleware::map_response(headers::secure))
         .with_state(state)
 }

@@ -230,7 +230,9 @@ pub enum PageError {
 impl From<super::ApiError> for PageError {
     fn from(e: super::ApiError) -> Self {
         match e {
-            super::ApiError::BadRequest(m) => PageError::BadRequest(m),
+            super::ApiError::BadRequest(m) | super::ApiError::TooLarge(m) => {
+                PageError::BadRequest(m)
+            }
             super::ApiError::NotFound(m) => PageError::NotFound(m),
             super::ApiError::Unavailable(m) | super::ApiError::Internal(m) => {
                 PageError::Internal(m)

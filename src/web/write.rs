@@ -65,6 +65,7 @@ async fn write(
             )));
         }
     }
+    super::limits::check_lines(&body)?;
     let now = chrono::Utc::now().timestamp_millis();
     let parsed = parse_body(
         &state.matcher,

@@ -5,14 +5,22 @@
 mod servers;
 mod util;
 
+mod bad_input;
 mod browser;
 mod cdp;
 mod cli;
+mod corpus;
+mod crash;
+mod dashboard;
+mod disk;
 mod forward;
 mod import;
-mod dashboard;
 mod ingest;
+mod limits;
 mod metrics;
 mod mqtt;
 mod nodemcu;
+mod password;
+mod recovery;
+mod udp_allow;
 mod usage;

@@ -57,12 +57,26 @@ impl App {
 
     /// Starts (or restarts) the binary on an existing config.
     pub fn start_with(config: &Path, dir: &Path) -> App {
+        App::spawn(config, dir, Stdio::inherit())
+    }
+
+    /// The same, with the log (stderr) appended to `log` for the test to read.
+    pub fn start_logged(config: &Path, dir: &Path, log: &Path) -> App {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open log file");
+        App::spawn(config, dir, Stdio::from(file))
+    }
+
+    fn spawn(config: &Path, dir: &Path, stderr: Stdio) -> App {
         let mut child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(config)
             .env("WATERMETER_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start watermeter");
         let stdout = child.stdout.take().expect("stdout");
@@ -208,4 +222,81 @@ pub fn run_cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `n` one-liter points with distinct timestamps (seconds from `first_s`), one per line.
+pub fn points(first_s: u64, n: u64) -> String {
+    let mut body = String::with_capacity(n as usize * 48);
+    for i in 0..n {
+        body.push_str(&format!("water,meter=main liters=1 {}\n", first_s + i));
+    }
+    body
+}
+
+/// Sends raw bytes on a fresh TCP connection and reads until the server closes it
+/// (or 10 s pass); returns what came back, lossily as text.
+pub fn raw_http(addr: SocketAddr, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(request);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status code of a raw HTTP answer (0 when there was none).
+pub fn raw_status(answer: &str) -> u16 {
+    answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|r| r.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// POST without panicking on a connection error (the server may be killed meanwhile).
+pub fn try_post(url: &str, body: &str) -> Result<Answer, String> {
+    let r = agent().post(url).send(body).map_err(|e| e.to_string())?;
+    Ok(answer(Ok(r)))
+}
+
+/// A small seeded xorshift generator for reproducible random test inputs.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Liters the API reports for the whole UTC hours that `[from_s, to_s)` touches.
+pub fn liters_between(app: &App, from_s: u64, to_s: u64) -> f64 {
+    let t = |s: u64| {
+        chrono::DateTime::from_timestamp(s as i64, 0)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let url = app.url(&format!(
+        "/api/v1/meters/main/usage?from={}&to={}&step=hour",
+        t(from_s),
+        t(to_s)
+    ));
+    get_json(&url)["total_liters"]
+        .as_f64()
+        .expect("total_liters")
 }

@@ -1,0 +1,136 @@
+//! The open sled database, replaceable at run time.
+//!
+//! sled 0.34 makes an IO error sticky: after one failed write (disk full, a
+//! read-only remount, an IO error on the card) every later operation fails with
+//! it, even once the disk is fine again. So after a failed write the store closes
+//! the database and opens it again from disk — what was not flushed was never
+//! acknowledged — and keeps trying, at most every few seconds, until the disk
+//! takes writes again (proved by writing a probe file first, so that reads keep
+//! working from the old database while the disk is still full). Meanwhile writes
+//! fail with a clear error and `/healthz` answers 503; the process keeps running.
+//!
+//! This module knows nothing of the store's keys.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use super::StoreError;
+
+/// Reopening is tried at most this often.
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+/// How long a reopen waits for readers that still hold the old database.
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+pub(super) struct Open {
+    pub db: sled::Db,
+    pub data: sled::Tree,
+}
+
+pub(super) struct Handle {
+    dir: PathBuf,
+    cache_bytes: u64,
+    current: RwLock<Option<Open>>,
+    last_attempt: Mutex<Option<Instant>>,
+}
+
+impl Handle {
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Handle, StoreError> {
+        let open = open_db(dir, cache_bytes)?;
+        Ok(Handle {
+            dir: dir.to_path_buf(),
+            cache_bytes,
+            current: RwLock::new(Some(open)),
+            last_attempt: Mutex::new(None),
+        })
+    }
+
+    /// The open database, or an error while it is closed after a disk error.
+    pub fn get(&self) -> Result<Open, StoreError> {
+        let guard = match self.current.read() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        guard.clone().ok_or(StoreError::Reopening)
+    }
+
+    /// After a failed write: closes the database and opens it again from disk,
+    /// unless that was tried in the last few seconds. Returns whether it is open.
+    pub fn reopen(&self) -> bool {
+        {
+            let Ok(mut last) = self.last_attempt.lock() else {
+                return false;
+            };
+            if last.is_some_and(|t| t.elapsed() < RETRY_EVERY) {
+                return self.get().is_ok();
+            }
+            *last = Some(Instant::now());
+        }
+        // The old database still answers reads: keep it until the disk proves
+        // it takes writes again, so the dashboard works through a full disk.
+        if let Err(e) = disk_takes_writes(&self.dir) {
+            tracing::error!(
+                "the disk under {} does not take writes yet: {e}",
+                self.dir.display()
+            );
+            return false;
+        }
+        let mut guard = match self.current.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Dropping our handle is not enough while a reader still holds a clone:
+        // sled keeps its file lock until the last one goes, so retry briefly.
+        drop(guard.take());
+        let deadline = Instant::now() + RELEASE_WAIT;
+        loop {
+            match open_db(&self.dir, self.cache_bytes) {
+                Ok(open) => {
+                    tracing::warn!("the store was reopened after a disk error");
+                    *guard = Some(open);
+                    return true;
+                }
+                Err(e) if Instant::now() < deadline && is_lock(&e) => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => {
+                    tracing::error!("reopening the store failed (will retry): {e}");
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+fn open_db(dir: &Path, cache_bytes: u64) -> Result<Open, StoreError> {
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(cache_bytes)
+        .flush_every_ms(None)
+        .mode(sled::Mode::LowSpace)
+        .open()?;
+    let data = db.open_tree("data")?;
+    Ok(Open { db, data })
+}
+
+/// Writes, fsyncs and deletes a file as large as a sled segment.
+fn disk_takes_writes(dir: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = dir.join(".write-probe");
+    let result = (|| {
+        let mut f = std::fs::File::create(&path)?;
+        f.write_all(&vec![0u8; PROBE_BYTES])?;
+        f.sync_all()
+    })();
+    let _ = std::fs::remove_file(&path);
+    result
+}
+
+/// sled writes its log in segments of this size.
+const PROBE_BYTES: usize = 512 * 1024;
+
+fn is_lock(e: &StoreError) -> bool {
+    matches!(e, StoreError::Db(sled::Error::Io(io)) if io.kind() == std::io::ErrorKind::WouldBlock)
+        || e.to_string().contains("lock")
+}
