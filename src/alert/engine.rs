@@ -8,7 +8,6 @@
 //! schedules them. It never names sled or SMTP.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -181,14 +180,9 @@ pub async fn run_mail_outbox(
 }
 
 /// Completes when `shutdown` turns true; later by [`OUTBOX_GRACE`] if mail is waiting.
-fn grace_after(
-    mut shutdown: watch::Receiver<bool>,
-    store: Arc<dyn AlertStore>,
-) -> impl Future<Output = ()> {
-    async move {
-        let _ = shutdown.wait_for(|down| *down).await;
-        if store.outbox_pending().is_ok_and(|p| !p.is_empty()) {
-            tokio::time::sleep(OUTBOX_GRACE).await;
-        }
+async fn grace_after(mut shutdown: watch::Receiver<bool>, store: Arc<dyn AlertStore>) {
+    let _ = shutdown.wait_for(|down| *down).await;
+    if store.outbox_pending().is_ok_and(|p| !p.is_empty()) {
+        tokio::time::sleep(OUTBOX_GRACE).await;
     }
 }
