@@ -186,3 +186,80 @@ async fn grace_after(mut shutdown: watch::Receiver<bool>, store: Arc<dyn AlertSt
         tokio::time::sleep(OUTBOX_GRACE).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use super::*;
+    use crate::alert::{MemoryStore, MemoryUsage};
+    use crate::config::AlertKind;
+
+    fn config() -> Config {
+        let mut c = crate::config::builtin_defaults();
+        c.alerts.push(AlertRule {
+            name: "hourly".into(),
+            meter: c.meters[0].id.clone(),
+            kind: AlertKind::Volume {
+                window: Duration::from_secs(3600),
+                threshold_liters: 100.0,
+            },
+            repeat: Duration::from_secs(4 * 3600),
+        });
+        c
+    }
+
+    #[tokio::test]
+    async fn the_evaluator_follows_its_clock_queues_one_mail_and_stops_on_shutdown() {
+        let config = config();
+        let mut usage = MemoryUsage::new();
+        usage.add(&config.meters[0].id, 10_000, 120.0);
+        let store = Arc::new(MemoryStore::new());
+        let (live, wake) = (Arc::new(Live::default()), Arc::new(Notify::new()));
+        let now = Arc::new(AtomicI64::new(5_000));
+        let clock_now = now.clone();
+        let ev = Evaluator::new(
+            &config,
+            store.clone(),
+            Arc::new(usage),
+            live.clone(),
+            wake.clone(),
+            Arc::new(move || clock_now.load(Ordering::SeqCst)),
+        );
+        let (progress_tx, progress) = watch::channel(0u64);
+        let (down_tx, down) = watch::channel(false);
+        let task = tokio::spawn(run_evaluator(ev, progress, Duration::from_millis(20), down));
+
+        // Before the water flowed (by the clock) the alert is ok and nothing is queued.
+        let evaluated = |at| {
+            let live = live.clone();
+            let wait = async move {
+                while live.state("hourly").and_then(|s| s.evaluated_ms) != Some(at) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            async move {
+                let r = tokio::time::timeout(Duration::from_secs(20), wait).await;
+                r.unwrap_or_else(|_| panic!("never evaluated at {at}"));
+            }
+        };
+        evaluated(5_000).await;
+        assert!(!live.state("hourly").is_some_and(|s| s.is_firing()));
+        now.store(20_000, Ordering::SeqCst);
+        let _ = progress_tx.send(1);
+        tokio::time::timeout(Duration::from_secs(20), wake.notified())
+            .await
+            .expect("a transition wakes the outbox");
+        evaluated(20_000).await;
+        assert_eq!(
+            live.state("hourly").and_then(|s| s.firing_since),
+            Some(20_000)
+        );
+        now.store(30_000, Ordering::SeqCst);
+        evaluated(30_000).await;
+        assert_eq!(store.outbox_pending().map(|p| p.len()).ok(), Some(1));
+
+        let _ = down_tx.send(true);
+        task.await.expect("the evaluator ends on shutdown");
+    }
+}
