@@ -2,6 +2,7 @@
 //!
 //! Order of shutdown on SIGTERM/SIGINT: stop the inputs (HTTP, UDP, GPIO), let the
 //! writer apply what is queued, flush the store, exit. Nothing acknowledged is lost.
+//! A mail waiting in the alert outbox gets a short grace to go out first.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,10 +11,12 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::sync::watch;
 
+use crate::alert;
 use crate::config::Config;
 use crate::ingest::points::Matcher;
 use crate::ingest::stats::IngestStats;
 use crate::ingest::{gpio, udp, MeterIdx, Sample, SampleValue};
+use crate::store::alerts::StoreUsage;
 use crate::store::{backup, recovery, writer, Store};
 use crate::web::{self, AppState};
 
@@ -60,8 +63,41 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     })
 }
 
+/// How a run differs from a plain `serve`: tests move the alert clock and stop the
+/// app without signals.
+pub struct RunOptions {
+    /// The time the alert evaluator sees (default: the wall clock).
+    pub clock: alert::engine::Clock,
+    /// How often alerts are evaluated without new data (default 30 s).
+    pub alert_tick: Duration,
+    /// Shut down when this turns true, instead of on SIGTERM/SIGINT.
+    pub shutdown: Option<watch::Receiver<bool>>,
+    /// Receives the bound addresses once the app listens.
+    pub bound: Option<std::sync::mpsc::Sender<Bound>>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            clock: alert::engine::wall_clock(),
+            alert_tick: alert::engine::DEFAULT_TICK,
+            shutdown: None,
+            bound: None,
+        }
+    }
+}
+
 /// Runs the appliance until SIGTERM/SIGINT.
 pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
+    run_with(config, extra, RunOptions::default()).await
+}
+
+/// Runs the appliance until SIGTERM/SIGINT or `opts.shutdown`.
+pub async fn run_with(
+    config: Config,
+    extra: Option<Extra>,
+    opts: RunOptions,
+) -> anyhow::Result<()> {
     let signals = Signals::listen();
     let config = Arc::new(config);
     let store = Arc::new(open_store(&config)?);
@@ -114,10 +150,12 @@ pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
         stats,
         forward: Arc::default(),
         mqtt: Arc::default(),
+        alerts: Arc::default(),
         progress,
         shutdown: shutdown_rx.clone(),
     };
     tasks.extend(start_integrations(&state, &shutdown_rx));
+    tasks.extend(start_alerts(&state, &opts, &shutdown_rx));
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("listening for HTTP on {}", config.http.listen))?;
@@ -130,6 +168,9 @@ pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
         tasks.extend(extra(state.clone(), shutdown_rx.clone()).await?);
     }
     announce(&bound);
+    if let Some(tx) = &opts.bound {
+        let _ = tx.send(bound);
+    }
 
     let listener = web::limits::LimitedListener::new(listener, config.http.max_connections);
     let app = web::router(state);
@@ -144,7 +185,12 @@ pub async fn run(config: Config, extra: Option<Extra>) -> anyhow::Result<()> {
     });
     drop(writer);
 
-    signals.wait().await;
+    match opts.shutdown {
+        Some(mut rx) => {
+            let _ = rx.wait_for(|down| *down).await;
+        }
+        None => signals.wait().await,
+    }
     tracing::info!("shutting down: stopping inputs, flushing the store");
     let _ = shutdown_tx.send(true);
     // Open keep-alive or streaming connections get a short grace period.
@@ -191,6 +237,41 @@ fn start_integrations(
         )));
     }
     tasks
+}
+
+/// Starts the alert evaluator and the mail outbox when alerts are configured.
+fn start_alerts(
+    state: &AppState,
+    opts: &RunOptions,
+    shutdown: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let config = state.config.clone();
+    if config.alerts.is_empty() {
+        return Vec::new();
+    }
+    let store: Arc<dyn alert::AlertStore> = state.store.clone();
+    let usage = Arc::new(StoreUsage::new(state.store.clone(), &config.meters));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let evaluator = alert::engine::Evaluator::new(
+        &config,
+        store.clone(),
+        usage,
+        state.alerts.clone(),
+        wake.clone(),
+        opts.clock.clone(),
+    );
+    let (live, down) = (state.alerts.clone(), shutdown.clone());
+    vec![
+        tokio::spawn(alert::engine::run_evaluator(
+            evaluator,
+            state.progress.clone(),
+            opts.alert_tick,
+            shutdown.clone(),
+        )),
+        tokio::spawn(async move {
+            alert::engine::run_mail_outbox(&config, store, live, wake, down).await;
+        }),
+    ]
 }
 
 /// Starts the GPIO input of every meter that has one. A meter whose pin cannot be

@@ -44,6 +44,11 @@ enum Command {
         #[arg(value_name = "FILE", conflicts_with = "config")]
         file: Option<PathBuf>,
     },
+    /// Send one test mail through [smtp]; print success or the server's exact error.
+    TestEmail {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Print every edge on a GPIO pin live, to check the wiring (Ctrl-C ends it).
     GpioTest {
         /// BCM pin number.
@@ -131,6 +136,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             };
             return Ok(check_config(&path));
         }
+        Command::TestEmail { config } => return test_email(&config),
         Command::GpioTest {
             pin,
             pull,
@@ -227,6 +233,26 @@ fn gpio_test(pin: u8, pull: &str, edge: &str, debounce_ms: u32) -> anyhow::Resul
     let mut out = std::io::stdout().lock();
     gpio::run_gpio_test(&cfg, source, &mut out, &stop).context("writing the edges")?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn test_email(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = load(path)?;
+    let Some(smtp) = &config.smtp else {
+        anyhow::bail!(
+            "{} has no [smtp] table: add one (see config.example.toml) to send mail",
+            path.display()
+        );
+    };
+    match runtime()?.block_on(watermeter::alert::test_email(smtp)) {
+        Ok(done) => {
+            println!("{done}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("watermeter: the test mail was not sent: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 fn check_config(path: &Path) -> ExitCode {

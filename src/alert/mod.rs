@@ -6,11 +6,13 @@
 //!   resolve hold against flapping (pure);
 //! - `message.rs` words the mail for a transition (pure);
 //! - `outbox.rs` keeps mails in the [`AlertStore`] and sends them with backoff;
-//! - `mail.rs` speaks SMTP (the only module that does).
+//! - `mail.rs` speaks SMTP (the only module that does);
+//! - `engine.rs` runs the evaluator and outbox tasks on a clock.
 //!
 //! The store implements [`UsageView`] and [`AlertStore`]; this module never names sled.
 //! See docs/alerts.md for what each kind means.
 
+pub mod engine;
 pub mod mail;
 pub mod message;
 pub mod outbox;

@@ -9,6 +9,7 @@
 //!
 //! Writes come only from the writer task (`writer`); reads may come from anywhere.
 
+pub mod alerts;
 pub mod backup;
 pub mod codec;
 pub mod forward;

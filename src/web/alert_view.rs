@@ -1,11 +1,20 @@
 //! The alert section of the pages: what each configured alert looks like on the
-//! dashboard. Today it lists the rules from the config with the state "not
-//! evaluated yet"; the alerting engine fills `state`, `since` and `recent` through
-//! [`alert_views`] (the one place to change) once it runs.
+//! dashboard: its state (ok, firing, resolving), since when, its last few events and,
+//! when mail cannot be sent, a visible "mail is failing: …" line. [`alert_views`] is
+//! the one place the section's data is assembled (from `web::alerts::load`, the same
+//! read as `/api/v1/alerts`).
 //!
 //! It does not evaluate anything or send mail.
 
-use crate::config::{AlertKind, AlertRule};
+use chrono::TimeZone;
+use chrono_tz::Tz;
+
+use super::alerts::{load, Loaded};
+use super::AppState;
+use crate::config::AlertKind;
+
+/// History lines shown per alert on the pages.
+pub const RECENT: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertState {
@@ -13,6 +22,8 @@ pub enum AlertState {
     Unknown,
     Ok,
     Firing,
+    /// Firing, but the condition is clear and the resolve hold runs.
+    Resolving,
 }
 
 impl AlertState {
@@ -21,6 +32,7 @@ impl AlertState {
             AlertState::Unknown => "not evaluated yet",
             AlertState::Ok => "ok",
             AlertState::Firing => "firing",
+            AlertState::Resolving => "resolving",
         }
     }
 
@@ -29,7 +41,7 @@ impl AlertState {
         match self {
             AlertState::Unknown => "unknown",
             AlertState::Ok => "ok",
-            AlertState::Firing => "firing",
+            AlertState::Firing | AlertState::Resolving => "firing",
         }
     }
 }
@@ -53,22 +65,73 @@ pub struct AlertView {
     pub since: Option<String>,
     /// The last few events, newest first.
     pub recent: Vec<AlertEventView>,
+    /// Why alert mail is not going out (the same for every alert), if it is not.
+    pub mail_failing: Option<String>,
 }
 
-/// The alerts on `meter` (all alerts when `None`), in config order.
-pub fn alert_views(rules: &[AlertRule], meter: Option<&str>) -> Vec<AlertView> {
-    rules
-        .iter()
-        .filter(|r| meter.is_none_or(|m| r.meter == m))
-        .map(|r| AlertView {
-            name: r.name.clone(),
-            meter: r.meter.clone(),
-            rule: describe(&r.kind),
-            state: AlertState::Unknown,
-            since: None,
-            recent: Vec::new(),
-        })
-        .collect()
+/// The alerts on `meter` (all alerts when `None`), in config order. A failed read
+/// is logged and shows the rules as "not evaluated yet": the page still renders.
+pub fn alert_views(state: &AppState, meter: Option<&str>) -> Vec<AlertView> {
+    let tz = state.config.timezone;
+    match load(state, meter, RECENT) {
+        Ok((loaded, mail)) => loaded
+            .iter()
+            .map(|l| view(l, tz, mail.failing.clone()))
+            .collect(),
+        Err(e) => {
+            tracing::warn!("reading the alert states failed: {e:?}");
+            state
+                .config
+                .alerts
+                .iter()
+                .filter(|r| meter.is_none_or(|m| r.meter == m))
+                .map(|rule| {
+                    let l = Loaded {
+                        rule,
+                        state: None,
+                        history: Vec::new(),
+                    };
+                    view(&l, tz, None)
+                })
+                .collect()
+        }
+    }
+}
+
+fn view(l: &Loaded, tz: Tz, mail_failing: Option<String>) -> AlertView {
+    let state = match l.phase() {
+        "ok" => AlertState::Ok,
+        "firing" => AlertState::Firing,
+        "resolving" => AlertState::Resolving,
+        _ => AlertState::Unknown,
+    };
+    AlertView {
+        name: l.rule.name.clone(),
+        meter: l.rule.meter.clone(),
+        rule: describe(&l.rule.kind),
+        state,
+        since: l.since_ms().map(|t| local(t, tz)),
+        recent: l
+            .history
+            .iter()
+            .map(|h| AlertEventView {
+                at: local(h.at_ms, tz),
+                text: h
+                    .summary
+                    .strip_prefix("[watermeter] ")
+                    .unwrap_or(&h.summary)
+                    .to_owned(),
+            })
+            .collect(),
+        mail_failing,
+    }
+}
+
+fn local(ts_ms: i64, tz: Tz) -> String {
+    match tz.timestamp_millis_opt(ts_ms).single() {
+        Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+        None => ts_ms.to_string(),
+    }
 }
 
 fn describe(kind: &AlertKind) -> String {
@@ -106,38 +169,68 @@ fn humanize(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::{HistoryEntry, TransitionKind};
+    use crate::config::AlertRule;
     use std::time::Duration;
 
-    fn rule(meter: &str, kind: AlertKind) -> AlertRule {
+    fn rule(kind: AlertKind) -> AlertRule {
         AlertRule {
             name: "r".into(),
-            meter: meter.into(),
+            meter: "main".into(),
             kind,
             repeat: Duration::from_secs(4 * 3600),
         }
     }
 
+    fn volume() -> AlertRule {
+        rule(AlertKind::Volume {
+            window: Duration::from_secs(3600),
+            threshold_liters: 100.0,
+        })
+    }
+
     #[test]
-    fn rules_are_described_in_words_and_filtered_by_meter() {
-        let rules = [
-            rule(
-                "main",
-                AlertKind::Volume {
-                    window: Duration::from_secs(3600),
-                    threshold_liters: 100.0,
-                },
-            ),
-            rule(
-                "garden",
-                AlertKind::NoData {
-                    after: Duration::from_secs(2 * 86_400),
-                },
-            ),
-        ];
-        let v = alert_views(&rules, Some("main"));
-        assert_eq!(v.len(), 1);
-        assert_eq!(v[0].rule, "more than 100 L within 1 h");
-        assert_eq!(v[0].state, AlertState::Unknown);
-        assert_eq!(alert_views(&rules, None)[1].rule, "no pulse for 2 d");
+    fn rules_are_described_in_words() {
+        assert_eq!(describe(&volume().kind), "more than 100 L within 1 h");
+        let no_data = AlertKind::NoData {
+            after: Duration::from_secs(2 * 86_400),
+        };
+        assert_eq!(describe(&no_data), "no pulse for 2 d");
+    }
+
+    #[test]
+    fn a_never_evaluated_alert_says_so() {
+        let r = volume();
+        let l = Loaded {
+            rule: &r,
+            state: None,
+            history: Vec::new(),
+        };
+        let v = view(&l, chrono_tz::UTC, None);
+        assert_eq!(v.state, AlertState::Unknown);
+        assert_eq!(v.since, None);
+    }
+
+    #[test]
+    fn a_firing_alert_shows_since_when_its_events_and_failing_mail() {
+        let r = volume();
+        let l = Loaded {
+            rule: &r,
+            state: Some(crate::alert::AlertState {
+                firing_since: Some(3_600_000),
+                ..Default::default()
+            }),
+            history: vec![HistoryEntry {
+                at_ms: 3_600_000,
+                kind: TransitionKind::Firing,
+                value: 120.0,
+                summary: "[watermeter] House: 120 L in 1 h (limit 100 L)".into(),
+            }],
+        };
+        let v = view(&l, chrono_tz::Europe::Vienna, Some("refused".into()));
+        assert_eq!(v.state, AlertState::Firing);
+        assert_eq!(v.since.as_deref(), Some("1970-01-01 02:00"));
+        assert_eq!(v.recent[0].text, "House: 120 L in 1 h (limit 100 L)");
+        assert_eq!(v.mail_failing.as_deref(), Some("refused"));
     }
 }

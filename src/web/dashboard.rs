@@ -44,7 +44,7 @@ pub fn render(state: &AppState, now_ms: i64) -> Result<DashboardPage, PageError>
             let snap = snapshot(state, idx, now_ms)?;
             Ok(MeterPanel {
                 m: MeterFigures::new(&snap, &today),
-                alerts: alert_views(&state.config.alerts, Some(&m.id)),
+                alerts: alert_views(state, Some(&m.id)),
                 charts: overview_charts(state, idx, &m.id, now_ms)?,
             })
         })

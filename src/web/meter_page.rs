@@ -209,7 +209,7 @@ pub fn render(state: &AppState, id: &str, p: &Params, now_ms: i64) -> Result<Met
     Ok(MeterPage {
         layout: Layout::new(state, format!("{} · {}", meter.name, period.heading), id),
         m: MeterFigures::new(&snapshot(state, idx, now_ms)?, &now_iso),
-        alerts: alert_views(&state.config.alerts, Some(id)),
+        alerts: alert_views(state, Some(id)),
         has_next: period.next <= today,
         at: at.to_string(),
         today: today.to_string(),

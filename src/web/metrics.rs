@@ -2,8 +2,8 @@
 //!
 //! A small writer ([`Exposition`]) that escapes label values and formats numbers
 //! the way Prometheus parses them, and [`render`], which lists every family in one
-//! place. To add gauges (alert states, the mail outbox), add one function like
-//! [`integrations`] and call it from `render`. Reads only; changes nothing.
+//! place. To add gauges, add one function like [`integrations`] or [`alerts`] and
+//! call it from `render`. Reads only; changes nothing.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
@@ -79,6 +79,7 @@ pub fn render(state: &AppState, now_ms: i64) -> Result<String, ApiError> {
     meters(&mut e, state, now_ms)?;
     ingest(&mut e, state);
     integrations(&mut e, state);
+    alerts(&mut e, state)?;
     e.family(
         "watermeter_store_bytes",
         Kind::Gauge,
@@ -202,6 +203,35 @@ fn integrations(e: &mut Exposition, state: &AppState) {
         )
         .sample(name, &[], m.connects.load(Relaxed) as f64);
     }
+}
+
+/// Alert states (1 while firing, also while the resolve hold runs) and the outbox.
+fn alerts(e: &mut Exposition, state: &AppState) -> Result<(), ApiError> {
+    if state.config.alerts.is_empty() {
+        return Ok(());
+    }
+    let (loaded, mail) = super::alerts::load(state, None, 0)?;
+    let name = "watermeter_alert_firing";
+    e.family(name, Kind::Gauge, "1 while the alert is firing.");
+    for l in &loaded {
+        let firing = l.state.as_ref().is_some_and(|s| s.is_firing());
+        e.sample(
+            name,
+            &[("alert", &l.rule.name)],
+            f64::from(u8::from(firing)),
+        );
+    }
+    let name = "watermeter_outbox_pending";
+    e.family(name, Kind::Gauge, "Alert mails waiting to be sent.")
+        .sample(name, &[], mail.outbox.pending as f64);
+    let name = "watermeter_outbox_failing";
+    e.family(
+        name,
+        Kind::Gauge,
+        "1 while the oldest waiting alert mail failed to send.",
+    )
+    .sample(name, &[], f64::from(u8::from(mail.failing.is_some())));
+    Ok(())
 }
 
 #[cfg(test)]

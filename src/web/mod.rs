@@ -4,6 +4,7 @@
 //! they go through `AppState`.
 
 mod alert_view;
+mod alerts;
 mod api;
 mod assets;
 pub mod chart;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub stats: Arc<IngestStats>,
     pub forward: Arc<crate::forward::Status>,
     pub mqtt: Arc<crate::mqtt::Status>,
+    /// The alert engine's latest evaluations (empty without alerts).
+    pub alerts: Arc<crate::alert::engine::Live>,
     /// Changes after every batch the writer stored (drives the live updates).
     pub progress: watch::Receiver<Progress>,
     /// Turns true when the app shuts down (ends the live-update streams).
@@ -79,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/meters", get(api::meters))
         .route("/api/v1/meters/{id}", get(api::meter))
         .route("/api/v1/meters/{id}/usage", get(api::usage))
+        .route("/api/v1/alerts", get(alerts::list))
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))
         .fallback(assets::not_found)

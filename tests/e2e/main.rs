@@ -5,6 +5,7 @@
 mod servers;
 mod util;
 
+mod alerts;
 mod bad_input;
 mod browser;
 mod cdp;

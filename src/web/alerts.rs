@@ -1,0 +1,184 @@
+//! `GET /api/v1/alerts`, and the one read of alert state that the API and the
+//! dashboard's alert section share ([`load`]).
+//!
+//! The state of an alert is the engine's latest evaluation (with the live value),
+//! or, before the first evaluation after a start, what the store kept. Reads only;
+//! evaluating and sending are the alert engine's.
+
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+
+use super::api::rfc3339;
+use super::{ApiError, AppState};
+use crate::alert::{outbox_status, AlertState, HistoryEntry, OutboxStatus, TransitionKind};
+use crate::config::{AlertKind, AlertRule};
+
+/// History lines per alert in the API.
+pub const API_HISTORY: usize = 20;
+
+/// One alert's state as read for display.
+pub struct Loaded<'a> {
+    pub rule: &'a AlertRule,
+    /// `None` when the alert was never evaluated (no state stored yet).
+    pub state: Option<AlertState>,
+    /// Newest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+impl Loaded<'_> {
+    /// `ok`, `firing`, `resolving` (firing, the resolve hold runs) or `unknown`.
+    pub fn phase(&self) -> &'static str {
+        match &self.state {
+            None => "unknown",
+            Some(s) if s.clear_since.is_some() && s.is_firing() => "resolving",
+            Some(s) if s.is_firing() => "firing",
+            Some(_) => "ok",
+        }
+    }
+
+    /// When the current phase began: firing since, or the last resolution.
+    pub fn since_ms(&self) -> Option<i64> {
+        let s = self.state.as_ref()?;
+        s.firing_since.or_else(|| {
+            self.history
+                .first()
+                .filter(|h| h.kind == TransitionKind::Resolved)
+                .map(|h| h.at_ms)
+        })
+    }
+}
+
+/// The alerts on `meter` (all when `None`) with `history` lines each, and the outbox.
+pub fn load<'a>(
+    state: &'a AppState,
+    meter: Option<&str>,
+    history: usize,
+) -> Result<(Vec<Loaded<'a>>, MailStatus), ApiError> {
+    let store = &*state.store;
+    let internal = |e: crate::alert::StoreError| ApiError::Internal(e.to_string());
+    let mut out = Vec::new();
+    for rule in state
+        .config
+        .alerts
+        .iter()
+        .filter(|r| meter.is_none_or(|m| r.meter == m))
+    {
+        let live = state.alerts.state(&rule.name);
+        let stored = match live {
+            Some(s) => Some(s),
+            None => crate::alert::AlertStore::load_state(store, &rule.name).map_err(internal)?,
+        };
+        out.push(Loaded {
+            rule,
+            state: stored,
+            history: crate::alert::AlertStore::history(store, &rule.name, history)
+                .map_err(internal)?,
+        });
+    }
+    let outbox = outbox_status(store).map_err(internal)?;
+    let failing = state
+        .alerts
+        .mail_setup_error()
+        .or_else(|| outbox.failing.as_ref().map(|a| a.last_error.clone()));
+    Ok((out, MailStatus { outbox, failing }))
+}
+
+/// The outbox and, when mail is failing, why (the server's words and a hint).
+pub struct MailStatus {
+    pub outbox: OutboxStatus,
+    pub failing: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct AlertsBody {
+    alerts: Vec<AlertBody>,
+    outbox: OutboxBody,
+}
+
+#[derive(Serialize)]
+struct AlertBody {
+    name: String,
+    meter: String,
+    kind: &'static str,
+    state: &'static str,
+    since: Option<String>,
+    /// Liters (`volume`, `night_use`) or seconds (`continuous_flow`, `no_data`).
+    value: Option<f64>,
+    unit: &'static str,
+    last_notified: Option<String>,
+    evaluated: Option<String>,
+    history: Vec<HistoryBody>,
+}
+
+#[derive(Serialize)]
+struct HistoryBody {
+    at: String,
+    kind: &'static str,
+    value: f64,
+    summary: String,
+}
+
+#[derive(Serialize)]
+struct OutboxBody {
+    pending: usize,
+    /// "mail is failing": the last error, with the server's words and a hint.
+    last_error: Option<String>,
+    failed_attempts: u32,
+    next_try: Option<String>,
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<AlertsBody>, ApiError> {
+    let (loaded, mail) = load(&state, None, API_HISTORY)?;
+    let time = |ms: i64| rfc3339(&state, ms);
+    let alerts = loaded
+        .iter()
+        .map(|l| AlertBody {
+            name: l.rule.name.clone(),
+            meter: l.rule.meter.clone(),
+            kind: kind_name(&l.rule.kind),
+            state: l.phase(),
+            since: l.since_ms().map(time),
+            value: l.state.as_ref().map(|s| s.value),
+            unit: unit(&l.rule.kind),
+            last_notified: l.state.as_ref().and_then(|s| s.last_notified_ms).map(time),
+            evaluated: l.state.as_ref().and_then(|s| s.evaluated_ms).map(time),
+            history: l
+                .history
+                .iter()
+                .map(|h| HistoryBody {
+                    at: time(h.at_ms),
+                    kind: h.kind.as_str(),
+                    value: h.value,
+                    summary: h.summary.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    let attempt = mail.outbox.failing.as_ref();
+    Ok(Json(AlertsBody {
+        alerts,
+        outbox: OutboxBody {
+            pending: mail.outbox.pending,
+            last_error: mail.failing,
+            failed_attempts: attempt.map_or(0, |a| a.count),
+            next_try: attempt.map(|a| time(a.next_try_ms)),
+        },
+    }))
+}
+
+pub fn kind_name(kind: &AlertKind) -> &'static str {
+    match kind {
+        AlertKind::Volume { .. } => "volume",
+        AlertKind::ContinuousFlow { .. } => "continuous_flow",
+        AlertKind::NightUse { .. } => "night_use",
+        AlertKind::NoData { .. } => "no_data",
+    }
+}
+
+fn unit(kind: &AlertKind) -> &'static str {
+    match kind {
+        AlertKind::Volume { .. } | AlertKind::NightUse { .. } => "L",
+        AlertKind::ContinuousFlow { .. } | AlertKind::NoData { .. } => "s",
+    }
+}

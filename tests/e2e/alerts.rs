@@ -1,0 +1,481 @@
+//! Alerts by email against a real SMTP server (aiosmtpd with STARTTLS, AUTH and a
+//! self-signed certificate the app trusts through `[smtp] ca_file`).
+//!
+//! The app runs in-process (`app::run_with`) with a test clock, so the rolling hour and
+//! the 15-minute resolve hold pass in seconds; the mail server is the real thing.
+//! `test-email` runs the real binary.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use watermeter::app::{self, Bound, RunOptions};
+
+use crate::servers::{eventually, free_port, require};
+use crate::util::{get, get_json, run_cli};
+
+const MINUTE_MS: i64 = 60_000;
+const ALERT: &str = "More than 100 L in one hour";
+const USER: &str = "watermeter";
+const PASSWORD: &str = "s3cret-test-password";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The Debian interpreter with aiosmtpd (the pyenv `python3` on PATH has none).
+const PYTHON: &str = "/usr/bin/python3";
+
+/// One received mail: its subject and its whole text (quoted-printable undone).
+#[derive(Debug, Clone)]
+struct Mail {
+    subject: String,
+    raw: String,
+}
+
+/// aiosmtpd on a fixed port with its certificate and mail directory; stopped on drop.
+struct Smtp {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Smtp {
+    /// Generates the certificate; the server is not started yet.
+    fn new() -> Smtp {
+        let openssl = require("openssl", "openssl");
+        let ok = Command::new(PYTHON)
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "python3-aiosmtpd is not installed for {PYTHON}: run ./test.sh, which installs the Debian package python3-aiosmtpd"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let status = Command::new(openssl)
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+            .args(["-subj", "/CN=127.0.0.1"])
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(dir.path().join("key.pem"))
+            .arg("-out")
+            .arg(dir.path().join("cert.pem"))
+            .stderr(Stdio::null())
+            .status()
+            .expect("run openssl");
+        assert!(
+            status.success(),
+            "openssl could not make a test certificate"
+        );
+        std::fs::create_dir(dir.path().join("mail")).expect("mail dir");
+        std::fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).expect("pw");
+        std::fs::write(dir.path().join("wrong-password"), "not-it\n").expect("pw");
+        Smtp {
+            child: None,
+            port: free_port(),
+            dir,
+        }
+    }
+
+    fn started() -> Smtp {
+        let mut s = Smtp::new();
+        s.start();
+        s
+    }
+
+    fn start(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/server.py");
+        let p = self.dir.path();
+        let mut child = Command::new(PYTHON)
+            .arg(server)
+            .args(["--port", &self.port.to_string()])
+            .arg("--cert")
+            .arg(p.join("cert.pem"))
+            .arg("--key")
+            .arg(p.join("key.pem"))
+            .arg("--maildir")
+            .arg(p.join("mail"))
+            .args(["--user", USER, "--password", PASSWORD])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the SMTP server");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        BufReader::new(stdout).read_line(&mut line).expect("read");
+        assert_eq!(line.trim(), format!("listening on {}", self.port));
+        self.child = Some(child);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
+    /// Every mail received so far, in arrival order.
+    fn mails(&self) -> Vec<Mail> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path().join("mail"))
+            .expect("mail dir")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        files.sort();
+        files.iter().map(|f| parse_mail(f)).collect()
+    }
+
+    /// Waits until `n` mails have arrived; returns them.
+    fn wait_mails(&self, n: usize) -> Vec<Mail> {
+        eventually(WAIT, || Some(self.mails()).filter(|m| m.len() >= n))
+            .unwrap_or_else(|| panic!("expected {n} mail(s), got {:?}", self.mails()))
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn parse_mail(path: &Path) -> Mail {
+    let raw = std::fs::read_to_string(path).expect("read mail");
+    // Enough quoted-printable decoding for these mails: soft breaks and '='.
+    let raw = raw
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let mut subject = String::new();
+    let mut in_subject = false;
+    for line in raw.lines() {
+        if let Some(s) = line.strip_prefix("Subject: ") {
+            subject = s.to_string();
+            in_subject = true;
+        } else if in_subject && line.starts_with([' ', '\t']) {
+            subject.push_str(line);
+        } else if in_subject {
+            break;
+        }
+    }
+    Mail { subject, raw }
+}
+
+fn config_text(dir: &Path, smtp: &Smtp, password_file: &str) -> String {
+    format!(
+        r#"data_dir = "{data}"
+timezone = "Europe/Vienna"
+
+[http]
+listen = "127.0.0.1:0"
+
+[udp]
+listen = "127.0.0.1:0"
+
+[[meter]]
+id = "main"
+name = "House"
+
+[[alert]]
+name = "{ALERT}"
+meter = "main"
+kind = "volume"
+window = "1h"
+threshold_liters = 100
+
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "starttls"
+username = "{USER}"
+password_file = "{pw}"
+from = "watermeter <pi@example.org>"
+to = ["owner@example.org", "second@example.org"]
+ca_file = "{ca}"
+dashboard_url = "http://pi.example:8080"
+"#,
+        data = dir.join("data").display(),
+        port = smtp.port,
+        pw = smtp.dir.path().join(password_file).display(),
+        ca = smtp.ca_file().display(),
+    )
+}
+
+fn write_config(dir: &Path, smtp: &Smtp, password_file: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config_text(dir, smtp, password_file)).expect("write config");
+    path
+}
+
+/// `app::run_with` in its own runtime thread, with a clock `offset` ahead of the wall.
+struct InProcess {
+    bound: Bound,
+    stop: watch::Sender<bool>,
+    thread: std::thread::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcess {
+    fn start(config: &Path, offset: &Arc<AtomicI64>) -> InProcess {
+        let config = watermeter::config::load(config).expect("config");
+        let offset = offset.clone();
+        let clock: watermeter::alert::engine::Clock =
+            Arc::new(move || chrono::Utc::now().timestamp_millis() + offset.load(Ordering::SeqCst));
+        let (stop, stop_rx) = watch::channel(false);
+        let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+        let opts = RunOptions {
+            clock,
+            alert_tick: Duration::from_millis(200),
+            shutdown: Some(stop_rx),
+            bound: Some(bound_tx),
+        };
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(app::run_with(config, None, opts))
+        });
+        match bound_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(bound) => InProcess {
+                bound,
+                stop,
+                thread,
+            },
+            Err(_) => match thread.join() {
+                Ok(Err(e)) => panic!("the app did not start: {e:#}"),
+                _ => panic!("the app did not announce its addresses"),
+            },
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.bound.http)
+    }
+
+    fn send_udp(&self, datagram: &str) {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp bind");
+        let to = self.bound.udp.expect("udp configured");
+        s.send_to(datagram.as_bytes(), to).expect("udp send");
+    }
+
+    fn alerts(&self) -> serde_json::Value {
+        get_json(&self.url("/api/v1/alerts"))
+    }
+
+    fn alert(&self) -> serde_json::Value {
+        self.alerts()["alerts"][0].clone()
+    }
+
+    /// Waits until the alert's API state is `state`; returns the alert's JSON.
+    fn wait_state(&self, state: &str) -> serde_json::Value {
+        eventually(WAIT, || Some(self.alert()).filter(|a| a["state"] == state))
+            .unwrap_or_else(|| panic!("alert never became {state}: {}", self.alerts()))
+    }
+
+    /// Waits for two more evaluations (each `evaluated` time differs).
+    fn wait_evaluations(&self) {
+        for _ in 0..2 {
+            let before = self.alert()["evaluated"].clone();
+            eventually(WAIT, || {
+                Some(()).filter(|_| self.alert()["evaluated"] != before)
+            })
+            .expect("the alert is evaluated on a timer");
+        }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(true);
+        match self.thread.join() {
+            Ok(r) => r.expect("the app ran and stopped cleanly"),
+            Err(_) => panic!("the app panicked"),
+        }
+    }
+}
+
+/// 120 liters right now, one line each, in one datagram.
+fn hundred_twenty_liters() -> String {
+    "water,meter=main liters=1\n".repeat(120)
+}
+
+#[test]
+fn hour_over_the_limit_mails_firing_once_and_after_a_restart_resolved_once() {
+    let smtp = Smtp::started();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), &smtp, "password");
+    let offset = Arc::new(AtomicI64::new(0));
+    let app = InProcess::start(&config, &offset);
+    assert_eq!(app.alert()["state"], "ok");
+
+    app.send_udp(&hundred_twenty_liters());
+    let mails = smtp.wait_mails(1);
+    let fired = &mails[0];
+    assert_eq!(
+        fired.subject,
+        "[watermeter] House: 120 L in 1 h (limit 100 L)"
+    );
+    for words in [
+        "Alert \"More than 100 L in one hour\" on meter House is firing.",
+        "Firing since: ",
+        "Current flow: ",
+        "http://pi.example:8080/meters/main?range=day&at=",
+        "Message-ID: <",
+        "To: owner@example.org, second@example.org",
+    ] {
+        assert!(
+            fired.raw.contains(words),
+            "{words:?} missing in {}",
+            fired.raw
+        );
+    }
+    let a = app.wait_state("firing");
+    assert_eq!(a["value"], 120.0);
+    assert_eq!(a["kind"], "volume");
+    assert_eq!(a["history"][0]["kind"], "firing");
+    assert!(a["since"].is_string() && a["last_notified"].is_string());
+    let outbox = &app.alerts()["outbox"];
+    assert_eq!(outbox["pending"], 0, "{outbox}");
+    let metrics = get(&app.url("/metrics")).body;
+    assert!(metrics.contains(&format!("watermeter_alert_firing{{alert=\"{ALERT}\"}} 1")));
+    assert!(metrics.contains("watermeter_outbox_pending 0"));
+    let page = get(&app.url("/")).body;
+    assert!(page.contains("firing") && page.contains("House: 120 L in 1 h"));
+
+    // A restart in the middle of the alert sends no second "firing".
+    app.wait_evaluations();
+    app.stop();
+    let app = InProcess::start(&config, &offset);
+    app.wait_evaluations();
+    assert_eq!(app.alert()["state"], "firing");
+    assert_eq!(smtp.mails().len(), 1, "{:?}", smtp.mails());
+
+    // The hour passes: the condition clears and the resolve hold (15 min) starts.
+    offset.store(61 * MINUTE_MS, Ordering::SeqCst);
+    app.wait_state("resolving");
+    assert_eq!(smtp.mails().len(), 1);
+    offset.store(77 * MINUTE_MS, Ordering::SeqCst);
+    let mails = smtp.wait_mails(2);
+    assert_eq!(
+        mails[1].subject,
+        "[watermeter] resolved: House: 0 L in 1 h (limit 100 L)"
+    );
+    assert!(mails[1].raw.contains("resolved at"));
+    let a = app.wait_state("ok");
+    assert_eq!(a["history"][0]["kind"], "resolved");
+    app.wait_evaluations();
+    assert_eq!(smtp.mails().len(), 2, "{:?}", smtp.mails());
+    app.stop();
+}
+
+#[test]
+fn a_mail_queued_while_the_server_was_down_arrives_once_after_a_restart() {
+    let mut smtp = Smtp::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), &smtp, "password");
+    let offset = Arc::new(AtomicI64::new(0));
+    let app = InProcess::start(&config, &offset);
+    app.send_udp(&hundred_twenty_liters());
+    app.wait_state("firing");
+    let outbox = eventually(WAIT, || {
+        let o = app.alerts()["outbox"].clone();
+        o["last_error"].is_string().then_some(o)
+    })
+    .expect("the failed send is reported");
+    assert_eq!(outbox["pending"], 1);
+    let error = outbox["last_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!("127.0.0.1:{}", smtp.port)),
+        "{error}"
+    );
+    let page = get(&app.url("/")).body;
+    assert!(page.contains("mail is failing:"), "{page}");
+    assert!(get(&app.url("/metrics"))
+        .body
+        .contains("watermeter_outbox_pending 1"));
+    app.stop();
+
+    smtp.start();
+    let app = InProcess::start(&config, &offset);
+    let mails = smtp.wait_mails(1);
+    assert_eq!(
+        mails[0].subject,
+        "[watermeter] House: 120 L in 1 h (limit 100 L)"
+    );
+    eventually(WAIT, || {
+        Some(()).filter(|_| app.alerts()["outbox"]["pending"] == 0)
+    })
+    .expect("the outbox empties");
+    app.stop();
+
+    let app = InProcess::start(&config, &offset);
+    app.wait_evaluations();
+    assert_eq!(app.alerts()["outbox"]["pending"], 0);
+    assert_eq!(smtp.mails().len(), 1, "{:?}", smtp.mails());
+    app.stop();
+}
+
+#[test]
+fn test_email_reports_success_or_the_servers_words_with_a_hint() {
+    let smtp = Smtp::started();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), &smtp, "password");
+    let (code, out, err) = run_cli(&["test-email", "--config", &config.to_string_lossy()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("test mail sent to owner@example.org"), "{out}");
+    let mails = smtp.wait_mails(1);
+    assert_eq!(mails[0].subject, "[watermeter] test mail");
+
+    let config = write_config(tmp.path(), &smtp, "wrong-password");
+    let (code, out, err) = run_cli(&["test-email", "--config", &config.to_string_lossy()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("the test mail was not sent"), "{err}");
+    assert!(err.contains("535"), "the server's words: {err}");
+    assert!(
+        err.contains("hint:") && err.contains("password_file"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("not-it"),
+        "a password must never print: {err}"
+    );
+    assert_eq!(smtp.mails().len(), 1);
+}
+
+#[test]
+fn check_config_rejects_bad_alert_rules_with_their_line() {
+    let smtp = Smtp::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let good = config_text(tmp.path(), &smtp, "password");
+    let check = |text: &str, words: &[&str]| {
+        let path = tmp.path().join("check.toml");
+        std::fs::write(&path, text).unwrap();
+        let (code, out, err) = run_cli(&["check-config", "--config", &path.to_string_lossy()]);
+        assert_eq!(code, 1, "{text}\n{out}");
+        for w in words {
+            assert!(err.contains(w), "{w:?} missing in {err}");
+        }
+    };
+    check(
+        &good.replace("meter = \"main\"\nkind", "meter = \"garden\"\nkind"),
+        &["garden"],
+    );
+    check(
+        &good.replace("window = \"1h\"", "window = \"5m\""),
+        &["window", "15"],
+    );
+    let no_smtp = &good[..good.find("[smtp]").unwrap()];
+    check(no_smtp, &["[smtp]"]);
+    let path = tmp.path().join("good.toml");
+    std::fs::write(&path, &good).unwrap();
+    let (code, out, err) = run_cli(&["check-config", "--config", &path.to_string_lossy()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 alert(s)"), "{out}");
+}
