@@ -270,3 +270,66 @@ fn a_reading_set_on_the_dashboard_holds_until_the_config_changes() {
     let store = open(dir.path(), chrono_tz::UTC, &[m]);
     assert!((store.reading_m3(0).unwrap() - 20.110).abs() < 1e-9);
 }
+
+/// Rewrites a store's event blocks into the first layout (hour blocks and a
+/// quarter-hour rollup, no layout marker), as an older watermeter left it.
+fn downgrade_to_hour_blocks(store: &Store) {
+    let mut batch = sled::Batch::default();
+    for kv in store.data.scan_prefix([codec::prefix::EVENTS]) {
+        let (k, block) = kv.unwrap();
+        batch.remove(k.clone());
+        let meter = u16::from_be_bytes([k[1], k[2]]);
+        let day_start = i64::from(codec::slot_of_key(&k).unwrap()) * codec::DAY_MS;
+        let mut hours: BTreeMap<u32, Vec<codec::Entry>> = BTreeMap::new();
+        for e in codec::block_entries(&block) {
+            let ts = day_start + i64::from(e.offset_ms);
+            let hour = codec::hour_slot(ts).unwrap();
+            let offset_ms = (ts - i64::from(hour) * codec::HOUR_MS) as u32;
+            hours
+                .entry(hour)
+                .or_default()
+                .push(codec::Entry { offset_ms, ..e });
+            let q = codec::series_key(codec::prefix::QUARTERS, meter, (ts / 900_000) as u32);
+            batch.insert(&q[..], codec::varint_value(1));
+        }
+        for (hour, entries) in hours {
+            let key = codec::series_key(codec::prefix::EVENTS, meter, hour);
+            batch.insert(&key[..], codec::encode_block(&entries));
+        }
+    }
+    batch.remove(global_key("layout"));
+    store.data.apply_batch(batch).unwrap();
+    store.flush().unwrap();
+}
+
+#[test]
+fn a_store_with_hour_blocks_is_moved_to_day_blocks_without_losing_an_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let tz = chrono_tz::Europe::Vienna;
+    let from = utc("2026-03-28T20:00:00Z");
+    let samples = pulses(from, from + 30 * 3_600_000, 47_111);
+    let events = |store: &Store| {
+        let mut seen = Vec::new();
+        store
+            .for_each_event(0, from - 1, from + 31 * 3_600_000, |t, ml| {
+                seen.push((t, ml))
+            })
+            .unwrap();
+        seen
+    };
+    let before = {
+        let store = open(dir.path(), tz, &[meter("main", None)]);
+        store.apply(&samples).unwrap();
+        let seen = events(&store);
+        downgrade_to_hour_blocks(&store);
+        seen
+    };
+    assert_eq!(before.len(), samples.len());
+    let store = open(dir.path(), tz, &[meter("main", None)]);
+    assert_eq!(events(&store), before);
+    assert_eq!(store.data.scan_prefix([codec::prefix::QUARTERS]).count(), 0);
+    let hours = store
+        .usage(0, Step::Hour, from, from + 30 * 3_600_000)
+        .unwrap();
+    assert_eq!(hours.total_ml(), samples.len() as u64 * 1000);
+}
