@@ -86,6 +86,10 @@ pub fn udp_send(server: &Server, w: &Workload, n: usize, rate: u64) -> Result<f6
     let socket = UdpSocket::bind("127.0.0.1:0")?;
     socket.connect(server.udp)?;
     let start = Instant::now();
+    if rate == 0 {
+        send_burst(&socket, &w.lines[..n.min(w.lines.len())])?;
+        return Ok(n as f64 / start.elapsed().as_secs_f64());
+    }
     for (i, line) in w.lines.iter().take(n).enumerate() {
         if rate > 0 && i % 20 == 0 {
             // Pace in slices of 20 datagrams: never ahead of the schedule.
@@ -211,4 +215,45 @@ pub fn usage_buckets(
 
 pub fn enc(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
+}
+
+/// As fast as one core can: 64 datagrams per `sendmmsg` call (still one point each).
+fn send_burst(socket: &UdpSocket, lines: &[Vec<u8>]) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    for chunk in lines.chunks(64) {
+        let mut iov: Vec<libc::iovec> = chunk
+            .iter()
+            .map(|l| libc::iovec {
+                iov_base: l.as_ptr() as *mut libc::c_void,
+                iov_len: l.len(),
+            })
+            .collect();
+        // SAFETY: zeroed mmsghdr is valid (null name, no control data).
+        let mut msgs: Vec<libc::mmsghdr> = iov
+            .iter_mut()
+            .map(|v| {
+                let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                m.msg_hdr.msg_iov = v;
+                m.msg_hdr.msg_iovlen = 1;
+                m
+            })
+            .collect();
+        let mut sent = 0;
+        while sent < msgs.len() {
+            // SAFETY: msgs and the iovecs they point to outlive the call.
+            let rc = unsafe {
+                libc::sendmmsg(
+                    socket.as_raw_fd(),
+                    msgs[sent..].as_mut_ptr(),
+                    (msgs.len() - sent) as libc::c_uint,
+                    0,
+                )
+            };
+            if rc < 0 {
+                bail!("sendmmsg: {}", std::io::Error::last_os_error());
+            }
+            sent += rc as usize;
+        }
+    }
+    Ok(())
 }

@@ -233,6 +233,11 @@ fn http_phase(b: &mut Bench, reps: usize, year: Span) -> Result<()> {
                             kind,
                             s.rss().0 as f64 / 1e6,
                         );
+                        if kind == Kind::Influx {
+                            let tsm = servers::tsm_bytes(&s.root) as f64 / events;
+                            let name = "InfluxDB: TSM files alone after compaction, 1-meter year";
+                            b.record(name, "B", false, kind, tsm);
+                        }
                     }
                 }
                 if let [a, c] = &answers[..] {

@@ -184,6 +184,30 @@ impl Drop for Server {
     }
 }
 
+/// InfluxDB only: bytes of the compacted TSM files alone (what its docs quote),
+/// without the index, series files and WAL that `disk_bytes` counts.
+pub fn tsm_bytes(root: &Path) -> u64 {
+    fn walk(p: &Path) -> u64 {
+        let Ok(entries) = std::fs::read_dir(p) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .map(|e| {
+                let path = e.path();
+                if path.is_dir() {
+                    walk(&path)
+                } else if path.extension().is_some_and(|x| x == "tsm") {
+                    e.metadata().map_or(0, |m| m.len())
+                } else {
+                    0
+                }
+            })
+            .sum()
+    }
+    walk(&root.join("data"))
+}
+
 fn du(path: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     let Ok(meta) = std::fs::symlink_metadata(path) else {
