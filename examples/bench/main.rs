@@ -513,6 +513,9 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn fmt(v: f64, unit: &str) -> String {
+    if v.is_nan() {
+        return "–".into();
+    }
     match unit {
         "points/s" | "datagrams/s" => format!("{:.0} {unit}", v),
         "ms" => format!("{v:.2} ms"),
@@ -541,7 +544,7 @@ fn table(b: &Bench) -> String {
     for r in &b.rows {
         let (mut wm, mut ix) = (r.wm.clone(), r.influx.clone());
         let (a, c) = (median(&mut wm), median(&mut ix));
-        let ratio = if c != 0.0 {
+        let ratio = if c != 0.0 && a.is_finite() {
             format!("{:.2}×", a / c)
         } else {
             "–".into()
