@@ -1,9 +1,11 @@
 //! Byte layouts of the store: keys, varints and the per-hour event block.
 //!
 //! Pure functions only; `store` decides what goes where. The event block is the
-//! heart of the compact layout: one value per meter and UTC hour holding that hour's
+//! heart of the compact layout: one value per meter and UTC day holding that day's
 //! events as delta-encoded millisecond offsets, so an ordinary 1-liter pulse costs
-//! two or three bytes on disk.
+//! two or three bytes on disk. Per day rather than per hour because sled costs
+//! about a hundred bytes per key on disk: a few hundred events under one key keep
+//! a year of one meter near 4 bytes per event (docs/performance.md).
 //!
 //! Block layout: `[last offset ms: u32 LE]` then one entry per event in time order:
 //! `varint(delta_ms << 1 | explicit)` followed, when `explicit` is 1, by
@@ -13,13 +15,19 @@
 pub const DEFAULT_ML: u64 = 1000;
 pub const HOUR_MS: i64 = 3_600_000;
 pub const QUARTER_MS: i64 = 900_000;
+/// One UTC day: the span of one event block.
+pub const DAY_MS: i64 = 86_400_000;
+/// The store layout this code writes (`G layout`). 1 (no marker): hour blocks
+/// and a quarter-hour rollup; 2: day blocks, no quarter rollup.
+pub const LAYOUT: u8 = 2;
 
 /// Key prefixes in the single `data` tree. One tree keeps every write of a batch
 /// atomic (sled batches are per tree).
 pub mod prefix {
-    /// Event block: `E | meter u16 | hour u32` → block.
+    /// Event block: `E | meter u16 | UTC day u32` → block (layout 1: UTC hour).
     pub const EVENTS: u8 = b'E';
-    /// Quarter-hour sum: `Q | meter u16 | quarter u32` → varint ml.
+    /// Layout 1 only: quarter-hour sums, dropped by the migration to layout 2
+    /// (quarter and hour sums are read from the day blocks).
     pub const QUARTERS: u8 = b'Q';
     /// Local-day sum in the configured zone: `D | meter u16 | day i32 (biased)` → varint ml.
     pub const DAYS: u8 = b'D';
@@ -75,13 +83,14 @@ pub fn day_of_slot(slot: u32) -> i64 {
     i64::from(slot) - DAY_BIAS
 }
 
-/// The UTC hour (since the epoch) an instant falls into, if it is storable.
+/// The UTC hour (since the epoch) an instant falls into (layout 1 blocks).
 pub fn hour_slot(ts_ms: i64) -> Option<u32> {
     u32::try_from(ts_ms.div_euclid(HOUR_MS)).ok()
 }
 
-pub fn quarter_slot(ts_ms: i64) -> Option<u32> {
-    u32::try_from(ts_ms.div_euclid(QUARTER_MS)).ok()
+/// The UTC day (since the epoch) whose event block holds an instant, if storable.
+pub fn block_slot(ts_ms: i64) -> Option<u32> {
+    u32::try_from(ts_ms.div_euclid(DAY_MS)).ok()
 }
 
 pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {

@@ -109,6 +109,9 @@ fn open_db(dir: &Path, cache_bytes: u64) -> Result<Open, StoreError> {
         .cache_capacity(cache_bytes)
         .flush_every_ms(None)
         .mode(sled::Mode::LowSpace)
+        // Smaller than the 512 KiB default: a household's store is a few MB, and
+        // half-empty large segments were most of its size on disk.
+        .segment_size(super::SEGMENT_BYTES)
         .open()?;
     let data = db.open_tree("data")?;
     Ok(Open { db, data })

@@ -26,7 +26,7 @@ use chrono_tz::Tz;
 use crate::buckets;
 use crate::config::MeterConfig;
 use crate::ingest::{MeterIdx, Sample, SampleValue};
-use codec::{meter_field, meter_key, prefix, series_key, Entry, HOUR_MS, QUARTER_MS};
+use codec::{meter_field, meter_key, prefix, series_key, Entry, DAY_MS};
 
 pub use query::Usage;
 pub use recovery::RecoveryNotice;
@@ -37,11 +37,16 @@ pub enum StoreError {
     Db(#[from] sled::Error),
     #[error("the store is closed after a disk error and reopens when the disk takes writes again")]
     Reopening,
+    #[error("the store was written in layout {0}, which this version of watermeter cannot read; use the version that wrote it to `watermeter export` the data")]
+    Layout(u8),
     #[error("more than 65,535 meters were ever registered in this store")]
     TooManyMeters,
     #[error("meter index {0} is not configured")]
     UnknownMeter(MeterIdx),
 }
+
+/// sled's log segment size (a power of two).
+const SEGMENT_BYTES: usize = 64 << 10;
 
 /// One configured meter as the store knows it.
 #[derive(Debug)]
@@ -121,6 +126,7 @@ impl Store {
                 configured,
             });
         }
+        store.ensure_layout()?;
         store.ensure_day_rollup_zone()?;
         store.ensure_anchors()?;
         Ok(store)
@@ -205,9 +211,10 @@ impl Store {
     /// Applies samples atomically: events, rollups, totals and counter state.
     /// Called only by the writer task.
     pub fn apply(&self, samples: &[Sample]) -> Result<Applied, StoreError> {
-        let mut hours: BTreeMap<(u16, u32), Vec<Entry>> = BTreeMap::new();
-        let mut quarters: BTreeMap<(u16, u32), u64> = BTreeMap::new();
+        let mut blocks: BTreeMap<(u16, u32), Vec<Entry>> = BTreeMap::new();
+        let mut days: BTreeMap<(u16, u32), u64> = BTreeMap::new();
         let mut per_meter: HashMap<u16, MeterDelta> = HashMap::new();
+        let mut local_days = LocalDays::new(self.tz);
         let mut applied = Applied::default();
         let mut forwarded = self.forward.pending();
         for s in samples {
@@ -222,20 +229,21 @@ impl Store {
                 SampleValue::Liters(l) => liters_to_ml(l),
                 SampleValue::Counter(c) => delta.counter_step(c, s.ts_ms),
             };
-            let (Some(hour), Some(quarter)) =
-                (codec::hour_slot(s.ts_ms), codec::quarter_slot(s.ts_ms))
-            else {
+            let (Some(block), Some(day)) = (
+                codec::block_slot(s.ts_ms),
+                codec::day_slot(local_days.day_of(s.ts_ms)),
+            ) else {
                 continue;
             };
             if ml == 0 {
                 continue;
             }
-            let offset = (s.ts_ms - i64::from(hour) * HOUR_MS) as u32;
-            hours.entry((slot.key, hour)).or_default().push(Entry {
+            let offset = (s.ts_ms - i64::from(block) * DAY_MS) as u32;
+            blocks.entry((slot.key, block)).or_default().push(Entry {
                 offset_ms: offset,
                 ml,
             });
-            *quarters.entry((slot.key, quarter)).or_default() += ml;
+            *days.entry((slot.key, day)).or_default() += ml;
             delta.total_add += ml;
             delta.last_event = delta.last_event.max(s.ts_ms);
             if anchor.is_some_and(|a| s.ts_ms < a) {
@@ -246,24 +254,11 @@ impl Store {
             forwarded.push(slot.key, s.ts_ms, ml);
         }
         let mut batch = sled::Batch::default();
-        for ((meter, hour), mut entries) in hours {
-            let key = series_key(prefix::EVENTS, meter, hour);
+        for ((meter, block), mut entries) in blocks {
+            let key = series_key(prefix::EVENTS, meter, block);
             let old = self.data()?.get(key)?;
             let block = codec::append_block(old.as_deref().unwrap_or(&[]), &mut entries);
             batch.insert(&key[..], block);
-        }
-        let mut days: BTreeMap<(u16, u32), u64> = BTreeMap::new();
-        for (&(meter, quarter), &ml) in &quarters {
-            add_to(
-                &self.data()?,
-                &mut batch,
-                series_key(prefix::QUARTERS, meter, quarter),
-                ml,
-            )?;
-            let day = buckets::local_day_number(self.tz, i64::from(quarter) * QUARTER_MS);
-            if let Some(slot) = codec::day_slot(day) {
-                *days.entry((meter, slot)).or_default() += ml;
-            }
         }
         for ((meter, day), ml) in days {
             add_to(
@@ -342,17 +337,21 @@ impl Store {
             batch.remove(kv?.0);
         }
         let mut days: BTreeMap<[u8; 7], u64> = BTreeMap::new();
-        for kv in self.data()?.scan_prefix([prefix::QUARTERS]) {
-            let (k, v) = kv?;
-            let (Some(meter), Some(q)) = (k.get(1..3), codec::slot_of_key(&k)) else {
+        let mut local_days = LocalDays::new(self.tz);
+        for kv in self.data()?.scan_prefix([prefix::EVENTS]) {
+            let (k, block) = kv?;
+            let (Some(meter), Some(slot)) = (k.get(1..3), codec::slot_of_key(&k)) else {
                 continue;
             };
             let meter = u16::from_be_bytes([meter[0], meter[1]]);
-            let day = buckets::local_day_number(self.tz, i64::from(q) * QUARTER_MS);
-            if let Some(slot) = codec::day_slot(day) {
-                *days
-                    .entry(series_key(prefix::DAYS, meter, slot))
-                    .or_default() += codec::read_varint_value(&v);
+            let base = i64::from(slot) * DAY_MS;
+            for e in codec::block_entries(&block) {
+                let day = local_days.day_of(base + i64::from(e.offset_ms));
+                if let Some(slot) = codec::day_slot(day) {
+                    *days
+                        .entry(series_key(prefix::DAYS, meter, slot))
+                        .or_default() += e.ml;
+                }
             }
         }
         for (k, ml) in days {
@@ -421,6 +420,20 @@ impl Store {
                 m3,
                 anchor_ms: Some(at_ms),
             };
+        }
+        Ok(())
+    }
+
+    /// Marks a new store with the layout it is written in, and refuses a store of
+    /// another layout rather than misread it.
+    fn ensure_layout(&self) -> Result<(), StoreError> {
+        let key = global_key("layout");
+        match self.data()?.get(&key)?.as_deref() {
+            None => {
+                self.data()?.insert(key, &[codec::LAYOUT])?;
+            }
+            Some([codec::LAYOUT]) => {}
+            Some(other) => return Err(StoreError::Layout(other.first().copied().unwrap_or(0))),
         }
         Ok(())
     }
@@ -527,7 +540,36 @@ fn add_to(
     Ok(())
 }
 
-fn global_key(name: &str) -> Vec<u8> {
+/// Local day numbers of instants, remembering the last day's bounds: samples
+/// come in time order, so most lookups skip the time zone arithmetic.
+struct LocalDays {
+    tz: Tz,
+    /// `[start, end)` of `day` as UTC instants.
+    cached: Option<(i64, i64, i64)>,
+}
+
+impl LocalDays {
+    fn new(tz: Tz) -> LocalDays {
+        LocalDays { tz, cached: None }
+    }
+
+    fn day_of(&mut self, ts_ms: i64) -> i64 {
+        if let Some((start, end, day)) = self.cached {
+            if (start..end).contains(&ts_ms) {
+                return day;
+            }
+        }
+        let day = buckets::local_day_number(self.tz, ts_ms);
+        let start_of =
+            |n: i64| buckets::date_of_day_number(n).map(|d| buckets::day_start(self.tz, d));
+        if let (Some(start), Some(end)) = (start_of(day), start_of(day + 1)) {
+            self.cached = Some((start, end, day));
+        }
+        day
+    }
+}
+
+pub(crate) fn global_key(name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(name.len() + 1);
     k.push(prefix::GLOBAL);
     k.extend_from_slice(name.as_bytes());

@@ -1,12 +1,12 @@
 //! Reads: totals, exact sums over any span, bucketed usage and raw events.
 //!
-//! Every answer is built from the rollups plus at most two partial quarter-hours of
-//! raw events, so a dashboard's read touches a few thousand small values at most,
-//! however long the history is.
+//! Long spans are built from the day rollup plus at most two partial days of raw
+//! events; hours and minutes from the day blocks of events. A dashboard's read
+//! touches a few thousand small values at most, however long the history is.
 
 use chrono::Datelike;
 
-use super::codec::{self, meter_field, meter_key, prefix, series_key, HOUR_MS, QUARTER_MS};
+use super::codec::{self, meter_field, meter_key, prefix, series_key, DAY_MS};
 use super::{read_i64, Store, StoreError};
 use crate::buckets::{self, BucketError, Step};
 use crate::ingest::MeterIdx;
@@ -84,22 +84,32 @@ impl Store {
         Ok(v.map(|v| read_i64(&v)).filter(|&t| t != i64::MIN))
     }
 
-    /// Exact milliliters in `[from_ms, to_ms)`: whole quarter-hours from the rollup,
-    /// the ragged ends from the events.
+    /// Exact milliliters in `[from_ms, to_ms)`: whole local days from the day
+    /// rollup, the ragged ends from the events.
     pub fn ml_between(&self, meter: MeterIdx, from_ms: i64, to_ms: i64) -> Result<u64, StoreError> {
         if to_ms <= from_ms {
             return Ok(0);
         }
-        let q_from =
-            from_ms.div_euclid(QUARTER_MS) + i64::from(from_ms.rem_euclid(QUARTER_MS) != 0);
-        let q_to = to_ms.div_euclid(QUARTER_MS);
-        if q_from >= q_to {
+        let start_of =
+            |n: i64| buckets::date_of_day_number(n).map(|d| buckets::day_start(self.tz, d));
+        let mut first = buckets::local_day_number(self.tz, from_ms);
+        if start_of(first).is_some_and(|s| s < from_ms) {
+            first += 1;
+        }
+        let last = buckets::local_day_number(self.tz, to_ms);
+        let (Some(body_from), Some(body_to)) = (start_of(first), start_of(last)) else {
+            return self.events_ml(meter, from_ms, to_ms);
+        };
+        if first >= last || body_from < from_ms || body_to > to_ms {
             return self.events_ml(meter, from_ms, to_ms);
         }
-        let head = self.events_ml(meter, from_ms, q_from * QUARTER_MS)?;
-        let tail = self.events_ml(meter, q_to * QUARTER_MS, to_ms)?;
+        let head = self.events_ml(meter, from_ms, body_from)?;
+        let tail = self.events_ml(meter, body_to, to_ms)?;
         let mut body = 0;
-        self.scan_series(prefix::QUARTERS, meter, q_from, q_to, |_, ml| body += ml)?;
+        let bias = codec::DAY_BIAS;
+        self.scan_series(prefix::DAYS, meter, first + bias, last + bias, |_, ml| {
+            body += ml
+        })?;
         Ok(head + body + tail)
     }
 
@@ -120,11 +130,11 @@ impl Store {
         if to_ms <= from_ms {
             return Ok(());
         }
-        let h_from = from_ms.div_euclid(HOUR_MS);
-        let h_to = (to_ms - 1).div_euclid(HOUR_MS) + 1;
+        let d_from = from_ms.div_euclid(DAY_MS);
+        let d_to = (to_ms - 1).div_euclid(DAY_MS) + 1;
         let mut result = Ok(());
         let key = self.slot(meter)?.key;
-        let (lo, hi) = range_keys(prefix::EVENTS, key, h_from, h_to);
+        let (lo, hi) = range_keys(prefix::EVENTS, key, d_from, d_to);
         for kv in self.data()?.range(lo..hi) {
             let (k, block) = match kv {
                 Ok(kv) => kv,
@@ -133,10 +143,10 @@ impl Store {
                     break;
                 }
             };
-            let Some(hour) = codec::slot_of_key(&k) else {
+            let Some(day) = codec::slot_of_key(&k) else {
                 continue;
             };
-            let base = i64::from(hour) * HOUR_MS;
+            let base = i64::from(day) * DAY_MS;
             for e in codec::block_entries(&block) {
                 let ts = base + i64::from(e.offset_ms);
                 if ts >= from_ms && ts < to_ms {
@@ -188,19 +198,12 @@ impl Store {
             })?,
             Step::Hour => {
                 let mut i = 0;
-                self.scan_series(
-                    prefix::QUARTERS,
-                    meter,
-                    first / QUARTER_MS,
-                    last / QUARTER_MS,
-                    |q, v| {
-                        let t = i64::from(q) * QUARTER_MS;
-                        while i + 1 < n && t >= bounds[i + 1] {
-                            i += 1;
-                        }
-                        ml[i] += v;
-                    },
-                )?
+                self.for_each_event(meter, first, last, |ts, v| {
+                    while i + 1 < n && ts >= bounds[i + 1] {
+                        i += 1;
+                    }
+                    ml[i] += v;
+                })?
             }
             Step::Day | Step::Month => {
                 let first_day = buckets::local_day_number(self.tz, first);

@@ -270,3 +270,20 @@ fn a_reading_set_on_the_dashboard_holds_until_the_config_changes() {
     let store = open(dir.path(), chrono_tz::UTC, &[m]);
     assert!((store.reading_m3(0).unwrap() - 20.110).abs() < 1e-9);
 }
+
+#[test]
+fn a_store_of_an_unknown_layout_is_refused_not_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), chrono_tz::UTC, &[meter("main", None)]);
+    store
+        .data()
+        .unwrap()
+        .insert(global_key("layout"), &[99])
+        .unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let err = Store::open(dir.path(), 1 << 20, chrono_tz::UTC, &[meter("main", None)])
+        .err()
+        .expect("an unknown layout must not open");
+    assert!(err.to_string().contains("layout 99"), "{err}");
+}
