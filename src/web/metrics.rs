@@ -90,6 +90,17 @@ pub fn render(state: &AppState, now_ms: i64) -> Result<String, ApiError> {
         &[],
         state.store.size_on_disk() as f64,
     );
+    let name = "watermeter_store_recovered_timestamp_seconds";
+    let recovered = state
+        .store
+        .recovery_notice()
+        .map_or(0, |n| n.recovered_at_ms / 1000);
+    e.family(
+        name,
+        Kind::Gauge,
+        "When the store was last restored from a backup (0: never).",
+    )
+    .sample(name, &[], recovered as f64);
     Ok(e.finish())
 }
 

@@ -6,7 +6,7 @@
 //! a request atomically, so afterwards each hour holds exactly 5,000 L when its
 //! batch got a 204, and 0 or 5,000 L when the connection broke.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,9 +34,15 @@ enum Outcome {
 }
 
 /// Sends batches `0..n` once each to whatever address `addr` holds at the time.
-fn writer(addr: Arc<Mutex<String>>, n: u64, done: Arc<AtomicBool>) -> Vec<Outcome> {
+fn writer(
+    addr: Arc<Mutex<String>>,
+    n: u64,
+    done: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     for b in 0..n {
+        sent.store(b, Ordering::SeqCst);
         let body = batch(b);
         let url = format!("{}/write?precision=ms", addr.lock().unwrap());
         let outcome = match try_post(&url, &body) {
@@ -85,19 +91,22 @@ fn sigkill_at_random_moments_loses_no_acknowledged_point_and_stores_none_twice()
     let (mut app, _tmp) = App::start("UTC", "");
     let addr = Arc::new(Mutex::new(format!("http://{}", app.http)));
     let done = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
     let n = 1_000_000 / PER_BATCH;
     let w = {
-        let (addr, done) = (addr.clone(), done.clone());
-        std::thread::spawn(move || writer(addr, n, done))
+        let (addr, done, sent) = (addr.clone(), done.clone(), sent.clone());
+        std::thread::spawn(move || writer(addr, n, done, sent))
     };
     let mut kills = 0;
     while !done.load(Ordering::SeqCst) {
-        // A random moment within the next 0.2 to 1.2 s (the whole run takes seconds).
-        let wait = Duration::from_millis(200 + rng.below(1_000));
-        let until = Instant::now() + wait;
-        while Instant::now() < until && !done.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(10));
+        // A random moment: after the writer started 3 to 25 more batches (so the
+        // number of kills does not depend on how fast this machine is), plus up to
+        // 30 ms so that the kill lands anywhere inside a request.
+        let target = sent.load(Ordering::SeqCst) + 3 + rng.below(23);
+        while sent.load(Ordering::SeqCst) < target && !done.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(2));
         }
+        std::thread::sleep(Duration::from_millis(rng.below(30)));
         if done.load(Ordering::SeqCst) {
             break;
         }
@@ -123,7 +132,7 @@ fn sigterm_under_load_exits_cleanly_within_5_s_and_keeps_every_acknowledged_poin
     let done = Arc::new(AtomicBool::new(false));
     let w = {
         let (addr, done) = (addr.clone(), done.clone());
-        std::thread::spawn(move || writer(addr, 40, done))
+        std::thread::spawn(move || writer(addr, 40, done, Arc::new(AtomicU64::new(0))))
     };
     let udp = app.udp;
     let stop_udp = Arc::new(AtomicBool::new(false));
