@@ -50,19 +50,29 @@ pub fn snapshot(state: &AppState, idx: MeterIdx, now_ms: i64) -> Result<MeterSna
 /// when water stops), and 0 once nothing came for a minute and two intervals. A
 /// lone pulse (none before it in the last hour) counts over at least a minute:
 /// its own interval is unknown, and it must not read as a torrent.
-pub(crate) fn flow_l_per_min(state: &AppState, idx: MeterIdx, now_ms: i64) -> Result<f64, ApiError> {
+pub(crate) fn flow_l_per_min(
+    state: &AppState,
+    idx: MeterIdx,
+    now_ms: i64,
+) -> Result<f64, ApiError> {
     let mut last = [(0i64, 0u64); 2];
     let mut n = 0;
-    state.store.for_each_event(idx, now_ms - 3_600_000, now_ms + 1, |ts, ml| {
-        last = [last[1], (ts, ml)];
-        n += 1;
-    })?;
+    state
+        .store
+        .for_each_event(idx, now_ms - 3_600_000, now_ms + 1, |ts, ml| {
+            last = [last[1], (ts, ml)];
+            n += 1;
+        })?;
     if n == 0 {
         return Ok(0.0);
     }
     let (t1, ml) = last[1];
     let since = (now_ms - t1).max(0);
-    let interval = if n >= 2 { (t1 - last[0].0).max(1000) } else { since.max(60_000) };
+    let interval = if n >= 2 {
+        (t1 - last[0].0).max(1000)
+    } else {
+        since.max(60_000)
+    };
     if since > (2 * interval).max(60_000) {
         return Ok(0.0);
     }

@@ -6,16 +6,20 @@
 mod alert_view;
 mod api;
 mod assets;
+pub mod auth;
 pub mod chart;
 mod csrf;
 mod csv;
 pub mod dashboard;
 mod error;
-mod metrics;
 mod headers;
 mod live;
+mod login;
 pub mod meter_page;
+mod metrics;
+mod session;
 mod settings;
+pub mod tls;
 mod view;
 mod write;
 
@@ -65,8 +69,10 @@ impl AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    let auth = auth::Auth::new(&state.config);
     Router::new()
         .merge(pages())
+        .merge(login::routes(auth.clone()))
         .route("/static/{file}", get(assets::serve))
         .route("/favicon.ico", get(assets::favicon))
         .route("/write", post(write::write_v1))
@@ -79,13 +85,15 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))
         .fallback(assets::not_found)
+        // Over every route and the fallback; `auth::access` says what each path needs.
+        .layer(middleware::from_fn_with_state(auth, auth::guard))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::map_response(headers::secure))
         .with_state(state)
 }
 
 /// The dashboard's pages, its live stream, its export and its forms. When login
-/// is configured, the session check is one `route_layer` here.
+/// is configured, `auth::guard` (over the whole table) asks for a session.
 fn pages() -> Router<AppState> {
     Router::new()
         .route("/", get(dashboard::page))
