@@ -5,12 +5,13 @@
 mod servers;
 mod util;
 
+mod auth;
 mod browser;
 mod cdp;
 mod cli;
+mod dashboard;
 mod forward;
 mod import;
-mod dashboard;
 mod ingest;
 mod metrics;
 mod mqtt;
