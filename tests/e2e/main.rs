@@ -16,4 +16,5 @@ mod ingest;
 mod metrics;
 mod mqtt;
 mod nodemcu;
+mod security;
 mod usage;
