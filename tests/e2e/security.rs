@@ -116,6 +116,7 @@ fn start_logged(config: &Path, log: &Path) -> (Child, String) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!(
         "watermeter did not announce its dashboard: {}",
         std::fs::read_to_string(log).unwrap_or_default()
