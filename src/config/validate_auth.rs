@@ -94,7 +94,7 @@ fn api_token(t: &Table<'_, '_>, base_dir: &Path, problems: &mut Problems) -> Opt
             if token.chars().count() < MIN_TOKEN_CHARS || token.chars().any(char::is_whitespace) {
                 problems.bad(&f, format!(
                     "{} must hold one token of at least {MIN_TOKEN_CHARS} characters without spaces; \
-                     make one with `head -c 24 /dev/urandom | base64 > {}`",
+                     make one with `tr -dc A-Za-z0-9 </dev/urandom | head -c 32 > {}`",
                     path.display(),
                     path.display()
                 ));
