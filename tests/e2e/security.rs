@@ -110,10 +110,15 @@ fn start_logged(config: &Path, log: &Path) -> (Child, String) {
         .spawn()
         .expect("start watermeter");
     let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    for line in stdout.lines().map_while(Result::ok) {
-        if let Some(url) = line.strip_prefix("watermeter: dashboard at ") {
-            return (child, url.trim_end_matches('/').to_string());
-        }
+    let mut lines = stdout.lines().map_while(Result::ok);
+    let url = lines.find_map(|line| {
+        let url = line.strip_prefix("watermeter: dashboard at ")?;
+        Some(url.trim_end_matches('/').to_string())
+    });
+    // Keep reading: a closed pipe would fail the server's next println.
+    std::thread::spawn(move || lines.for_each(drop));
+    if let Some(url) = url {
+        return (child, url);
     }
     let _ = child.kill();
     let _ = child.wait();
