@@ -100,6 +100,15 @@ pub async fn run_with(
 ) -> anyhow::Result<()> {
     let signals = Signals::listen();
     limit_malloc_arenas();
+    if let Some(warning) = web::auth::bind_rule(&config.http).map_err(anyhow::Error::msg)? {
+        tracing::warn!("{warning}");
+    }
+    let tls = config
+        .http
+        .tls
+        .as_ref()
+        .map(web::tls::acceptor)
+        .transpose()?;
     let config = Arc::new(config);
     let store = Arc::new(open_store(&config)?);
     let week_ago = chrono::Utc::now().timestamp_millis() - 7 * 86_400_000;
@@ -168,22 +177,14 @@ pub async fn run_with(
     if let Some(extra) = extra {
         tasks.extend(extra(state.clone(), shutdown_rx.clone()).await?);
     }
-    announce(&bound);
+    announce(&bound, tls.is_some());
     if let Some(tx) = &opts.bound {
         let _ = tx.send(bound);
     }
 
     let listener = web::limits::LimitedListener::new(listener, config.http.max_connections);
     let app = web::router(state);
-    let mut http_shutdown = shutdown_rx.clone();
-    let server = tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = http_shutdown.changed().await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!("the HTTP server failed: {e}");
-        }
-    });
+    let server = tokio::spawn(web::tls::serve(listener, tls, app, shutdown_rx.clone()));
     drop(writer);
 
     match opts.shutdown {
@@ -331,9 +332,10 @@ async fn stop_within(mut task: tokio::task::JoinHandle<()>, grace: Duration) {
     }
 }
 
-fn announce(bound: &Bound) {
+fn announce(bound: &Bound, tls: bool) {
     // Tests and users read these lines: the real ports when the config said 0.
-    println!("watermeter: dashboard at http://{}/", bound.http);
+    let scheme = if tls { "https" } else { "http" };
+    println!("watermeter: dashboard at {scheme}://{}/", bound.http);
     if let Some(u) = bound.udp {
         println!("watermeter: line protocol over UDP on {u}");
     }

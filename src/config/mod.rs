@@ -12,6 +12,7 @@ mod error;
 mod reader;
 mod validate;
 mod validate_alert;
+mod validate_auth;
 mod validate_forward;
 mod validate_meter;
 mod validate_smtp;
@@ -21,6 +22,8 @@ mod values;
 mod tests;
 #[cfg(test)]
 mod tests_alert;
+#[cfg(test)]
+mod tests_auth;
 #[cfg(test)]
 mod tests_forward;
 #[cfg(test)]
@@ -73,6 +76,7 @@ pub fn builtin_defaults() -> Config {
             max_body_bytes: DEFAULT_MAX_BODY_MB * 1024 * 1024,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
+            tls: None,
         },
         udp: Some(UdpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8089)),
@@ -147,6 +151,8 @@ pub struct HttpConfig {
     /// Longest a request may take (`request_timeout_s`, default 60); then 408.
     /// Server-sent event streams are exempt.
     pub request_timeout: Duration,
+    /// `[http.tls]`: serve the dashboard over HTTPS with the owner's certificate.
+    pub tls: Option<TlsConfig>,
 }
 
 #[derive(Clone)]
@@ -154,6 +160,11 @@ pub struct AuthConfig {
     pub username: String,
     /// argon2id PHC string from `watermeter hash-password`.
     pub password_hash: String,
+    /// A login lasts this many days after the last request (`session_days`, default 30).
+    pub session_days: u32,
+    /// The token machines send instead of a login (`api_token_file`): writers on
+    /// `/write` and `/api/v2/write`, scrapers on `/metrics` and `/api/v1`.
+    pub api_token: Option<String>,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -161,8 +172,19 @@ impl std::fmt::Debug for AuthConfig {
         f.debug_struct("AuthConfig")
             .field("username", &self.username)
             .field("password_hash", &"<hidden>")
+            .field("session_days", &self.session_days)
+            .field("api_token", &self.api_token.as_ref().map(|_| "<hidden>"))
             .finish()
     }
+}
+
+/// `[http.tls]`: PEM files from the owner's PKI, checked when the config loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// The server certificate, then any intermediates.
+    pub cert_file: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
 }
 
 #[derive(Debug, Clone)]

@@ -11,8 +11,10 @@ use std::time::Duration;
 use toml::de::DeTable;
 
 use super::reader::{Problems, Table};
-use super::{validate_alert, validate_forward, validate_meter, validate_smtp, values};
-use super::{AuthConfig, Config, ConfigError, HttpConfig, StoreConfig, UdpConfig};
+use super::{
+    validate_alert, validate_auth, validate_forward, validate_meter, validate_smtp, values,
+};
+use super::{Config, ConfigError, HttpConfig, StoreConfig, UdpConfig};
 use super::{
     DEFAULT_BACKUPS, DEFAULT_CACHE_MB, DEFAULT_DATA_DIR, DEFAULT_FLUSH_MS, DEFAULT_MAX_BODY_MB,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_S,
@@ -50,7 +52,7 @@ pub(super) fn document(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let timezone = parsed(&root, &mut problems, "timezone", values::parse_timezone)
         .unwrap_or_else(values::system_timezone);
     let store = store(&root, &mut problems);
-    let http = http(&root, &mut problems);
+    let http = http(&root, base_dir, &mut problems);
     let udp = udp(&root, &mut problems);
     let meters = validate_meter::meters(&root, &mut problems);
     let alerts = validate_alert::alerts(&root, &meters, &mut problems);
@@ -113,7 +115,7 @@ fn store(root: &Table<'_, '_>, problems: &mut Problems) -> StoreConfig {
     }
 }
 
-fn http(root: &Table<'_, '_>, problems: &mut Problems) -> HttpConfig {
+fn http(root: &Table<'_, '_>, base_dir: &Path, problems: &mut Problems) -> HttpConfig {
     let mut config = HttpConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         auth: None,
@@ -121,6 +123,7 @@ fn http(root: &Table<'_, '_>, problems: &mut Problems) -> HttpConfig {
         max_body_bytes: DEFAULT_MAX_BODY_MB * 1024 * 1024,
         max_connections: DEFAULT_MAX_CONNECTIONS,
         request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
+        tls: None,
     };
     let Some(t) = root.table(problems, "http") else {
         return config;
@@ -134,6 +137,7 @@ fn http(root: &Table<'_, '_>, problems: &mut Problems) -> HttpConfig {
             "max_body_mb",
             "max_connections",
             "request_timeout_s",
+            "tls",
         ],
     );
     let max_mb = int_in(
@@ -167,7 +171,12 @@ fn http(root: &Table<'_, '_>, problems: &mut Problems) -> HttpConfig {
     if let Some(f) = t.boolean(problems, "allow_unauthenticated_lan") {
         config.allow_unauthenticated_lan = f.value;
     }
-    config.auth = t.table(problems, "auth").and_then(|a| auth(&a, problems));
+    config.auth = t
+        .table(problems, "auth")
+        .and_then(|a| validate_auth::auth(&a, base_dir, problems));
+    config.tls = t
+        .table(problems, "tls")
+        .and_then(|a| validate_auth::tls(&a, base_dir, problems));
     let open_to_lan = !config.listen.ip().is_loopback() && !t.has("auth");
     if let (Some(f), true, false) = (&listen, open_to_lan, config.allow_unauthenticated_lan) {
         problems.bad(
@@ -181,58 +190,6 @@ fn http(root: &Table<'_, '_>, problems: &mut Problems) -> HttpConfig {
         );
     }
     config
-}
-
-fn auth(t: &Table<'_, '_>, problems: &mut Problems) -> Option<AuthConfig> {
-    t.check_keys(problems, &["username", "password_hash"]);
-    let username = match t.string(problems, "username") {
-        Some(f) if f.value.trim().is_empty() => {
-            problems.bad(&f, "must not be empty; choose the name to log in with");
-            None
-        }
-        Some(f) => Some(f.value.to_string()),
-        None if t.has("username") => None,
-        None => {
-            t.missing(problems, "username", "add the name to log in with");
-            None
-        }
-    };
-    let password_hash = match t.string(problems, "password_hash") {
-        // Never quote the value: it is a secret.
-        Some(f) if !looks_like_argon2id(f.value) => {
-            problems.bad(
-                &f,
-                "is not an argon2id hash (it must start with `$argon2id$`); run `watermeter hash-password` \
-                 and paste its output here, never the password itself",
-            );
-            None
-        }
-        Some(f) => Some(f.value.to_string()),
-        None if t.has("password_hash") => None,
-        None => {
-            t.missing(
-                problems,
-                "password_hash",
-                "run `watermeter hash-password` and paste its output as password_hash",
-            );
-            None
-        }
-    };
-    Some(AuthConfig {
-        username: username?,
-        password_hash: password_hash?,
-    })
-}
-
-/// `$argon2id$v=19$m=…,t=…,p=…$salt$hash`: the PHC string format.
-fn looks_like_argon2id(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('$').collect();
-    parts.len() == 6
-        && parts[0].is_empty()
-        && parts[1] == "argon2id"
-        && parts[2].starts_with("v=")
-        && parts[3].contains("m=")
-        && parts[4..].iter().all(|p| !p.is_empty())
 }
 
 fn udp(root: &Table<'_, '_>, problems: &mut Problems) -> Option<UdpConfig> {

@@ -7,6 +7,7 @@ mod alert_view;
 mod alerts;
 mod api;
 mod assets;
+pub mod auth;
 pub mod chart;
 mod csrf;
 mod csv;
@@ -15,9 +16,12 @@ mod error;
 mod headers;
 pub mod limits;
 mod live;
+mod login;
 pub mod meter_page;
 mod metrics;
+mod session;
 mod settings;
+pub mod tls;
 mod view;
 mod write;
 
@@ -71,8 +75,10 @@ pub fn router(state: AppState) -> Router {
         max_body_bytes: http.max_body_bytes,
         timeout: http.request_timeout,
     };
+    let auth = auth::Auth::new(&state.config);
     Router::new()
         .merge(pages())
+        .merge(login::routes(auth.clone()))
         .route("/static/{file}", get(assets::serve))
         .route("/favicon.ico", get(assets::favicon))
         .route("/write", post(write::write_v1))
@@ -86,6 +92,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))
         .fallback(assets::not_found)
+        // Over every route and the fallback; `auth::access` says what each path needs.
+        .layer(middleware::from_fn_with_state(auth, auth::guard))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             limits,
@@ -96,7 +104,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The dashboard's pages, its live stream, its export and its forms. When login
-/// is configured, the session check is one `route_layer` here.
+/// is configured, `auth::guard` (over the whole table) asks for a session.
 fn pages() -> Router<AppState> {
     Router::new()
         .route("/", get(dashboard::page))

@@ -22,6 +22,8 @@ pub struct Layout {
     /// Which nav entry is the current page: "home", a meter id, or "settings".
     pub nav: String,
     pub meters: Vec<(String, String)>,
+    /// Show the sign-out button (`[http.auth]` is configured).
+    pub signed_in: bool,
 }
 
 impl Layout {
@@ -36,6 +38,7 @@ impl Layout {
                 .iter()
                 .map(|m| (m.id.clone(), m.name.clone()))
                 .collect(),
+            signed_in: state.config.http.auth.is_some(),
         }
     }
 }
@@ -289,6 +292,7 @@ impl IntoResponse for PageError {
                 assets: assets::urls(),
                 nav: String::new(),
                 meters: Vec::new(),
+                signed_in: false,
             },
             heading,
             message,

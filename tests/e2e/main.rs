@@ -6,6 +6,7 @@ mod servers;
 mod util;
 
 mod alerts;
+mod auth;
 mod bad_input;
 mod browser;
 mod cdp;
@@ -23,5 +24,6 @@ mod mqtt;
 mod nodemcu;
 mod password;
 mod recovery;
+mod security;
 mod udp_allow;
 mod usage;
