@@ -135,6 +135,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/meters"),
     ("GET", "/api/v1/meters/main"),
     ("GET", "/api/v1/meters/main/usage"),
+    ("GET", "/api/v1/alerts"),
     ("GET", "/metrics"),
     ("GET", "/healthz"),
     ("GET", "/login"),
