@@ -1,4 +1,4 @@
-//! Byte layouts of the store: keys, varints and the per-hour event block.
+//! Byte layouts of the store: keys, varints and the per-day event block.
 //!
 //! Pure functions only; `store` decides what goes where. The event block is the
 //! heart of the compact layout: one value per meter and UTC day holding that day's
@@ -17,18 +17,15 @@ pub const HOUR_MS: i64 = 3_600_000;
 pub const QUARTER_MS: i64 = 900_000;
 /// One UTC day: the span of one event block.
 pub const DAY_MS: i64 = 86_400_000;
-/// The store layout this code writes (`G layout`). 1 (no marker): hour blocks
-/// and a quarter-hour rollup; 2: day blocks, no quarter rollup.
+/// The store layout this code writes (`G layout`); a store of another layout is
+/// refused. (Layout 1, hour blocks with a quarter-hour rollup, never shipped.)
 pub const LAYOUT: u8 = 2;
 
 /// Key prefixes in the single `data` tree. One tree keeps every write of a batch
 /// atomic (sled batches are per tree).
 pub mod prefix {
-    /// Event block: `E | meter u16 | UTC day u32` → block (layout 1: UTC hour).
+    /// Event block: `E | meter u16 | UTC day u32` → block.
     pub const EVENTS: u8 = b'E';
-    /// Layout 1 only: quarter-hour sums, dropped by the migration to layout 2
-    /// (quarter and hour sums are read from the day blocks).
-    pub const QUARTERS: u8 = b'Q';
     /// Local-day sum in the configured zone: `D | meter u16 | day i32 (biased)` → varint ml.
     pub const DAYS: u8 = b'D';
     /// Per-meter state: `M | meter u16 | field u8` → value.
