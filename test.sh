@@ -19,3 +19,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 cargo test --all-targets "$@"
+
+# The .deb packages, installed into a throwaway Debian root (needs root; it says so
+# and passes otherwise), and the ARM binaries under qemu.
+bash packaging/test-deb.sh

@@ -8,7 +8,8 @@
 #     debootstrap (not on this machine), checks files, user, group, conffile, permissions,
 #     runs `watermeter --version` and `check-config` as installed and as the service user,
 #     verifies the unit and its security score, then upgrade, remove and purge;
-#   - runs the arm64 and armhf binaries under qemu-user (`--version`, `check-config`).
+#   - runs the arm64 and armhf binaries under qemu-user (`--version`, `check-config`,
+#     `gpio-test` refusing with the not-a-Pi message).
 # Needs root (debootstrap, chroot, dpkg -i); skips with a message otherwise.
 # The last line reads "deb tests: N passed, M failed".
 #
@@ -210,6 +211,7 @@ rejects_bad_config() {
 	local out rc line
 	cp "$ROOT$CONF" "$ROOT/tmp/bad.toml"
 	printf '\nno_such_key = true\n' >>"$ROOT/tmp/bad.toml"
+	chmod 0644 "$ROOT/tmp/bad.toml" # the copy keeps the shipped config's 0640 root mode
 	line=$(wc -l <"$ROOT/tmp/bad.toml")
 	out=$(as_service_user /usr/bin/watermeter check-config --config /tmp/bad.toml 2>&1)
 	rc=$?
@@ -293,12 +295,21 @@ qemu_version_ok() {
 	echo "$out"
 	[ "$out" = "watermeter $VERSION" ]
 }
+# On a machine that is not a Pi, gpio-test must fail with the sentence that names the fix.
+qemu_gpio_test_refuses() {
+	local out rc
+	out=$(qemu_run "$1" gpio-test --pin 17 2>&1)
+	rc=$?
+	echo "exit $rc: $out"
+	[ "$rc" -eq 1 ] && [[ $out == *"GPIO input needs a Raspberry Pi; this machine is not one"* ]]
+}
 for arch in "${ARCHES[@]}"; do
 	[ "$arch" != amd64 ] || continue
 	check "$arch binary under qemu: --version" qemu_version_ok "$arch"
-	# Needs the check-config command (CLI) and the config work merged.
 	check "$arch binary under qemu: check-config of the shipped config" \
 		qemu_run "$arch" check-config --config "$UNPACK/$arch$CONF"
+	check "$arch binary under qemu: gpio-test says this is not a Raspberry Pi" \
+		qemu_gpio_test_refuses "$arch"
 done
 
 finish
