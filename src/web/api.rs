@@ -145,13 +145,7 @@ pub async fn usage(
     if from > to {
         return Err(ApiError::BadRequest("'from' is after 'to'".into()));
     }
-    let usage = state
-        .store
-        .usage(idx, step, from, to)
-        .map_err(|e| match e {
-            crate::store::query::QueryError::Range(r) => ApiError::BadRequest(r.to_string()),
-            other => ApiError::Internal(other.to_string()),
-        })?;
+    let usage = state.store.usage(idx, step, from, to)?;
     let buckets = usage
         .bounds
         .iter()

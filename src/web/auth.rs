@@ -22,6 +22,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 
+use super::csrf::{cookie, same};
 use super::session::{LoginLimiter, Sessions};
 use crate::config::{AuthConfig, Config, HttpConfig};
 
@@ -290,26 +291,6 @@ fn machine_credentials(headers: &HeaderMap, query: Option<&str>) -> Option<Crede
 
 fn ttl_ms(login: &AuthConfig) -> i64 {
     i64::from(login.session_days) * 86_400_000
-}
-
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
-/// Constant-time comparison: the time taken does not reveal how much matched.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// `n` random bytes from the kernel as hex; `None` (no session) if there are none.

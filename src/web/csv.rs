@@ -53,13 +53,7 @@ pub async fn export(
     if from > to {
         return Err(ApiError::BadRequest("'from' is after 'to'".into()));
     }
-    let usage = state
-        .store
-        .usage(idx, step, from, to)
-        .map_err(|e| match e {
-            crate::store::query::QueryError::Range(r) => ApiError::BadRequest(r.to_string()),
-            other => ApiError::Internal(other.to_string()),
-        })?;
+    let usage = state.store.usage(idx, step, from, to)?;
     let mut body = String::from("meter,start,liters\n");
     for (start, ml) in usage.bounds.iter().zip(&usage.ml) {
         let _ = writeln!(

@@ -51,3 +51,12 @@ impl From<crate::store::StoreError> for ApiError {
         }
     }
 }
+
+impl From<crate::store::query::QueryError> for ApiError {
+    fn from(e: crate::store::query::QueryError) -> Self {
+        match e {
+            crate::store::query::QueryError::Range(r) => ApiError::BadRequest(r.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
