@@ -5,6 +5,7 @@
 #   bench/compare.sh --quick            # one repetition, short UDP runs: a few minutes
 #   bench/compare.sh --only-watermeter  # watermeter alone: HTTP points/s, UDP rate with
 #                                       # zero loss, query latency, idle RSS, bytes/event
+#   bench/compare.sh --only-udp [--unpaced-only]  # the UDP measurements alone
 #   (--quick and --only-watermeter combine; other flags go to the bench tool)
 #
 # Generates the workloads once into bench/out/cache (gitignored), builds the release

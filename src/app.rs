@@ -133,23 +133,25 @@ pub async fn run_with(
         shutdown_rx.clone(),
     ));
     let mut bound_udp = None;
+    let mut udp_thread = None;
     if let Some(u) = &config.udp {
         let socket =
             udp::bind(u.listen).with_context(|| format!("listening for UDP on {}", u.listen))?;
-        let socket = tokio::net::UdpSocket::from_std(socket)?;
         bound_udp = Some(socket.local_addr()?);
         let input = udp::UdpInput {
             socket,
             allow: u.allow.clone(),
             precision: u.precision,
         };
-        tasks.push(tokio::spawn(udp::run(
+        let thread = udp::spawn(
             input,
             matcher.clone(),
             writer.clone(),
             stats.clone(),
             shutdown_rx.clone(),
-        )));
+        )
+        .context("starting the UDP receive thread")?;
+        udp_thread = Some(thread);
     }
 
     let state = AppState {
@@ -199,6 +201,12 @@ pub async fn run_with(
     stop_within(server, Duration::from_secs(3)).await;
     for t in tasks {
         stop_within(t, Duration::from_secs(2)).await;
+    }
+    if let Some(thread) = udp_thread {
+        // It wakes every 100 ms, hands over what it holds and drops its writer.
+        if let Ok(Err(_)) = tokio::task::spawn_blocking(move || thread.join()).await {
+            tracing::warn!("the UDP receive thread failed");
+        }
     }
     for (meter, handle) in gpio_inputs {
         if let Err(e) = tokio::task::spawn_blocking(move || handle.stop()).await {

@@ -104,6 +104,32 @@ pub fn udp_send(server: &Server, w: &Workload, n: usize, rate: u64) -> Result<f6
     Ok(n as f64 / start.elapsed().as_secs_f64())
 }
 
+/// Unpaced from `senders` threads at once, each its own socket and a contiguous
+/// share of the first `n` lines: more than one sending core can offer.
+pub fn udp_send_parallel(server: &Server, w: &Workload, n: usize, senders: usize) -> Result<f64> {
+    let lines = &w.lines[..n.min(w.lines.len())];
+    let share = lines.len().div_ceil(senders.max(1));
+    let start = Instant::now();
+    std::thread::scope(|scope| -> Result<()> {
+        let handles: Vec<_> = lines
+            .chunks(share.max(1))
+            .map(|part| {
+                scope.spawn(move || -> Result<()> {
+                    let socket = UdpSocket::bind("127.0.0.1:0")?;
+                    socket.connect(server.udp)?;
+                    send_burst(&socket, part)
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow!("a sender thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    Ok(lines.len() as f64 / start.elapsed().as_secs_f64())
+}
+
 /// Points stored so far (all meters), waiting until the count stops moving.
 pub fn settled_count(server: &Server, meters: &[String]) -> Result<u64> {
     let mut last = u64::MAX;

@@ -41,6 +41,13 @@ struct Args {
     /// Measure watermeter alone (no InfluxDB).
     #[arg(long)]
     only_watermeter: bool,
+    /// Only the UDP measurements (paced and unpaced), both systems unless
+    /// --only-watermeter.
+    #[arg(long)]
+    only_udp: bool,
+    /// With --only-udp: skip the paced rates (the unpaced bursts alone).
+    #[arg(long)]
+    unpaced_only: bool,
     /// Write the markdown table here too.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -124,9 +131,13 @@ fn main() -> Result<()> {
         to: local_ms(2024, 1, 1),
         year: 2023,
     };
-    http_phase(&mut b, reps, year)?;
+    if !b.args.only_udp {
+        http_phase(&mut b, reps, year)?;
+    }
     udp_phase(&mut b, reps)?;
-    dashboard_phase(&mut b)?;
+    if !b.args.only_udp {
+        dashboard_phase(&mut b)?;
+    }
     let size = std::fs::metadata(&b.args.bin)?.len() as f64;
     b.record(
         "stripped release binary",
@@ -257,37 +268,59 @@ fn udp_phase(b: &mut Bench, reps: usize) -> Result<()> {
         reading: None,
     };
     let seconds = if b.args.quick { 3 } else { 10 };
+    // 0 = unpaced from one sender; u64::MAX = unpaced from two senders at once.
     let rates: Vec<u64> = if b.args.only_watermeter {
         vec![2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 0]
     } else {
-        vec![2_000, 20_000, 0]
+        vec![2_000, 20_000, 0, u64::MAX]
     };
     let reps = if b.args.only_watermeter { 1 } else { reps };
-    for rate in rates {
-        let n = if rate == 0 {
+    let unpaced_only = b.args.unpaced_only;
+    for rate in rates
+        .into_iter()
+        .filter(|&r| !unpaced_only || r == 0 || r == u64::MAX)
+    {
+        let unpaced = rate == 0 || rate == u64::MAX;
+        let n = if unpaced {
             w.lines.len()
         } else {
             w.lines.len().min((rate * seconds) as usize)
         };
-        let name = match rate {
-            0 => "UDP unpaced: lost".to_string(),
-            r => format!("UDP {r}/s: lost"),
+        let label = match rate {
+            0 => "UDP unpaced".to_string(),
+            u64::MAX => "UDP unpaced, 2 senders".to_string(),
+            r => format!("UDP {r}/s"),
         };
         for rep in 0..reps {
             for kind in b.systems.clone() {
-                eprintln!("udp rate={rate} n={n} rep={rep} {}", kind.name());
+                eprintln!("udp {label} n={n} rep={rep} {}", kind.name());
                 let s = b.start(kind, &setup)?;
-                let sent_rate = client::udp_send(&s, &w, n, rate)?;
+                let cpu_before = s.cpu_seconds();
+                let overruns_before = udp_rcvbuf_errors();
+                let sent_rate = match rate {
+                    u64::MAX => client::udp_send_parallel(&s, &w, n, 2)?,
+                    r => client::udp_send(&s, &w, n, r)?,
+                };
                 let got = client::settled_count(&s, &setup.meters)?;
                 let lost = 100.0 * (n as f64 - got as f64) / n as f64;
-                b.record(&name, "%", false, kind, lost);
-                if rate == 0 {
-                    b.record(
-                        "UDP unpaced: send rate",
-                        "datagrams/s",
-                        true,
-                        kind,
-                        sent_rate,
+                b.record(&format!("{label}: lost"), "%", false, kind, lost);
+                if unpaced {
+                    // The settle wait is idle time, so this is the cost of the burst.
+                    let cpu = s.cpu_seconds() - cpu_before;
+                    let name = format!("{label}: server CPU per datagram");
+                    b.record(&name, "µs", false, kind, 1e6 * cpu / n as f64);
+                    let name = format!("{label}: send rate");
+                    b.record(&name, "datagrams/s", true, kind, sent_rate);
+                    let threads: Vec<String> = s
+                        .thread_cpu()
+                        .iter()
+                        .take(6)
+                        .map(|(n, u, k)| format!("{n} {u:.2}+{k:.2}"))
+                        .collect();
+                    eprintln!("  CPU s by thread (user+sys): {}", threads.join(", "));
+                    eprintln!(
+                        "  kernel receive-buffer overruns (whole host): {}",
+                        udp_rcvbuf_errors().saturating_sub(overruns_before)
                     );
                 }
             }
@@ -310,6 +343,22 @@ fn udp_phase(b: &mut Bench, reps: usize) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `RcvbufErrors` of /proc/net/snmp: datagrams the kernel dropped because a
+/// socket's receive buffer was full (host-wide, so other traffic counts too).
+fn udp_rcvbuf_errors() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// One dashboard read, in both dialects.
@@ -519,6 +568,7 @@ fn fmt(v: f64, unit: &str) -> String {
     match unit {
         "points/s" | "datagrams/s" => format!("{:.0} {unit}", v),
         "ms" => format!("{v:.2} ms"),
+        "µs" => format!("{v:.2} µs"),
         "%" => format!("{v:.2} %"),
         _ => format!("{v:.1} {unit}"),
     }
@@ -559,6 +609,24 @@ fn table(b: &Bench) -> String {
             r.name,
             fmt(a, r.unit),
             fmt(c, r.unit)
+        ));
+    }
+    // UDP loss depends on the send rate of each run: show every repetition.
+    for r in b.rows.iter().filter(|r| r.name.starts_with("UDP unpaced")) {
+        if r.wm.len() < 2 && r.influx.len() < 2 {
+            continue;
+        }
+        let all = |v: &[f64]| {
+            v.iter()
+                .map(|&x| fmt(x, r.unit))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str(&format!(
+            "\n{}, every repetition: watermeter {}; InfluxDB {}\n",
+            r.name,
+            all(&r.wm),
+            all(&r.influx)
         ));
     }
     out

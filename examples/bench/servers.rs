@@ -167,6 +167,44 @@ impl Server {
         (field("VmRSS:"), field("VmHWM:"))
     }
 
+    /// CPU seconds the whole server used so far (user + system, all threads).
+    pub fn cpu_seconds(&self) -> f64 {
+        self.thread_cpu().iter().map(|(_, u, k)| u + k).sum()
+    }
+
+    /// CPU seconds used so far, (user, system), summed per thread name (a rough
+    /// profile: which thread did the work, and how much of it was in the kernel).
+    pub fn thread_cpu(&self) -> Vec<(String, f64, f64)> {
+        // SAFETY: sysconf has no preconditions.
+        let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let mut out: Vec<(String, f64, f64)> = Vec::new();
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid()));
+        for t in tasks.into_iter().flatten().flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            // Fields after the ")" of the name: state is the 1st, utime the 12th.
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let f: Vec<f64> = rest
+                .split_whitespace()
+                .map(|v| v.parse().unwrap_or(0.0))
+                .collect();
+            let (user, sys) = (f.get(11).copied(), f.get(12).copied());
+            let (Some(user), Some(sys)) = (user, sys) else {
+                continue;
+            };
+            let name = comm.trim().to_string();
+            match out.iter_mut().find(|(n, _, _)| *n == name) {
+                Some(e) => {
+                    e.1 += user / tick;
+                    e.2 += sys / tick;
+                }
+                None => out.push((name, user / tick, sys / tick)),
+            }
+        }
+        out.sort_by(|a, b| (b.1 + b.2).total_cmp(&(a.1 + a.2)));
+        out
+    }
+
     /// Bytes the store takes on disk (allocated blocks, like `du`).
     pub fn disk_bytes(&self) -> u64 {
         let dirs: &[&str] = match self.kind {

@@ -8,6 +8,7 @@ pub mod gpio;
 pub mod household;
 pub mod influx_csv;
 pub mod line_protocol;
+pub mod mmsg;
 
 /// Index of a configured meter (its position in `Config::meters`).
 pub type MeterIdx = u16;

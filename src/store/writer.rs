@@ -63,6 +63,21 @@ impl Writer {
         self.tx.blocking_send(req).map_err(|_| WriteError::Closed)
     }
 
+    /// Queues samples if the queue has room, without waiting: `Ok(Some(samples))`
+    /// gives them back when it is full (the UDP reader keeps receiving meanwhile).
+    pub fn try_submit(&self, samples: Vec<Sample>) -> Result<Option<Vec<Sample>>, WriteError> {
+        let req = Request {
+            samples,
+            reading: None,
+            done: None,
+        };
+        match self.tx.try_send(req) {
+            Ok(()) => Ok(None),
+            Err(mpsc::error::TrySendError::Full(req)) => Ok(Some(req.samples)),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(WriteError::Closed),
+        }
+    }
+
     /// Queues samples and waits until they are on disk.
     pub async fn submit_durable(&self, samples: Vec<Sample>) -> Result<Applied, WriteError> {
         let (done, rx) = oneshot::channel();
