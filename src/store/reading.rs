@@ -1,0 +1,124 @@
+//! The meter reading: "the physical meter showed m³ at a time", from the config or
+//! from the dashboard's form, and the liters before that time, which do not move it.
+
+use super::codec::{meter_field, meter_key};
+use super::{MeterSlot, Store, StoreError};
+use crate::ingest::MeterIdx;
+
+/// "The meter showed `m3` at `anchor_ms`" (`None`: at the start of the history).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReadingBase {
+    pub m3: f64,
+    pub anchor_ms: Option<i64>,
+}
+
+impl MeterSlot {
+    pub(super) fn reading(&self) -> ReadingBase {
+        match self.reading.read() {
+            Ok(r) => *r,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    pub(super) fn anchor_ms(&self) -> Option<i64> {
+        self.reading().anchor_ms
+    }
+}
+
+impl Store {
+    /// A reading set on the dashboard, if the config has not changed since (an
+    /// edited config wins: the owner changed it on purpose).
+    pub(super) fn reading_override(
+        &self,
+        key: u16,
+        configured: ReadingBase,
+    ) -> Result<Option<ReadingBase>, StoreError> {
+        let k = meter_key(key, meter_field::READING_OVERRIDE);
+        let Some(v) = self.data()?.get(k)? else {
+            return Ok(None);
+        };
+        let decoded = <[u8; 32]>::try_from(v.as_ref()).ok().map(|b| {
+            let f = |i: usize| <[u8; 8]>::try_from(&b[i..i + 8]).unwrap_or_default();
+            let set = ReadingBase {
+                m3: f64::from_be_bytes(f(0)),
+                anchor_ms: Some(i64::from_be_bytes(f(8))),
+            };
+            let cfg_anchor = i64::from_be_bytes(f(24));
+            let was = ReadingBase {
+                m3: f64::from_be_bytes(f(16)),
+                anchor_ms: (cfg_anchor != i64::MIN).then_some(cfg_anchor),
+            };
+            (set, was)
+        });
+        match decoded {
+            Some((set, was)) if was == configured => Ok(Some(set)),
+            _ => {
+                self.data()?.remove(k)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// "The meter shows `m3` now (at `at_ms`)": from then on the reading follows the
+    /// liters counted after `at_ms`. Called only by the writer task.
+    pub fn set_reading(&self, meter: MeterIdx, m3: f64, at_ms: i64) -> Result<(), StoreError> {
+        let slot = self.slot(meter)?;
+        let before = self.ml_between(meter, 0, at_ms)?;
+        let mut v = [0u8; 32];
+        v[0..8].copy_from_slice(&m3.to_be_bytes());
+        v[8..16].copy_from_slice(&at_ms.to_be_bytes());
+        v[16..24].copy_from_slice(&slot.configured.m3.to_be_bytes());
+        v[24..32].copy_from_slice(&slot.configured.anchor_ms.unwrap_or(i64::MIN).to_be_bytes());
+        let mut batch = sled::Batch::default();
+        batch.insert(
+            &meter_key(slot.key, meter_field::READING_OVERRIDE)[..],
+            &v[..],
+        );
+        batch.insert(
+            &meter_key(slot.key, meter_field::ANCHOR)[..],
+            &encode_anchor(at_ms, before)[..],
+        );
+        self.data()?.apply_batch(batch)?;
+        if let Ok(mut r) = slot.reading.write() {
+            *r = ReadingBase {
+                m3,
+                anchor_ms: Some(at_ms),
+            };
+        }
+        Ok(())
+    }
+
+    /// Computes "liters before reading_set_at" for meters whose anchor is new or moved.
+    pub(super) fn ensure_anchors(&self) -> Result<(), StoreError> {
+        for (idx, slot) in self.meters.iter().enumerate() {
+            let key = meter_key(slot.key, meter_field::ANCHOR);
+            let Some(anchor) = slot.anchor_ms() else {
+                self.data()?.remove(key)?;
+                continue;
+            };
+            let stored = self.data()?.get(key)?.and_then(|v| decode_anchor(&v));
+            if stored.is_some_and(|(a, _)| a == anchor) {
+                continue;
+            }
+            let before = self.ml_between(idx as MeterIdx, 0, anchor)?;
+            self.data()?
+                .insert(key, &encode_anchor(anchor, before)[..])?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn encode_anchor(anchor_ms: i64, before_ml: u64) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    v[0..8].copy_from_slice(&anchor_ms.to_be_bytes());
+    v[8..16].copy_from_slice(&before_ml.to_be_bytes());
+    v
+}
+
+pub(super) fn decode_anchor(v: &[u8]) -> Option<(i64, u64)> {
+    let b: [u8; 16] = v.try_into().ok()?;
+    Some((
+        i64::from_be_bytes(b[0..8].try_into().ok()?),
+        u64::from_be_bytes(b[8..16].try_into().ok()?),
+    ))
+}
