@@ -6,8 +6,6 @@
 //! (the first present of e.g. `liters`, `value`) or a cumulative counter. A
 //! counter meter also accepts a plain `liters` point, which is what `export` writes.
 
-use std::collections::HashMap;
-
 use super::line_protocol::{FieldValue, Point, Precision};
 use super::{MeterIdx, Sample, SampleValue};
 use crate::config::{FieldSelector, MeterConfig};
@@ -41,17 +39,20 @@ const MAX_TS_MS: i64 = 4_102_444_800_000;
 
 pub struct Matcher {
     meters: Vec<(String, crate::config::LineProtocolMatch)>,
-    by_measurement: HashMap<String, Vec<usize>>,
+    /// Meters per measurement name. A short list searched in order: a config has a
+    /// few measurements, and comparing them costs less than hashing one per point.
+    by_measurement: Vec<(String, Vec<usize>)>,
 }
 
 impl Matcher {
     pub fn new(meters: &[MeterConfig]) -> Matcher {
-        let mut by_measurement: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_measurement: Vec<(String, Vec<usize>)> = Vec::new();
         for (i, m) in meters.iter().enumerate() {
-            by_measurement
-                .entry(m.line_protocol.measurement.clone())
-                .or_default()
-                .push(i);
+            let name = &m.line_protocol.measurement;
+            match by_measurement.iter_mut().find(|(n, _)| n == name) {
+                Some((_, list)) => list.push(i),
+                None => by_measurement.push((name.clone(), vec![i])),
+            }
         }
         Matcher {
             meters: meters
@@ -74,10 +75,10 @@ impl Matcher {
         let value = match &lp.field {
             FieldSelector::Counter(name) => match p.field(name) {
                 Some(v) => SampleValue::Counter(liters(name, v)?),
-                None => SampleValue::Liters(liters_field(p, &["liters".to_string()], id, name)?),
+                None => SampleValue::Liters(liters_field(p, &["liters"], id, || name.clone())?),
             },
             FieldSelector::Liters(names) => {
-                SampleValue::Liters(liters_field(p, names, id, &names.join(" or "))?)
+                SampleValue::Liters(liters_field(p, names, id, || names.join(" or "))?)
             }
         };
         let ts_ms = match p.timestamp {
@@ -95,7 +96,11 @@ impl Matcher {
     }
 
     fn meter_of(&self, p: &Point<'_>) -> Result<usize, Rejection> {
-        let candidates = self.by_measurement.get(p.measurement.as_ref());
+        let candidates = self
+            .by_measurement
+            .iter()
+            .find(|(name, _)| name == p.measurement.as_ref())
+            .map(|(_, list)| list);
         candidates
             .into_iter()
             .flatten()
@@ -114,20 +119,22 @@ impl Matcher {
     }
 }
 
+/// The first present field of `names` as liters. `expected` names them for the
+/// error and runs only then (it allocates; this runs once per point).
 fn liters_field(
     p: &Point<'_>,
-    names: &[String],
+    names: &[impl AsRef<str>],
     meter: &str,
-    expected: &str,
+    expected: impl FnOnce() -> String,
 ) -> Result<f64, Rejection> {
     for name in names {
-        if let Some(v) = p.field(name) {
-            return liters(name, v);
+        if let Some(v) = p.field(name.as_ref()) {
+            return liters(name.as_ref(), v);
         }
     }
     Err(Rejection::NoField {
         meter: meter.to_string(),
-        expected: expected.to_string(),
+        expected: expected(),
     })
 }
 
@@ -181,17 +188,56 @@ pub fn parse_body(
     stats: &super::stats::IngestStats,
     source: &str,
 ) -> Parsed {
-    let mut out = Parsed::default();
-    for (i, raw) in input.split(|&b| b == b'\n').enumerate() {
-        let line_no = i + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    let mut lines = Lines {
+        matcher,
+        precision,
+        now_ms,
+        stats,
+        source,
+        out: Parsed::default(),
+    };
+    // One UTF-8 check for the whole body, then `str::split` (which finds '\n' with
+    // memchr): every line of a valid body is valid, since '\n' is ASCII. Only a body
+    // with bad bytes is checked line by line, to lose just those lines.
+    match std::str::from_utf8(input) {
+        Ok(text) => {
+            for (i, line) in text.split('\n').enumerate() {
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                lines.take(i + 1, line.as_bytes(), Some(line));
+            }
+        }
+        Err(_) => {
+            for (i, raw) in input.split(|&b| b == b'\n').enumerate() {
+                let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+                lines.take(i + 1, raw, std::str::from_utf8(raw).ok());
+            }
+        }
+    }
+    lines.out
+}
+
+/// `parse_body`'s state while it walks the lines.
+struct Lines<'m, 's> {
+    matcher: &'m Matcher,
+    precision: Precision,
+    now_ms: i64,
+    stats: &'s super::stats::IngestStats,
+    source: &'s str,
+    out: Parsed,
+}
+
+impl Lines<'_, '_> {
+    /// One line without its line break; `text` is `raw` if it is valid UTF-8.
+    fn take(&mut self, line_no: usize, raw: &[u8], text: Option<&str>) {
+        let (matcher, precision, now_ms, stats) =
+            (self.matcher, self.precision, self.now_ms, self.stats);
         let trimmed = raw.trim_ascii_start();
         if trimmed.is_empty() || trimmed[0] == b'#' {
-            continue;
+            return;
         }
-        let result = match std::str::from_utf8(raw) {
-            Err(_) => Err("the line is not valid UTF-8".to_string()),
-            Ok(line) => match super::line_protocol::parse_line(line) {
+        let result = match text {
+            None => Err("the line is not valid UTF-8".to_string()),
+            Some(line) => match super::line_protocol::parse_line(line) {
                 Err(e) => Err(format!("unable to parse '{}': {e}", snippet(line))),
                 Ok(point) => matcher.sample(&point, precision, now_ms).map_err(|e| {
                     stats.rejected(e.reason());
@@ -200,18 +246,17 @@ pub fn parse_body(
             },
         };
         match result {
-            Ok(sample) => out.samples.push(sample),
+            Ok(sample) => self.out.samples.push(sample),
             Err(msg) => {
                 if !msg.starts_with('\'') {
                     stats.rejected("parse");
                 }
                 let msg = format!("line {line_no}: {msg}");
-                stats.log_bad(source, &msg);
-                out.rejected.push((line_no, msg));
+                stats.log_bad(self.source, &msg);
+                self.out.rejected.push((line_no, msg));
             }
         }
     }
-    out
 }
 
 /// The start of a bad line, for error messages.

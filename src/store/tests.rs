@@ -287,3 +287,33 @@ fn a_store_of_an_unknown_layout_is_refused_not_misread() {
         .expect("an unknown layout must not open");
     assert!(err.to_string().contains("layout 99"), "{err}");
 }
+
+#[test]
+fn a_batch_hopping_between_meters_and_days_keeps_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Tz::UTC, &[meter("a", None), meter("b", None)]);
+    let (d1, d2) = (utc("2024-03-01T12:00:00Z"), utc("2024-03-02T12:00:00Z"));
+    // Out of time order and interleaved: every key change leaves a run and comes back.
+    let batch = [
+        liters(0, d1, 1.0),
+        liters(1, d1, 2.0),
+        liters(0, d2, 4.0),
+        liters(0, d1 + 1, 8.0),
+        liters(1, d2, 16.0),
+        liters(1, d1 + 1, 32.0),
+    ];
+    let applied = store.apply(&batch).unwrap();
+    assert_eq!(applied.events, 6);
+    let day = |m, t| store.usage(m, Step::Day, t, t).unwrap().total_ml();
+    assert_eq!((day(0, d1), day(0, d2)), (9_000, 4_000));
+    assert_eq!((day(1, d1), day(1, d2)), (34_000, 16_000));
+    assert_eq!(
+        (store.total_ml(0).unwrap(), store.total_ml(1).unwrap()),
+        (13_000, 50_000)
+    );
+    let mut events = Vec::new();
+    store
+        .for_each_event(1, d1, d2 + 1, |t, ml| events.push((t, ml)))
+        .unwrap();
+    assert_eq!(events, vec![(d1, 2_000), (d1 + 1, 32_000), (d2, 16_000)]);
+}
