@@ -1,11 +1,11 @@
 //! The store: every liter event and its rollups in one embedded sled database.
 //!
-//! This is the only module that names sled. Layout (see `codec`): per meter, one
-//! key per UTC hour holding that hour's events delta-encoded; a quarter-hour rollup
-//! of sums; a per-local-day rollup in the configured zone (rebuilt from the quarters
-//! when the zone changes); and per-meter totals, counter state and the meter-reading
-//! anchor. All writes of one batch go through one `apply_batch` on one tree, so the
-//! events and their rollups can never disagree after a crash.
+//! This is the only module that names sled. Layout (see `codec` and ARCHITECTURE.md):
+//! per meter, one key per UTC day holding that day's events delta-encoded; a
+//! per-local-day rollup in the configured zone (rebuilt from the events when the zone
+//! changes); and per-meter totals, counter state and the meter-reading anchor. All
+//! writes of one batch go through one `apply_batch` on one tree, so the events and
+//! their rollups can never disagree after a crash.
 //!
 //! Writes come only from the writer task (`writer`); reads may come from anywhere.
 
