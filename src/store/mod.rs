@@ -301,7 +301,7 @@ impl Store {
             .unwrap_or(0))
     }
 
-    /// Rebuilds the per-day rollup from the quarter-hours when the configured zone
+    /// Rebuilds the per-day rollup from the event blocks when the configured zone
     /// differs from the one the rollup was built in.
     fn ensure_day_rollup_zone(&self) -> Result<(), StoreError> {
         let key = global_key("tz");
