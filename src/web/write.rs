@@ -26,28 +26,11 @@ pub struct WriteParams {
     precision: Option<String>,
 }
 
-pub async fn write_v1(
+/// `POST /write` (InfluxDB 1.x) and `POST /api/v2/write` (2.x): the same lines;
+/// `db`, `bucket` and `org` name nothing here (meters are matched by their tags).
+pub async fn write(
     State(state): State<AppState>,
     Query(params): Query<WriteParams>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    write(state, params, headers, body).await
-}
-
-/// InfluxDB 2.x clients: the same lines; `bucket` and `org` name nothing here.
-pub async fn write_v2(
-    State(state): State<AppState>,
-    Query(params): Query<WriteParams>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    write(state, params, headers, body).await
-}
-
-async fn write(
-    state: AppState,
-    params: WriteParams,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
