@@ -122,7 +122,7 @@ pub fn read_varint_value(buf: &[u8]) -> u64 {
     get_varint(buf, &mut 0).unwrap_or(0)
 }
 
-/// One event inside an hour block: offset from the hour start and its volume.
+/// One event inside a day block: offset from the block's start and its volume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Entry {
     pub offset_ms: u32,
