@@ -111,10 +111,10 @@ pub async fn run_with(
         .transpose()?;
     let config = Arc::new(config);
     let store = Arc::new(open_store(&config)?);
-    let week_ago = chrono::Utc::now().timestamp_millis() - 7 * 86_400_000;
+    let now = chrono::Utc::now().timestamp_millis();
     if let Some(notice) = store
         .recovery_notice()
-        .filter(|n| n.recovered_at_ms > week_ago)
+        .filter(|n| alert::recovery_mail::is_recent(n, now))
     {
         tracing::warn!(
             "this store was restored from a backup: {}",
@@ -249,39 +249,60 @@ fn start_integrations(
     tasks
 }
 
-/// Starts the alert evaluator and the mail outbox when alerts are configured.
+/// Starts the alert evaluator when alerts are configured, and the mail outbox when
+/// `[smtp]` is configured and there are alerts or mail waiting (such as the mail
+/// about a store restored from a backup, queued here once).
 fn start_alerts(
     state: &AppState,
     opts: &RunOptions,
     shutdown: &watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let config = state.config.clone();
-    if config.alerts.is_empty() {
-        return Vec::new();
-    }
     let store: Arc<dyn alert::AlertStore> = state.store.clone();
-    let usage = Arc::new(StoreUsage::new(state.store.clone(), &config.meters));
     let wake = Arc::new(tokio::sync::Notify::new());
-    let evaluator = alert::engine::Evaluator::new(
-        &config,
-        store.clone(),
-        usage,
-        state.alerts.clone(),
-        wake.clone(),
-        opts.clock.clone(),
-    );
-    let (live, down) = (state.alerts.clone(), shutdown.clone());
-    vec![
-        tokio::spawn(alert::engine::run_evaluator(
+    let mut tasks = Vec::new();
+    if config.smtp.is_some() {
+        queue_recovery_mail(state);
+    }
+    if !config.alerts.is_empty() {
+        let usage = Arc::new(StoreUsage::new(state.store.clone(), &config.meters));
+        let evaluator = alert::engine::Evaluator::new(
+            &config,
+            store.clone(),
+            usage,
+            state.alerts.clone(),
+            wake.clone(),
+            opts.clock.clone(),
+        );
+        tasks.push(tokio::spawn(alert::engine::run_evaluator(
             evaluator,
             state.progress.clone(),
             opts.alert_tick,
             shutdown.clone(),
-        )),
-        tokio::spawn(async move {
+        )));
+    }
+    let waiting = store.outbox_pending().is_ok_and(|p| !p.is_empty());
+    if config.smtp.is_some() && (!config.alerts.is_empty() || waiting) {
+        let (live, down) = (state.alerts.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
             alert::engine::run_mail_outbox(&config, store, live, wake, down).await;
-        }),
-    ]
+        }));
+    }
+    tasks
+}
+
+/// Queues the mail about a recent restore from a backup, unless it was queued before.
+fn queue_recovery_mail(state: &AppState) {
+    let Some(notice) = state.store.recovery_notice() else {
+        return;
+    };
+    let ctx = alert::MailContext::from_config(&state.config);
+    let now = chrono::Utc::now().timestamp_millis();
+    match alert::recovery_mail::queue_once(&*state.store, &notice, &ctx, now) {
+        Ok(true) => tracing::info!("queued the mail about the store's restore from a backup"),
+        Ok(false) => {}
+        Err(e) => tracing::error!("the mail about the store's restore could not be queued: {e}"),
+    }
 }
 
 /// glibc gives every thread that meets contention its own heap arena (up to 8 per

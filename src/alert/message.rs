@@ -154,7 +154,7 @@ fn body(rule: &AlertRule, meter: &str, t: &Transition, tz: Tz) -> Vec<String> {
     lines
 }
 
-fn text_body(paragraphs: &[String], link: Option<&str>) -> String {
+pub(crate) fn text_body(paragraphs: &[String], link: Option<&str>) -> String {
     let mut out = paragraphs.join("\n");
     if let Some(link) = link {
         out.push_str(&format!("\n\nDashboard: {link}"));
@@ -163,7 +163,7 @@ fn text_body(paragraphs: &[String], link: Option<&str>) -> String {
     out
 }
 
-fn html_body(paragraphs: &[String], link: Option<&str>) -> String {
+pub(crate) fn html_body(paragraphs: &[String], link: Option<&str>) -> String {
     let mut out = String::from("<!DOCTYPE html>\n<html><body>\n");
     for p in paragraphs {
         out.push_str(&format!("<p>{}</p>\n", escape(p)));

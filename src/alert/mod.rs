@@ -7,6 +7,7 @@
 //! - `message.rs` words the mail for a transition (pure);
 //! - `outbox.rs` keeps mails in the [`AlertStore`] and sends them with backoff;
 //! - `mail.rs` speaks SMTP (the only module that does);
+//! - `recovery_mail.rs` words and queues, once, the mail about a restored store;
 //! - `engine.rs` runs the evaluator and outbox tasks on a clock.
 //!
 //! The store implements [`UsageView`] and [`AlertStore`]; this module never names sled.
@@ -16,6 +17,7 @@ pub mod engine;
 pub mod mail;
 pub mod message;
 pub mod outbox;
+pub mod recovery_mail;
 pub mod rules;
 pub mod state;
 

@@ -94,6 +94,8 @@ pub struct MailStatus {
 pub struct AlertsBody {
     alerts: Vec<AlertBody>,
     outbox: OutboxBody,
+    /// The store's own news: its last restore from a backup.
+    store: super::store_notice::StoreBody,
 }
 
 #[derive(Serialize)]
@@ -164,6 +166,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<AlertsBody>, Api
             failed_attempts: attempt.map_or(0, |a| a.count),
             next_try: attempt.map(|a| time(a.next_try_ms)),
         },
+        store: super::store_notice::api_body(&state, chrono::Utc::now().timestamp_millis()),
     }))
 }
 

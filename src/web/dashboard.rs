@@ -8,6 +8,8 @@ use axum::extract::State;
 
 use super::alert_view::{alert_views, AlertView};
 use super::api::{rfc3339, snapshot};
+use super::integrations::{self, Integrations};
+use super::store_notice::{self, Banner};
 use super::view::{overview_charts, Layout, MeterFigures, PageError};
 use super::AppState;
 use crate::ingest::MeterIdx;
@@ -17,6 +19,10 @@ use crate::ingest::MeterIdx;
 pub struct DashboardPage {
     layout: Layout,
     meters: Vec<MeterPanel>,
+    /// A recent restore of the store from a backup.
+    store_notice: Option<Banner>,
+    /// `[forward]`/`[mqtt]` status, when either is configured.
+    integrations: Option<Integrations>,
 }
 
 pub struct MeterPanel {
@@ -52,5 +58,7 @@ pub fn render(state: &AppState, now_ms: i64) -> Result<DashboardPage, PageError>
     Ok(DashboardPage {
         layout: Layout::new(state, "watermeter", "home"),
         meters,
+        store_notice: store_notice::banner(state, now_ms),
+        integrations: integrations::view(state),
     })
 }

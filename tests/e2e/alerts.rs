@@ -20,7 +20,7 @@ use crate::util::{get, get_json, run_cli};
 
 const MINUTE_MS: i64 = 60_000;
 const ALERT: &str = "More than 100 L in one hour";
-const USER: &str = "watermeter";
+pub(crate) const USER: &str = "watermeter";
 const PASSWORD: &str = "s3cret-test-password";
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -29,16 +29,16 @@ const PYTHON: &str = "/usr/bin/python3";
 
 /// One received mail: its subject and its whole text (quoted-printable undone).
 #[derive(Debug, Clone)]
-struct Mail {
-    subject: String,
-    raw: String,
+pub(crate) struct Mail {
+    pub(crate) subject: String,
+    pub(crate) raw: String,
 }
 
 /// aiosmtpd on a fixed port with its certificate and mail directory; stopped on drop.
-struct Smtp {
+pub(crate) struct Smtp {
     child: Option<Child>,
-    port: u16,
-    dir: tempfile::TempDir,
+    pub(crate) port: u16,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Smtp {
@@ -81,7 +81,7 @@ impl Smtp {
         }
     }
 
-    fn started() -> Smtp {
+    pub(crate) fn started() -> Smtp {
         let mut s = Smtp::new();
         s.start();
         s
@@ -119,12 +119,12 @@ impl Smtp {
         }
     }
 
-    fn ca_file(&self) -> PathBuf {
+    pub(crate) fn ca_file(&self) -> PathBuf {
         self.dir.path().join("cert.pem")
     }
 
     /// Every mail received so far, in arrival order.
-    fn mails(&self) -> Vec<Mail> {
+    pub(crate) fn mails(&self) -> Vec<Mail> {
         let mut files: Vec<_> = std::fs::read_dir(self.dir.path().join("mail"))
             .expect("mail dir")
             .filter_map(Result::ok)
@@ -136,7 +136,7 @@ impl Smtp {
     }
 
     /// Waits until `n` mails have arrived; returns them.
-    fn wait_mails(&self, n: usize) -> Vec<Mail> {
+    pub(crate) fn wait_mails(&self, n: usize) -> Vec<Mail> {
         eventually(WAIT, || Some(self.mails()).filter(|m| m.len() >= n))
             .unwrap_or_else(|| panic!("expected {n} mail(s), got {:?}", self.mails()))
     }

@@ -50,6 +50,9 @@ fn forwarding_survives_influxdb_downtime_and_an_app_restart_without_loss() {
     influx.stop();
     write_liters(&app, base + 10_000, 5_000);
     assert_eq!(metric(&app, "watermeter_forward_backlog_events"), 5_000.0);
+    assert!(get(&app.url("/"))
+        .body
+        .contains("data-forward-backlog=\"5000\""));
     let failed = eventually(Duration::from_secs(20), || {
         (metric(&app, "watermeter_forward_failed_requests_total") >= 1.0).then_some(())
     });
@@ -79,6 +82,9 @@ fn forwarding_survives_influxdb_downtime_and_an_app_restart_without_loss() {
         (metric(&app, "watermeter_forward_backlog_events") == 0.0).then_some(())
     });
     assert!(drained.is_some());
+    assert!(get(&app.url("/"))
+        .body
+        .contains("data-forward-backlog=\"0\""));
     assert_eq!(app.total_liters("main"), 16_000.0);
 }
 

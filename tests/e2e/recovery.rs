@@ -8,7 +8,7 @@ use crate::util::{get, points, post, run_cli, App, BIN};
 
 /// Stores 50 L, takes a backup, stores 20 L more and stops cleanly: the
 /// backup holds 50 L, the watermark 70 L.
-fn store_back_up_and_add(app: App) -> App {
+pub(crate) fn store_back_up_and_add(app: App) -> App {
     let a = post(
         &app.url("/write?db=w&precision=s"),
         &points(1_700_000_000, 50),
