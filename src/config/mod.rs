@@ -57,6 +57,22 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     validate::document(text, path)
 }
 
+/// `[http]` when the table or a key is absent: this machine only, no login,
+/// the default limits.
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            auth: None,
+            allow_unauthenticated_lan: false,
+            max_body_bytes: DEFAULT_MAX_BODY_MB * 1024 * 1024,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
+            tls: None,
+        }
+    }
+}
+
 /// The configuration of `watermeter serve` without `--config`: everything on
 /// 127.0.0.1, data in `./watermeter-data`, one meter `main` fed by
 /// `water,meter=main` points, the system time zone, no alerts, no mail.
@@ -69,15 +85,7 @@ pub fn builtin_defaults() -> Config {
             flush_interval: Duration::from_millis(DEFAULT_FLUSH_MS),
             backups: DEFAULT_BACKUPS,
         },
-        http: HttpConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            auth: None,
-            allow_unauthenticated_lan: false,
-            max_body_bytes: DEFAULT_MAX_BODY_MB * 1024 * 1024,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
-            tls: None,
-        },
+        http: HttpConfig::default(),
         udp: Some(UdpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8089)),
             allow: Vec::new(),

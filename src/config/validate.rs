@@ -116,15 +116,7 @@ fn store(root: &Table<'_, '_>, problems: &mut Problems) -> StoreConfig {
 }
 
 fn http(root: &Table<'_, '_>, base_dir: &Path, problems: &mut Problems) -> HttpConfig {
-    let mut config = HttpConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-        auth: None,
-        allow_unauthenticated_lan: false,
-        max_body_bytes: DEFAULT_MAX_BODY_MB * 1024 * 1024,
-        max_connections: DEFAULT_MAX_CONNECTIONS,
-        request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
-        tls: None,
-    };
+    let mut config = HttpConfig::default();
     let Some(t) = root.table(problems, "http") else {
         return config;
     };

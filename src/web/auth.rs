@@ -420,7 +420,7 @@ mod tests {
             }),
             allow_unauthenticated_lan: allow,
             tls: None,
-            ..crate::config::builtin_defaults().http
+            ..HttpConfig::default()
         }
     }
 

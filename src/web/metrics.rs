@@ -52,6 +52,11 @@ impl Exposition {
         self
     }
 
+    /// A family with one unlabelled sample (most gauges and totals).
+    pub fn single(&mut self, name: &str, kind: Kind, help: &str, value: f64) -> &mut Self {
+        self.family(name, kind, help).sample(name, &[], value)
+    }
+
     pub fn finish(self) -> String {
         self.out
     }
@@ -151,9 +156,12 @@ fn ingest(e: &mut Exposition, state: &AppState) {
     for (reason, n) in s.rejected_by_reason() {
         e.sample(name, &[("reason", reason)], n as f64);
     }
-    let name = "watermeter_udp_datagrams_total";
-    e.family(name, Kind::Counter, "UDP datagrams received.")
-        .sample(name, &[], s.udp_datagrams.load(Relaxed) as f64);
+    e.single(
+        "watermeter_udp_datagrams_total",
+        Kind::Counter,
+        "UDP datagrams received.",
+        s.udp_datagrams.load(Relaxed) as f64,
+    );
     let name = "watermeter_udp_dropped_total";
     e.family(name, Kind::Counter, "UDP datagrams dropped, by reason.")
         .sample(
@@ -170,49 +178,47 @@ fn ingest(e: &mut Exposition, state: &AppState) {
 
 /// Forwarding and MQTT.
 fn integrations(e: &mut Exposition, state: &AppState) {
-    let name = "watermeter_forward_backlog_events";
-    e.family(
-        name,
+    e.single(
+        "watermeter_forward_backlog_events",
         Kind::Gauge,
         "Events stored but not yet accepted by the [forward] target.",
-    )
-    .sample(name, &[], state.store.forward_backlog() as f64);
+        state.store.forward_backlog() as f64,
+    );
     let f = &state.forward;
     if f.enabled.load(Relaxed) {
-        let name = "watermeter_forward_sent_events_total";
-        e.family(
-            name,
+        e.single(
+            "watermeter_forward_sent_events_total",
             Kind::Counter,
             "Events the [forward] target accepted since the start.",
-        )
-        .sample(name, &[], f.sent_events.load(Relaxed) as f64);
-        let name = "watermeter_forward_failed_requests_total";
-        e.family(
-            name,
+            f.sent_events.load(Relaxed) as f64,
+        );
+        e.single(
+            "watermeter_forward_failed_requests_total",
             Kind::Counter,
             "Forward requests that failed (they are retried).",
-        )
-        .sample(name, &[], f.failed_requests.load(Relaxed) as f64);
-        let name = "watermeter_forward_last_success_timestamp_seconds";
-        e.family(
-            name,
+            f.failed_requests.load(Relaxed) as f64,
+        );
+        e.single(
+            "watermeter_forward_last_success_timestamp_seconds",
             Kind::Gauge,
             "When the [forward] target last accepted a batch (0: never).",
-        )
-        .sample(name, &[], f.last_success_ms.load(Relaxed) as f64 / 1000.0);
+            f.last_success_ms.load(Relaxed) as f64 / 1000.0,
+        );
     }
     let m = &state.mqtt;
     if m.enabled.load(Relaxed) {
-        let name = "watermeter_mqtt_connected";
-        e.family(name, Kind::Gauge, "1 while connected to the MQTT broker.")
-            .sample(name, &[], f64::from(u8::from(m.connected.load(Relaxed))));
-        let name = "watermeter_mqtt_connects_total";
-        e.family(
-            name,
+        e.single(
+            "watermeter_mqtt_connected",
+            Kind::Gauge,
+            "1 while connected to the MQTT broker.",
+            f64::from(u8::from(m.connected.load(Relaxed))),
+        );
+        e.single(
+            "watermeter_mqtt_connects_total",
             Kind::Counter,
             "Connections to the MQTT broker since the start.",
-        )
-        .sample(name, &[], m.connects.load(Relaxed) as f64);
+            m.connects.load(Relaxed) as f64,
+        );
     }
 }
 
@@ -232,16 +238,18 @@ fn alerts(e: &mut Exposition, state: &AppState) -> Result<(), ApiError> {
             f64::from(u8::from(firing)),
         );
     }
-    let name = "watermeter_outbox_pending";
-    e.family(name, Kind::Gauge, "Alert mails waiting to be sent.")
-        .sample(name, &[], mail.outbox.pending as f64);
-    let name = "watermeter_outbox_failing";
-    e.family(
-        name,
+    e.single(
+        "watermeter_outbox_pending",
+        Kind::Gauge,
+        "Alert mails waiting to be sent.",
+        mail.outbox.pending as f64,
+    );
+    e.single(
+        "watermeter_outbox_failing",
         Kind::Gauge,
         "1 while the oldest waiting alert mail failed to send.",
-    )
-    .sample(name, &[], f64::from(u8::from(mail.failing.is_some())));
+        f64::from(u8::from(mail.failing.is_some())),
+    );
     Ok(())
 }
 
