@@ -20,6 +20,7 @@ fi
 
 cargo test --all-targets "$@"
 
-# The .deb packages, installed into a throwaway Debian root (needs root; it says so
-# and passes otherwise), and the ARM binaries under qemu.
+# The .deb packages, installed into a throwaway Debian root, and the ARM binaries
+# under qemu. Like the disk tests above (a small tmpfs), this needs root, and fails
+# saying so without it: a check that did not run never counts as passed.
 bash packaging/test-deb.sh

@@ -10,7 +10,7 @@
 #     verifies the unit and its security score, then upgrade, remove and purge;
 #   - runs the arm64 and armhf binaries under qemu-user (`--version`, `check-config`,
 #     `gpio-test` refusing with the not-a-Pi message).
-# Needs root (debootstrap, chroot, dpkg -i); skips with a message otherwise.
+# Needs root (debootstrap, chroot, dpkg -i); fails with a message otherwise.
 # The last line reads "deb tests: N passed, M failed".
 #
 # Environment: DEB_TEST_ARCHES (default "amd64 arm64 armhf"; amd64 is always tested),
@@ -22,8 +22,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 REPO=$PWD
 if [ "$(id -u)" -ne 0 ]; then
-	echo "deb tests: skipped: needs root (debootstrap, chroot, dpkg -i); run: sudo $0"
-	exit 0
+	echo "deb tests: FAILED: they need root (debootstrap, chroot, dpkg -i), and nothing was checked; run: sudo $0" >&2
+	exit 1
 fi
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}

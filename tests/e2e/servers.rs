@@ -191,7 +191,17 @@ pub fn prometheus(target: std::net::SocketAddr) -> Server {
         format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
         format!("--web.listen-address=127.0.0.1:{port}"),
     ];
-    Server::spawn(bin, args, port, dir)
+    let server = Server::spawn(bin, args, port, dir);
+    // The port opens before the TSDB is loaded; until then queries answer 503.
+    let ready = eventually(Duration::from_secs(60), || {
+        (crate::util::get(&format!("http://127.0.0.1:{port}/-/ready")).status == 200).then_some(())
+    });
+    assert!(
+        ready.is_some(),
+        "Prometheus never became ready: {}",
+        server.log()
+    );
+    server
 }
 
 /// mosquitto on a free port, anonymous, no persistence.

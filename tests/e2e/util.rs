@@ -1,13 +1,58 @@
 //! Test helpers: the real binary on port 0 with a temp data dir, and tiny HTTP/UDP clients.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_watermeter");
+
+/// The running apps' process ids by dashboard address, so that a request that
+/// times out can show where the server was stuck.
+static PIDS: Mutex<Option<HashMap<SocketAddr, u32>>> = Mutex::new(None);
+
+fn register(http: SocketAddr, pid: Option<u32>) {
+    let mut pids = PIDS.lock().unwrap_or_else(|p| p.into_inner());
+    let map = pids.get_or_insert_with(HashMap::new);
+    match pid {
+        Some(pid) => map.insert(http, pid),
+        None => map.remove(&http),
+    };
+}
+
+/// Prints every thread's stack of the app serving `url` (with gdb, when the machine
+/// has it): a request that hangs is a bug, and this is where to start.
+fn dump_stacks(url: &str) {
+    let pid = PIDS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(|m| {
+            m.iter()
+                .find(|(a, _)| url.contains(&format!("//{a}/")))
+                .map(|(_, p)| *p)
+        });
+    let Some(pid) = pid else { return };
+    let out = Command::new("gdb")
+        .args([
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-ex",
+            "thread apply all bt",
+        ])
+        .output();
+    match out {
+        Ok(o) => eprintln!(
+            "stacks of watermeter (pid {pid}) serving {url}:\n{}",
+            String::from_utf8_lossy(&o.stdout)
+        ),
+        Err(e) => eprintln!("could not run gdb to show where pid {pid} is stuck: {e}"),
+    }
+}
 
 /// A running `watermeter serve` with its own data directory.
 pub struct App {
@@ -102,9 +147,11 @@ impl App {
                 udp = Some(a.parse().expect("udp addr"));
             }
         }
+        let http = http.expect("http addr");
+        register(http, Some(child.id()));
         App {
             child,
-            http: http.unwrap(),
+            http,
             udp: udp.unwrap(),
             dir: dir.to_path_buf(),
             config: config.to_path_buf(),
@@ -163,6 +210,7 @@ impl App {
 
 impl Drop for App {
     fn drop(&mut self) {
+        register(self.http, None);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -182,8 +230,16 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
-    let mut r = r.expect("http request");
+fn answer(url: &str, r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+    let mut r = match r {
+        Ok(r) => r,
+        Err(e) => {
+            if matches!(e, ureq::Error::Timeout(_)) {
+                dump_stacks(url);
+            }
+            panic!("http request {url}: {e}");
+        }
+    };
     let headers = r
         .headers()
         .iter()
@@ -197,11 +253,11 @@ fn answer(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
 }
 
 pub fn post(url: &str, body: &str) -> Answer {
-    answer(agent().post(url).send(body))
+    answer(url, agent().post(url).send(body))
 }
 
 pub fn get(url: &str) -> Answer {
-    answer(agent().get(url).call())
+    answer(url, agent().get(url).call())
 }
 
 pub fn get_json(url: &str) -> serde_json::Value {
@@ -265,7 +321,7 @@ pub fn raw_status(answer: &str) -> u16 {
 /// POST without panicking on a connection error (the server may be killed meanwhile).
 pub fn try_post(url: &str, body: &str) -> Result<Answer, String> {
     let r = agent().post(url).send(body).map_err(|e| e.to_string())?;
-    Ok(answer(Ok(r)))
+    Ok(answer(url, Ok(r)))
 }
 
 /// A small seeded xorshift generator for reproducible random test inputs.
