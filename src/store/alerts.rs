@@ -130,9 +130,7 @@ impl AlertStore for Store {
             batch.insert(&outbox_key(id)[..], to_json(&stored)?);
             ids.push(id);
         }
-        self.data()
-            .map_err(db_err)?
-            .apply_batch(batch)
+        self.commit_batch(&self.data().map_err(db_err)?, batch)
             .map_err(db_err)?;
         Ok(ids)
     }
@@ -186,7 +184,7 @@ impl AlertStore for Store {
             .remove(outbox_key(id))
             .map_err(db_err)?;
         // The removal must survive a crash, or the mail goes out twice.
-        self.db().map_err(db_err)?.flush().map_err(db_err)?;
+        self.flush().map_err(db_err)?;
         Ok(())
     }
 }

@@ -138,7 +138,7 @@ impl Store {
             batch.remove(k?);
             n += 1;
         }
-        self.data()?.apply_batch(batch)?;
+        self.commit_batch(&self.data()?, batch)?;
         let _ = self
             .forward
             .backlog

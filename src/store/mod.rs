@@ -75,6 +75,8 @@ pub struct Store {
     meters: Vec<MeterSlot>,
     tz: Tz,
     forward: forward::Queue,
+    /// Held by every batch and every flush, so the two never overlap (see `commit_batch`).
+    commits: std::sync::Mutex<()>,
 }
 
 impl Store {
@@ -93,6 +95,7 @@ impl Store {
             meters: Vec::new(),
             tz,
             forward,
+            commits: std::sync::Mutex::new(()),
         };
         for m in meters {
             let key = store.register_meter(&m.id)?;
@@ -121,8 +124,28 @@ impl Store {
 
     /// Makes everything applied so far durable (one fsync for all of it).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db()?.flush()?;
+        let db = self.db()?;
+        let _gate = self.commit_gate();
+        db.flush()?;
         Ok(())
+    }
+
+    /// Applies a batch atomically. Every batch goes through here, never straight
+    /// to sled: a sled batch takes sled's global write lock, which waits for every
+    /// reader, and a flush counts as a reader for as long as its fsync takes (on an
+    /// SD card, up to seconds). Meanwhile sled lets no new reader in, so one batch
+    /// arriving during a flush would stall every page and API read for the whole
+    /// fsync. With batches and flushes taking turns here, a reader waits at most
+    /// for one batch to be applied in memory.
+    fn commit_batch(&self, tree: &sled::Tree, batch: sled::Batch) -> Result<(), StoreError> {
+        let _gate = self.commit_gate();
+        tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    fn commit_gate(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The guarded value is `()`: a panic elsewhere cannot leave it inconsistent.
+        self.commits.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Writes and flushes a heartbeat key: proves the disk takes writes. After a
@@ -187,7 +210,7 @@ impl Store {
         let mut batch = sled::Batch::default();
         batch.insert(&key[..], &next.to_be_bytes());
         batch.insert(&next_key[..], &after.to_be_bytes());
-        self.data()?.apply_batch(batch)?;
+        self.commit_batch(&self.data()?, batch)?;
         Ok(next)
     }
 
@@ -256,7 +279,7 @@ impl Store {
             }
         }
         let queued = forwarded.write(&mut batch);
-        data.apply_batch(batch)?;
+        self.commit_batch(&data, batch)?;
         self.forward.committed(queued);
         Ok(applied)
     }
@@ -342,7 +365,7 @@ impl Store {
             batch.insert(&k[..], codec::varint_value(ml));
         }
         batch.insert(&key[..], name.as_bytes());
-        self.data()?.apply_batch(batch)?;
+        self.commit_batch(&self.data()?, batch)?;
         Ok(())
     }
 

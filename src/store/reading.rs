@@ -78,7 +78,7 @@ impl Store {
             &meter_key(slot.key, meter_field::ANCHOR)[..],
             &encode_anchor(at_ms, before)[..],
         );
-        self.data()?.apply_batch(batch)?;
+        self.commit_batch(&self.data()?, batch)?;
         if let Ok(mut r) = slot.reading.write() {
             *r = ReadingBase {
                 m3,

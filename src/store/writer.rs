@@ -167,7 +167,9 @@ async fn run(
             }
             _ = sleep_until(trim_due) => {
                 trim_due = None;
-                release_free_memory();
+                // Off the async workers: trimming a large heap takes a while and
+                // holds the allocator's locks meanwhile.
+                let _ = tokio::task::spawn_blocking(release_free_memory).await;
                 continue;
             }
         };

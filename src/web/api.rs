@@ -192,7 +192,13 @@ fn round(x: f64, digits: i32) -> f64 {
 }
 
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    match state.store.check_writable() {
+    // A write, an fsync and perhaps a reopen: not on the async workers.
+    let store = state.store.clone();
+    let checked =
+        tokio::task::spawn_blocking(move || store.check_writable().map_err(|e| e.to_string()))
+            .await
+            .unwrap_or_else(|e| Err(format!("the check failed: {e}")));
+    match checked {
         Ok(()) => (StatusCode::OK, "ok\n").into_response(),
         Err(e) => {
             tracing::error!("health check: the store is not writable: {e}");
