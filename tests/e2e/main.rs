@@ -27,5 +27,6 @@ mod password;
 mod recovery;
 mod recovery_notice;
 mod security;
+mod slow_disk;
 mod udp_allow;
 mod usage;

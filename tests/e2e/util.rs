@@ -115,11 +115,26 @@ impl App {
         App::spawn(config, dir, Stdio::from(file))
     }
 
+    /// The same, with extra environment variables (e.g. an `LD_PRELOAD`).
+    pub fn spawn_with_env(config: &Path, dir: &Path, env: &[(&str, &std::ffi::OsStr)]) -> App {
+        App::spawn_env(config, dir, Stdio::inherit(), env)
+    }
+
     fn spawn(config: &Path, dir: &Path, stderr: Stdio) -> App {
+        App::spawn_env(config, dir, stderr, &[])
+    }
+
+    fn spawn_env(
+        config: &Path,
+        dir: &Path,
+        stderr: Stdio,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> App {
         let mut child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(config)
             .env("WATERMETER_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
