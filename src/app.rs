@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::ingest::points::Matcher;
 use crate::ingest::stats::IngestStats;
 use crate::ingest::{gpio, udp, MeterIdx, Sample, SampleValue};
+use crate::notify;
 use crate::store::alerts::StoreUsage;
 use crate::store::{backup, recovery, writer, Store};
 use crate::web::{self, AppState};
@@ -180,6 +181,20 @@ pub async fn run_with(
         tasks.extend(extra(state.clone(), shutdown_rx.clone()).await?);
     }
     announce(&bound, tls.is_some());
+    // Under systemd (Type=notify): started means listening, and alive means the
+    // runtime and the store still answer.
+    let notifier = notify::Notifier::from_env().map(Arc::new);
+    if let Some(n) = &notifier {
+        n.send(&format!("READY=1\nSTATUS=dashboard on {}", bound.http));
+        if let Some(interval) = notify::watchdog_interval() {
+            tasks.push(tokio::spawn(notify::run_watchdog(
+                n.clone(),
+                interval,
+                store.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
+    }
     if let Some(tx) = &opts.bound {
         let _ = tx.send(bound);
     }
@@ -196,6 +211,9 @@ pub async fn run_with(
         None => signals.wait().await,
     }
     tracing::info!("shutting down: stopping inputs, flushing the store");
+    if let Some(n) = &notifier {
+        n.send("STOPPING=1\nSTATUS=flushing the store");
+    }
     let _ = shutdown_tx.send(true);
     // Open keep-alive or streaming connections get a short grace period.
     stop_within(server, Duration::from_secs(3)).await;

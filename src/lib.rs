@@ -11,6 +11,7 @@ pub mod demo;
 pub mod forward;
 pub mod ingest;
 pub mod mqtt;
+pub mod notify;
 pub mod password;
 pub mod store;
 pub mod transfer;

@@ -148,6 +148,12 @@ impl Store {
         self.commits.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// One small read through sled's locks: proves the store is not stuck (watchdog).
+    pub fn probe_read(&self) -> Result<(), StoreError> {
+        self.data()?.get(global_key("heartbeat"))?;
+        Ok(())
+    }
+
     /// Writes and flushes a heartbeat key: proves the disk takes writes. After a
     /// disk error it reopens the database first (at most every few seconds).
     pub fn check_writable(&self) -> Result<(), StoreError> {

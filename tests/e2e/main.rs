@@ -28,5 +28,6 @@ mod recovery;
 mod recovery_notice;
 mod security;
 mod slow_disk;
+mod systemd;
 mod udp_allow;
 mod usage;
