@@ -7,7 +7,9 @@
 #   - installs the amd64 package with `dpkg -i` into a throwaway Debian 12 root made by
 #     debootstrap (not on this machine), checks files, user, group, conffile, permissions,
 #     runs `watermeter --version` and `check-config` as installed and as the service user,
-#     verifies the unit and its security score, then upgrade, remove and purge;
+#     verifies the unit and its security score; boots systemd in that root and runs
+#     the service under it (notify, a pulse counted, the watchdog, a clean stop);
+#     then upgrade, remove and purge;
 #   - runs the arm64 and armhf binaries under qemu-user (`--version`, `check-config`,
 #     `gpio-test` refusing with the not-a-Pi message).
 # Needs root (debootstrap, chroot, dpkg -i); fails with a message otherwise.
@@ -79,6 +81,7 @@ ok "packages are named watermeter_${VERSION}-1_<arch>.deb (${ARCHES[*]})"
 UNPACK=$(mktemp -d /tmp/watermeter-deb-test.XXXXXX)
 ROOT=$UNPACK/root
 cleanup() {
+	stop_systemd 2>/dev/null
 	if mountpoint -q "$ROOT/proc"; then umount "$ROOT/proc"; fi
 	rm -rf "$UNPACK"
 }
@@ -238,6 +241,144 @@ security_ok() {
 	fi
 }
 check "systemd-analyze security exposure <= $MAX_SECURITY" security_ok
+
+# --- Under a running systemd ------------------------------------------------
+# systemd as PID 1 of its own mount, pid, network, uts, ipc and cgroup namespaces
+# in the throwaway root (a cgroup2 sub-tree of this machine's): the unit as it runs
+# on a Pi, with its whole sandbox, Type=notify and the watchdog.
+SYSTEMD_PID='' UNSHARE_PID='' CGROUP_DIR=''
+cgroup2_dir() {
+	local dir
+	dir=$(mktemp -d /tmp/watermeter-cgroup.XXXXXX)
+	mount -t cgroup2 none "$dir" || { rmdir "$dir"; return 1; }
+	echo "$dir"
+}
+boot_systemd() {
+	local cg
+	cg=$(cgroup2_dir) || return 1
+	CGROUP_DIR=$cg/watermeter-deb-test-$$
+	mkdir -p "$CGROUP_DIR"
+	# The subshell moves into the sub-tree, then becomes unshare; its child is PID 1.
+	(
+		echo "$BASHPID" >"$CGROUP_DIR/cgroup.procs"
+		exec unshare --cgroup --mount --pid --net --uts --ipc --fork bash -c "
+			set -e
+			mount --make-rprivate /
+			mount --bind '$ROOT' '$ROOT'
+			mount -t proc proc '$ROOT/proc'
+			mount -t sysfs sysfs '$ROOT/sys'
+			mount -t cgroup2 none '$ROOT/sys/fs/cgroup'
+			mount -t tmpfs tmpfs '$ROOT/run'
+			mount -t tmpfs tmpfs '$ROOT/tmp'
+			mount --rbind /dev '$ROOT/dev'
+			exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin container=watermeter-deb-test \
+				chroot '$ROOT' /lib/systemd/systemd --system --log-target=journal --log-level=notice
+		"
+	) >"$UNPACK/systemd.log" 2>&1 &
+	UNSHARE_PID=$!
+	for _ in $(seq 1 100); do
+		SYSTEMD_PID=$(pgrep -P "$UNSHARE_PID" | head -n 1)
+		[ -n "$SYSTEMD_PID" ] && [ "$(cat "/proc/$SYSTEMD_PID/comm" 2>/dev/null)" = systemd ] && break
+		sleep 0.1
+	done
+	[ -n "$SYSTEMD_PID" ] || { cat "$UNPACK/systemd.log"; return 1; }
+	for _ in $(seq 1 120); do
+		case $(in_systemd systemctl is-system-running 2>/dev/null) in
+		running | degraded) return 0 ;;
+		esac
+		sleep 0.5
+	done
+	echo "systemd did not finish booting:"
+	in_systemd systemctl list-jobs --no-pager
+	cat "$UNPACK/systemd.log"
+	return 1
+}
+stop_systemd() {
+	[ -n "$UNSHARE_PID" ] || return 0
+	kill -9 "$UNSHARE_PID" "$SYSTEMD_PID" 2>/dev/null # PID 1 gone: its namespace ends
+	wait "$UNSHARE_PID" 2>/dev/null
+	UNSHARE_PID=
+	# The cgroups left by that systemd, deepest first, once the kernel has emptied
+	# them; then the mount.
+	for _ in $(seq 1 50); do
+		find "$CGROUP_DIR" -depth -type d -exec rmdir {} \; 2>/dev/null
+		[ -d "$CGROUP_DIR" ] || break
+		sleep 0.2
+	done
+	[ ! -d "$CGROUP_DIR" ] || echo "note: could not remove the cgroup $CGROUP_DIR"
+	umount "$(dirname "$CGROUP_DIR")" && rmdir "$(dirname "$CGROUP_DIR")"
+}
+in_systemd() { nsenter -t "$SYSTEMD_PID" -m -p -n -- chroot "$ROOT" "$@"; }
+# A command of this machine (python3) on the network of that systemd.
+on_its_network() { nsenter -t "$SYSTEMD_PID" -n -- "$@"; }
+unit_prop() { in_systemd systemctl show -P "$1" watermeter; }
+
+# The dashboard's total for meter main, through the real port 8080.
+total_liters() {
+	on_its_network /usr/bin/python3 -c '
+import json, urllib.request
+with urllib.request.urlopen("http://127.0.0.1:8080/api/v1/meters/main", timeout=5) as r:
+    print(json.load(r)["total_liters"])'
+}
+wait_total() {
+	local got
+	for _ in $(seq 1 50); do
+		got=$(total_liters 2>/dev/null) && [ "$got" = "$1" ] && return 0
+		sleep 0.2
+	done
+	echo "total_liters is ${got:-unreadable}, want $1"
+	return 1
+}
+starts_under_systemd() {
+	for _ in $(seq 1 60); do
+		[ "$(unit_prop ActiveState)" = active ] && break
+		sleep 0.5
+	done
+	in_systemd systemctl status watermeter --no-pager 2>&1 | head -n 20
+	# Type=notify: active means READY=1 came through the sandbox after listening.
+	[ "$(unit_prop ActiveState)" = active ] && [ "$(unit_prop Type)" = notify ]
+}
+counts_a_pulse() {
+	on_its_network /usr/bin/python3 -c '
+import socket
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"water,meter=main liters=1", ("127.0.0.1", 8089))' &&
+		wait_total 1.0
+}
+watchdog_restarts_a_hung_process() {
+	local pid
+	mkdir -p "$ROOT/etc/systemd/system/watermeter.service.d"
+	printf '[Service]\nWatchdogSec=2s\n' >"$ROOT/etc/systemd/system/watermeter.service.d/test.conf"
+	in_systemd systemctl daemon-reload && in_systemd systemctl restart watermeter || return 1
+	pid=$(unit_prop MainPID)
+	echo "main pid $pid; stopping it with SIGSTOP (a hang)"
+	in_systemd bash -c "kill -STOP $pid" || return 1
+	for _ in $(seq 1 60); do
+		[ "$(unit_prop NRestarts)" -ge 1 ] && [ "$(unit_prop ActiveState)" = active ] &&
+			[ "$(unit_prop MainPID)" != "$pid" ] && break
+		sleep 0.5
+	done
+	in_systemd journalctl -u watermeter --no-pager | grep -i 'watchdog' | tail -n 3
+	[ "$(unit_prop NRestarts)" -ge 1 ] && [ "$(unit_prop ActiveState)" = active ] &&
+		in_systemd journalctl -u watermeter --no-pager | grep -q 'Watchdog timeout'
+}
+stops_cleanly() {
+	in_systemd systemctl stop watermeter || return 1
+	in_systemd journalctl -u watermeter --no-pager | tail -n 3
+	[ "$(unit_prop Result)" = success ] &&
+		in_systemd journalctl -u watermeter --no-pager | grep -q 'store flushed; bye'
+}
+if boot_systemd; then
+	ok "systemd boots in the throwaway root"
+	check "under systemd: the hardened Type=notify service starts and is active" starts_under_systemd
+	check "under systemd: a UDP pulse on :8089 is counted on :8080" counts_a_pulse
+	check "under systemd: the watchdog restarts a hung process" watchdog_restarts_a_hung_process
+	check "under systemd: the pulse counted before the hang is still there" wait_total 1.0
+	check "under systemd: systemctl stop flushes and exits cleanly" stops_cleanly
+	rm -rf "$ROOT/etc/systemd/system/watermeter.service.d"
+else
+	not_ok "systemd boots in the throwaway root" "$(cat "$UNPACK/systemd.log" 2>/dev/null)"
+fi
+stop_systemd
 
 # --- Upgrade, remove, purge -------------------------------------------------
 echo '# edited by the admin' >>"$ROOT$CONF"
