@@ -15,8 +15,9 @@ fn next_message(socket: &UnixDatagram, timeout: Duration) -> Option<String> {
     Some(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
-#[test]
-fn ready_after_listening_then_watchdog_pings_then_stopping() {
+/// Starts the app as systemd would with `WatchdogSec=1s` and `env` on top; returns
+/// it with systemd's end of `$NOTIFY_SOCKET`.
+fn start_under_systemd(env: &[(&str, &str)]) -> (App, UnixDatagram, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let notify_path = tmp.path().join("notify");
     let systemd = UnixDatagram::bind(&notify_path).unwrap();
@@ -26,14 +27,18 @@ fn ready_after_listening_then_watchdog_pings_then_stopping() {
         config_text(&tmp.path().join("data"), "UTC", MAIN_METER),
     )
     .unwrap();
-    let app = App::spawn_with_env(
-        &config,
-        tmp.path(),
-        &[
-            ("NOTIFY_SOCKET", notify_path.as_os_str()),
-            ("WATCHDOG_USEC", "1000000".as_ref()),
-        ],
-    );
+    let mut vars = vec![
+        ("NOTIFY_SOCKET", notify_path.as_os_str()),
+        ("WATCHDOG_USEC", "1000000".as_ref()),
+    ];
+    vars.extend(env.iter().map(|(k, v)| (*k, v.as_ref())));
+    let app = App::spawn_with_env(&config, tmp.path(), &vars);
+    (app, systemd, tmp)
+}
+
+#[test]
+fn ready_after_listening_then_watchdog_pings_then_stopping() {
+    let (app, systemd, _tmp) = start_under_systemd(&[]);
     let ready = next_message(&systemd, Duration::from_secs(30)).expect("READY=1");
     assert!(ready.starts_with("READY=1\n"), "{ready:?}");
     assert!(
@@ -65,24 +70,7 @@ fn ready_after_listening_then_watchdog_pings_then_stopping() {
 #[test]
 fn a_watchdog_meant_for_another_process_is_not_petted() {
     // WATCHDOG_PID of another process: the interval is not ours (sd_watchdog_enabled).
-    let tmp = tempfile::tempdir().unwrap();
-    let notify_path = tmp.path().join("notify");
-    let systemd = UnixDatagram::bind(&notify_path).unwrap();
-    let config = tmp.path().join("config.toml");
-    std::fs::write(
-        &config,
-        config_text(&tmp.path().join("data"), "UTC", MAIN_METER),
-    )
-    .unwrap();
-    let app = App::spawn_with_env(
-        &config,
-        tmp.path(),
-        &[
-            ("NOTIFY_SOCKET", notify_path.as_os_str()),
-            ("WATCHDOG_USEC", "1000000".as_ref()),
-            ("WATCHDOG_PID", "1".as_ref()),
-        ],
-    );
+    let (app, systemd, _tmp) = start_under_systemd(&[("WATCHDOG_PID", "1")]);
     let ready = next_message(&systemd, Duration::from_secs(30)).expect("READY=1");
     assert!(ready.starts_with("READY=1\n"), "{ready:?}");
     assert_eq!(next_message(&systemd, Duration::from_secs(2)), None);
