@@ -132,12 +132,17 @@ pub async fn run_evaluator<T>(
     tick: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let ev = Arc::new(ev);
     let mut writer_alive = true;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        ev.check_all();
+        // Store reads and commits: on the blocking pool, not on an async worker.
+        let checking = ev.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || checking.check_all()).await {
+            tracing::error!("evaluating the alerts failed: {e}");
+        }
         let last = Instant::now();
         tokio::select! {
             _ = shutdown.changed() => {}
