@@ -117,7 +117,7 @@ pub async fn deliver_due<S: MailSender>(
         match sender.send(&p.mail).await {
             Ok(()) => {
                 tracing::info!(id = p.id, subject = %p.mail.subject, "alert mail sent");
-                store.outbox_remove(p.id)?;
+                off_worker(|| store.outbox_remove(p.id))?;
             }
             Err(e) => {
                 let count = p.attempt.map_or(0, |a| a.count).saturating_add(1);
@@ -133,12 +133,23 @@ pub async fn deliver_due<S: MailSender>(
                     last_try_ms: now_ms,
                     next_try_ms,
                 };
-                store.outbox_record_failure(p.id, &attempt)?;
+                off_worker(|| store.outbox_record_failure(p.id, &attempt))?;
                 return Ok(Some(next_try_ms));
             }
         }
     }
     Ok(None)
+}
+
+/// Runs a store commit (a write and an fsync) without holding up the other tasks
+/// of an async worker: on the multi-threaded runtime the worker hands its tasks to
+/// another thread meanwhile. Elsewhere (tests on one thread) it just runs.
+fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 /// The outbox task: sends at start, whenever `wake` is notified (call
