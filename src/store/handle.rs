@@ -19,7 +19,7 @@ use super::StoreError;
 
 /// Reopening is tried at most this often.
 const RETRY_EVERY: Duration = Duration::from_secs(2);
-/// How long a reopen waits for readers that still hold the old database.
+/// How long an open waits for the old database's file lock to be let go.
 const RELEASE_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
@@ -37,7 +37,7 @@ pub(super) struct Handle {
 
 impl Handle {
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Handle, StoreError> {
-        let open = open_db(dir, cache_bytes)?;
+        let open = open_when_released(dir, cache_bytes)?;
         Ok(Handle {
             dir: dir.to_path_buf(),
             cache_bytes,
@@ -80,25 +80,33 @@ impl Handle {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        // Dropping our handle is not enough while a reader still holds a clone:
-        // sled keeps its file lock until the last one goes, so retry briefly.
         drop(guard.take());
-        let deadline = Instant::now() + RELEASE_WAIT;
-        loop {
-            match open_db(&self.dir, self.cache_bytes) {
-                Ok(open) => {
-                    tracing::warn!("the store was reopened after a disk error");
-                    *guard = Some(open);
-                    return true;
-                }
-                Err(e) if Instant::now() < deadline && is_lock(&e) => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => {
-                    tracing::error!("reopening the store failed (will retry): {e}");
-                    return false;
-                }
+        match open_when_released(&self.dir, self.cache_bytes) {
+            Ok(open) => {
+                tracing::warn!("the store was reopened after a disk error");
+                *guard = Some(open);
+                true
             }
+            Err(e) => {
+                tracing::error!("reopening the store failed (will retry): {e}");
+                false
+            }
+        }
+    }
+}
+
+/// Opens the database, waiting up to [`RELEASE_WAIT`] for a file lock that this
+/// process is still letting go of: sled keeps it until the last clone of a dropped
+/// database (a reader, a write finishing on sled's own threads) is gone. A lock
+/// held by another process outlasts the wait and is reported.
+fn open_when_released(dir: &Path, cache_bytes: u64) -> Result<Open, StoreError> {
+    let deadline = Instant::now() + RELEASE_WAIT;
+    loop {
+        match open_db(dir, cache_bytes) {
+            Err(e) if Instant::now() < deadline && is_lock(&e) => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            opened => return opened,
         }
     }
 }
