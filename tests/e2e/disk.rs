@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{config_text, get, points, post, App, MAIN_METER};
+use crate::util::{config_text, get, points, post, serve_refused, App, MAIN_METER};
 
 /// A tmpfs of `mb` megabytes mounted on `dir`, unmounted on drop.
 struct Mount(PathBuf);
@@ -129,15 +129,8 @@ fn a_store_on_a_read_only_disk_refuses_to_start_with_a_one_line_error() {
     assert_eq!(a.status, 204, "{}", a.body);
     assert!(app.stop().success());
     mount.remount("ro");
-    let config = tmp.path().join("config.toml");
-    let out = Command::new(crate::util::BIN)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("WATERMETER_LOG", "off")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (code, err) = serve_refused(&tmp.path().join("config.toml"));
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.contains(&data.display().to_string()), "{err}");
     assert!(err.contains("Read-only file system"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");

@@ -2,9 +2,8 @@
 //! the program refuses to start instead of starting empty.
 
 use std::path::Path;
-use std::process::Command;
 
-use crate::util::{get, points, post, run_cli, App, BIN};
+use crate::util::{get, points, post, run_cli, serve_refused, App};
 
 /// Stores 50 L, takes a backup, stores 20 L more and stops cleanly: the
 /// backup holds 50 L, the watermark 70 L.
@@ -135,14 +134,8 @@ fn a_damaged_store_without_a_backup_refuses_to_start_and_says_how_to_proceed() {
         }
     }
     std::fs::write(data.join("db"), b"").unwrap();
-    let out = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("WATERMETER_LOG", "off")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (code, err) = serve_refused(&config);
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("is damaged"), "{err}");
     assert!(err.contains("no backup"), "{err}");
     assert!(err.contains("aside by hand"), "{err}");

@@ -295,6 +295,21 @@ pub fn run_cli(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `serve` on a config it is expected to refuse, with logging off so that stderr
+/// holds only the error; returns (exit code, stderr).
+pub fn serve_refused(config: &Path) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("WATERMETER_LOG", "off")
+        .output()
+        .expect("run watermeter serve");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// `n` one-liter points with distinct timestamps (seconds from `first_s`), one per line.
 pub fn points(first_s: u64, n: u64) -> String {
     let mut body = String::with_capacity(n as usize * 48);
