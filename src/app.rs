@@ -18,7 +18,7 @@ use crate::ingest::stats::IngestStats;
 use crate::ingest::{gpio, udp, MeterIdx, Sample, SampleValue};
 use crate::notify;
 use crate::store::alerts::StoreUsage;
-use crate::store::{backup, recovery, writer, Store};
+use crate::store::{writer, Store};
 use crate::web::{self, AppState};
 
 /// Where the running app listens (port 0 in the config becomes a real port here).
@@ -43,17 +43,15 @@ pub type Extra = Box<
 >;
 
 /// Opens the store, creating `data_dir` if needed, with a message that says what to
-/// do; a damaged store is restored from the newest backup (see `store::recovery`).
+/// do; an index that cannot be trusted is rebuilt from the journal (see `store::recovery`).
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
-    let now = chrono::Utc::now().timestamp_millis();
-    recovery::open(config, now).map_err(|e| {
+    let c = config;
+    Store::open(dir, c.store.cache_bytes, c.timezone, &c.meters).map_err(|e| {
         let text = e.to_string();
-        if !matches!(e, recovery::OpenError::Store(_)) {
-            anyhow::anyhow!(text)
-        } else if text.contains("lock") || text.contains("Resource temporarily unavailable") {
+        if text.contains("lock") || text.contains("Resource temporarily unavailable") {
             anyhow::anyhow!(
                 "the store in {} is in use by another watermeter process; stop it first (or send the data to its /write endpoint)",
                 dir.display()
@@ -117,10 +115,7 @@ pub async fn run_with(
         .recovery_notice()
         .filter(|n| alert::recovery_mail::is_recent(n, now))
     {
-        tracing::warn!(
-            "this store was restored from a backup: {}",
-            notice.message()
-        );
+        tracing::warn!("{}", notice.message());
     }
     let (writer, progress, writer_task) = writer::spawn(store.clone(), config.store.flush_interval);
     let stats = Arc::new(IngestStats::default());
@@ -128,11 +123,6 @@ pub async fn run_with(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
 
-    tasks.push(backup::spawn(
-        store.clone(),
-        config.clone(),
-        shutdown_rx.clone(),
-    ));
     let mut bound_udp = None;
     let mut udp_thread = None;
     if let Some(u) = &config.udp {
@@ -232,13 +222,14 @@ pub async fn run_with(
         }
     }
     writer_task.await.context("the store writer failed")?;
-    if config.store.backups > 0 {
-        let now = chrono::Utc::now().timestamp_millis();
-        if let Err(e) = backup::write_watermark(&store, &config, now) {
-            tracing::error!("updating the store's watermark failed: {e:#}");
-        }
+    let closing = store.clone();
+    match tokio::task::spawn_blocking(move || closing.close()).await {
+        Ok(Ok(())) => tracing::info!("store flushed and closed; bye"),
+        Ok(Err(e)) => tracing::error!(
+            "closing the store cleanly failed (the next start catches up from the journal): {e}"
+        ),
+        Err(e) => tracing::error!("closing the store failed: {e}"),
     }
-    tracing::info!("store flushed; bye");
     Ok(())
 }
 
@@ -269,7 +260,7 @@ fn start_integrations(
 
 /// Starts the alert evaluator when alerts are configured, and the mail outbox when
 /// `[smtp]` is configured and there are alerts or mail waiting (such as the mail
-/// about a store restored from a backup, queued here once).
+/// about unreadable journal records, queued here once).
 fn start_alerts(
     state: &AppState,
     opts: &RunOptions,
@@ -309,7 +300,7 @@ fn start_alerts(
     tasks
 }
 
-/// Queues the mail about a recent restore from a backup, unless it was queued before.
+/// Queues the mail about unreadable journal records, unless it was queued before.
 fn queue_recovery_mail(state: &AppState) {
     let Some(notice) = state.store.recovery_notice() else {
         return;
@@ -317,7 +308,7 @@ fn queue_recovery_mail(state: &AppState) {
     let ctx = alert::MailContext::from_config(&state.config);
     let now = chrono::Utc::now().timestamp_millis();
     match alert::recovery_mail::queue_once(&*state.store, &notice, &ctx, now) {
-        Ok(true) => tracing::info!("queued the mail about the store's restore from a backup"),
+        Ok(true) => tracing::info!("queued the mail about unreadable journal records"),
         Ok(false) => {}
         Err(e) => tracing::error!("the mail about the store's restore could not be queued: {e}"),
     }

@@ -74,11 +74,6 @@ enum Command {
     },
     /// Read a password on stdin (no echo on a terminal); print its argon2id hash for [http.auth] password_hash.
     HashPassword,
-    /// Take a backup now (the server must be stopped), as the daily one does.
-    Backup {
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-    },
     /// Write stored events as line protocol or CSV to stdout.
     Export {
         #[arg(long, value_name = "FILE")]
@@ -152,18 +147,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let precision = Precision::parse(&precision).map_err(anyhow::Error::msg)?;
             let store = app::open_store(&config)?;
             let summary = transfer::import(&store, &config, &file, precision)?;
+            store.close()?;
             println!("{summary}");
         }
         Command::HashPassword => watermeter::password::hash_password_command()?,
-        Command::Backup { config } => {
-            let config = load_or_defaults(config.as_deref())?;
-            let store = app::open_store(&config)?;
-            let now = chrono::Utc::now().timestamp_millis();
-            let never = std::sync::atomic::AtomicBool::new(false);
-            let info = watermeter::store::backup::take(&store, &config, now, &never)?;
-            watermeter::store::backup::write_watermark(&store, &config, now)?;
-            println!("backup written to {}", info.path.display());
-        }
         Command::Export {
             config,
             format,
@@ -191,6 +178,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let store = app::open_store(&config)?;
             let mut out = std::io::stdout().lock();
             transfer::export(&store, &config, &meters, format, from, to, &mut out)?;
+            store.close()?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,7 +1,7 @@
-//! The one mail that says "the store was restored from a backup".
+//! The one mail that says "part of the store's journal could not be read".
 //!
-//! `store::recovery` keeps a [`RecoveryNotice`] when it had to restore a damaged
-//! store; this file words the owner's mail about it ([`compose`], pure) and queues it
+//! `store::recovery` keeps a [`RecoveryNotice`] when records of the journal had bad
+//! checksums (a failing SD card); this file words the owner's mail about it ([`compose`], pure) and queues it
 //! exactly once ([`queue_once`]): the mail goes into the outbox in the same
 //! [`AlertStore::commit`] that stores a marker state under the reserved alert name
 //! [`marker`], so a restart (or a crash after queueing) never sends it again. It does
@@ -52,7 +52,8 @@ pub fn queue_once(
 
 /// The mail about `notice`. Pure.
 pub fn compose(notice: &RecoveryNotice, ctx: &MailContext) -> OutboxMail {
-    let after = local(notice.backup_taken_at_ms, ctx.tz);
+    let from = local(notice.missing_from_ms, ctx.tz);
+    let to = local(notice.missing_to_ms, ctx.tz);
     let paragraphs = body(notice, ctx.tz);
     let link = ctx.dashboard_url.as_deref();
     OutboxMail {
@@ -65,7 +66,7 @@ pub fn compose(notice: &RecoveryNotice, ctx: &MailContext) -> OutboxMail {
             &ctx.domain,
         ),
         subject: format!(
-            "[watermeter] the store was restored from a backup — events after {after} may be missing"
+            "[watermeter] part of the stored history could not be read — events between {from} and {to} may be missing"
         ),
         text: text_body(&paragraphs, link),
         html: Some(html_body(&paragraphs, link)),
@@ -73,37 +74,27 @@ pub fn compose(notice: &RecoveryNotice, ctx: &MailContext) -> OutboxMail {
 }
 
 fn body(n: &RecoveryNotice, tz: Tz) -> Vec<String> {
-    let missing = if n.known_missing_liters > 0.0 {
-        format!(
-            " At least {} are known to be missing (what was on disk before, less what the backup holds).",
-            super::message::liters(n.known_missing_liters)
-        )
-    } else {
-        String::new()
-    };
     vec![
         format!(
-            "At {} watermeter found its store damaged and restored it from a backup; it is running again.",
-            local(n.recovered_at_ms, tz)
-        ),
-        format!("Why: {}.", n.reason),
-        format!(
-            "Restored from: {} (taken {}), {} events.",
-            n.backup,
-            local(n.backup_taken_at_ms, tz),
-            n.restored_events
+            "At {} watermeter found {} bytes of its journal (where every liter is kept) unreadable: {}. It is running again.",
+            local(n.recovered_at_ms, tz),
+            n.unreadable_bytes,
+            n.reason
         ),
         format!(
-            "Events after {} may be missing.{missing}",
-            local(n.backup_taken_at_ms, tz)
+            "Every readable record was kept: {} events. Events between {} and {} may be missing.",
+            n.restored_events,
+            local(n.missing_from_ms, tz),
+            local(n.missing_to_ms, tz)
         ),
         format!(
-            "The damaged files were moved to {}; nothing was deleted.",
-            n.damaged_store
+            "The damaged journal was kept as {}; nothing was deleted.",
+            n.damaged_copy
         ),
         "What to check: compare each meter's reading on the dashboard with the meter itself \
-         and set it under Settings if they differ; look for the cause (a power cut, a failing \
-         SD card or power supply); once all is well, the damaged files may be deleted."
+         and set it under Settings if they differ; look for the cause (a failing SD card or \
+         power supply) and copy `watermeter export` somewhere safe; once all is well, the \
+         damaged copy may be deleted."
             .to_string(),
     ]
 }
@@ -122,12 +113,12 @@ mod tests {
     fn notice() -> RecoveryNotice {
         RecoveryNotice {
             recovered_at_ms: 1_774_792_800_000, // 2026-03-29 14:00 UTC
-            reason: "sled found corrupted data".into(),
-            backup: "/var/lib/watermeter/backups/watermeter-20260329T020000Z.lp".into(),
-            backup_taken_at_ms: 1_774_749_600_000, // 02:00 UTC
-            damaged_store: "/var/lib/watermeter/store.damaged-20260329T140000Z".into(),
+            reason: "1 stretch with bad checksums".into(),
+            unreadable_bytes: 4096,
+            missing_from_ms: 1_774_749_600_000, // 02:00 UTC
+            missing_to_ms: 1_774_753_200_000,   // 03:00 UTC
+            damaged_copy: "/var/lib/watermeter/journal.damaged-20260329T140000Z".into(),
             restored_events: 1234,
-            known_missing_liters: 20.0,
         }
     }
 
@@ -144,13 +135,12 @@ mod tests {
         let m = compose(&notice(), &ctx());
         assert_eq!(
             m.subject,
-            "[watermeter] the store was restored from a backup — events after 2026-03-29 04:00 CEST may be missing"
+            "[watermeter] part of the stored history could not be read — events between 2026-03-29 04:00 CEST and 2026-03-29 05:00 CEST may be missing"
         );
         for words in [
-            "Why: sled found corrupted data.",
-            "watermeter-20260329T020000Z.lp (taken 2026-03-29 04:00 CEST), 1234 events.",
-            "At least 20 L are known to be missing",
-            "moved to /var/lib/watermeter/store.damaged-20260329T140000Z",
+            "found 4096 bytes of its journal (where every liter is kept) unreadable: 1 stretch with bad checksums.",
+            "Every readable record was kept: 1234 events.",
+            "kept as /var/lib/watermeter/journal.damaged-20260329T140000Z",
             "What to check:",
             "Dashboard: http://pi:8080",
         ] {

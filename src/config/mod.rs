@@ -141,8 +141,8 @@ pub struct StoreConfig {
     /// Upper bound on how long a UDP/GPIO event may wait before it is on disk
     /// (`[store] flush_ms`, default 500, at most 1000).
     pub flush_interval: Duration,
-    /// Daily line-protocol backups kept under `data_dir/backups` (`[store] backups`,
-    /// default 7; 0 turns backups, and so recovery, off).
+    /// `[store] backups`: accepted so that 0.1 configs still load, and without
+    /// effect since the journal keeps every event (see docs/reliability.md).
     pub backups: u32,
 }
 

@@ -6,9 +6,9 @@
 //!   [`HISTORY_KEEP`] per alert;
 //! - `O | id u64` → a waiting mail and its last failed attempt (JSON).
 //!
-//! Ids come from sled's `generate_id`, which grows across restarts, so id order is
-//! commit order. [`AlertStore::commit`] writes state, history line, trimming and mails
-//! in one `apply_batch`: a transition is never stored without its mail. This module
+//! Ids come from the journal record that stores them (`record_id`): they grow across
+//! restarts and survive a rebuild of the index, so id order is commit order. [`AlertStore::commit`] writes state, history line, trimming and mails
+//! in one journal record: a transition is never stored without its mail. This module
 //! does not decide anything about alerts; that is `crate::alert`.
 
 use std::collections::HashMap;
@@ -17,7 +17,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::codec::prefix;
-use super::Store;
+use super::record::Op;
+use super::{record_id, Store};
 use crate::alert::{
     AlertState, AlertStore, Attempt, HistoryEntry, OutboxMail, PendingMail, StoreError, UsageView,
 };
@@ -93,45 +94,62 @@ impl AlertStore for Store {
         history: Option<&HistoryEntry>,
         mails: &[OutboxMail],
     ) -> Result<Vec<u64>, StoreError> {
-        let mut batch = sled::Batch::default();
-        batch.insert(state_key(alert), to_json(state)?);
-        if let Some(h) = history {
-            let hp = history_prefix(alert);
-            let mut key = hp.clone();
-            key.extend_from_slice(
-                &self
-                    .db()
-                    .map_err(db_err)?
-                    .generate_id()
-                    .map_err(db_err)?
-                    .to_be_bytes(),
-            );
-            batch.insert(key, to_json(h)?);
-            // Keep HISTORY_KEEP lines including the new one: drop the oldest beyond that.
-            let keys: Vec<_> = self
+        let state_json = to_json(state)?;
+        let history_json = history.map(to_json).transpose()?;
+        let mail_json: Vec<Vec<u8>> = mails
+            .iter()
+            .map(|mail| {
+                to_json(&StoredMail {
+                    mail: mail.clone(),
+                    attempt: None,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        // Keep HISTORY_KEEP lines including the new one: drop the oldest beyond that.
+        let hp = history_prefix(alert);
+        let old_history: Vec<Vec<u8>> = match history_json {
+            Some(_) => self
                 .data()
                 .map_err(db_err)?
                 .scan_prefix(&hp)
                 .keys()
+                .map(|k| k.map(|k| k.to_vec()))
                 .collect::<Result<_, _>>()
-                .map_err(db_err)?;
-            let excess = (keys.len() + 1).saturating_sub(HISTORY_KEEP);
-            for k in keys.into_iter().take(excess) {
-                batch.remove(k);
-            }
-        }
+                .map_err(db_err)?,
+            None => Vec::new(),
+        };
         let mut ids = Vec::with_capacity(mails.len());
-        for mail in mails {
-            let id = self.db().map_err(db_err)?.generate_id().map_err(db_err)?;
-            let stored = StoredMail {
-                mail: mail.clone(),
-                attempt: None,
-            };
-            batch.insert(&outbox_key(id)[..], to_json(&stored)?);
-            ids.push(id);
-        }
-        self.commit_batch(&self.data().map_err(db_err)?, batch)
-            .map_err(db_err)?;
+        // One record, synced: a transition is never stored without its mail, and a
+        // queued mail survives a power cut. Ids come from the record's number, so
+        // they grow across restarts and stay the same when the index is rebuilt.
+        self.write_ops(
+            |seq| {
+                let mut ops = vec![Op::Put {
+                    key: state_key(alert),
+                    value: state_json,
+                }];
+                if let Some(h) = history_json {
+                    let mut key = hp.clone();
+                    key.extend_from_slice(&record_id(seq, 0).to_be_bytes());
+                    ops.push(Op::Put { key, value: h });
+                    let excess = (old_history.len() + 1).saturating_sub(HISTORY_KEEP);
+                    for k in old_history.into_iter().take(excess) {
+                        ops.push(Op::Del { key: k });
+                    }
+                }
+                for (i, value) in mail_json.into_iter().enumerate() {
+                    let id = record_id(seq, i + 1);
+                    ops.push(Op::Put {
+                        key: outbox_key(id).to_vec(),
+                        value,
+                    });
+                    ids.push(id);
+                }
+                ops
+            },
+            true,
+        )
+        .map_err(db_err)?;
         Ok(ids)
     }
 
@@ -171,20 +189,21 @@ impl AlertStore for Store {
         };
         let mut stored: StoredMail = from_json("outbox mail", &v)?;
         stored.attempt = Some(attempt.clone());
-        self.data()
-            .map_err(db_err)?
-            .insert(key, to_json(&stored)?)
-            .map_err(db_err)?;
+        let op = Op::Put {
+            key: key.to_vec(),
+            value: to_json(&stored)?,
+        };
+        // Not synced: a lost attempt only means the next one waits less.
+        self.write_ops(|_| vec![op], false).map_err(db_err)?;
         Ok(())
     }
 
     fn outbox_remove(&self, id: u64) -> Result<(), StoreError> {
-        self.data()
-            .map_err(db_err)?
-            .remove(outbox_key(id))
-            .map_err(db_err)?;
-        // The removal must survive a crash, or the mail goes out twice.
-        self.flush().map_err(db_err)?;
+        let op = Op::Del {
+            key: outbox_key(id).to_vec(),
+        };
+        // Synced: the removal must survive a power cut, or the mail goes out twice.
+        self.write_ops(|_| vec![op], true).map_err(db_err)?;
         Ok(())
     }
 }

@@ -1,15 +1,16 @@
 //! The forward queue: every stored event, in order, waiting to be sent to an
 //! external InfluxDB or VictoriaMetrics by the `forward` task.
 //!
-//! Entries live in the same `data` tree as the events (`F | seq u64 BE` → meter key,
-//! time, milliliters) and are written in the same `sled::Batch` as the events they
-//! copy, so a crash can never store an event without queueing it, or queue one that
+//! Entries live in the same `data` tree as the events (`F | id u64 BE` → meter key,
+//! time, milliliters; the id comes from the journal record, `apply::record_id`) and
+//! are written in the same `sled::Batch` as the events they copy, so a crash can never store an event without queueing it, or queue one that
 //! was not stored. Entries are removed only when the target acknowledged them
 //! (at-least-once). This file does no networking and knows no line protocol.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use super::codec::prefix;
+use super::record::Op;
 use super::{Store, StoreError};
 use crate::ingest::MeterIdx;
 
@@ -17,7 +18,6 @@ use crate::ingest::MeterIdx;
 #[derive(Debug, Default)]
 pub(super) struct Queue {
     enabled: AtomicBool,
-    next_seq: AtomicU64,
     backlog: AtomicU64,
 }
 
@@ -40,51 +40,16 @@ pub struct Peeked {
     pub through: Option<u64>,
 }
 
-/// Events of one `apply` waiting to join its batch.
-pub(super) struct Pending<'q> {
-    queue: &'q Queue,
-    entries: Vec<(u16, i64, u64)>,
-}
-
-impl Pending<'_> {
-    pub fn push(&mut self, meter_key: u16, ts_ms: i64, ml: u64) {
-        if self.queue.enabled.load(Relaxed) {
-            self.entries.push((meter_key, ts_ms, ml));
-        }
-    }
-
-    /// Adds the entries to `batch`; call [`Queue::committed`] with the result once
-    /// the batch is applied.
-    pub fn write(self, batch: &mut sled::Batch) -> u64 {
-        for (meter, ts, ml) in &self.entries {
-            let seq = self.queue.next_seq.fetch_add(1, Relaxed);
-            batch.insert(&entry_key(seq)[..], &encode(*meter, *ts, *ml)[..]);
-        }
-        self.entries.len() as u64
-    }
-}
-
 impl Queue {
-    /// Reads where the queue stands after a restart.
-    pub(super) fn open(tree: &sled::Tree) -> Result<Queue, StoreError> {
-        let q = Queue::default();
-        if let Some((k, _)) = tree
-            .scan_prefix([prefix::FORWARD])
-            .next_back()
-            .transpose()?
-        {
-            q.next_seq.store(seq_of(&k).map_or(0, |s| s + 1), Relaxed);
-        }
+    /// Reads where the queue stands after a restart (or a rebuild).
+    pub(super) fn count(&self, tree: &sled::Tree) -> Result<(), StoreError> {
         let n = tree.scan_prefix([prefix::FORWARD]).keys().count();
-        q.backlog.store(n as u64, Relaxed);
-        Ok(q)
+        self.backlog.store(n as u64, Relaxed);
+        Ok(())
     }
 
-    pub(super) fn pending(&self) -> Pending<'_> {
-        Pending {
-            queue: self,
-            entries: Vec::new(),
-        }
+    pub(super) fn is_enabled(&self) -> bool {
+        self.enabled.load(Relaxed)
     }
 
     pub(super) fn committed(&self, n: u64) {
@@ -131,14 +96,16 @@ impl Store {
     }
 
     /// Removes every queued entry up to and including `through` (the target took them).
+    /// Journaled without waiting for a sync: a lost acknowledgement only sends
+    /// those events again (at least once), and the next sync covers it anyway.
     pub fn forward_ack(&self, through: u64) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        let mut n = 0u64;
-        for k in self.data()?.range(entry_key(0)..=entry_key(through)).keys() {
-            batch.remove(k?);
-            n += 1;
-        }
-        self.commit_batch(&self.data()?, batch)?;
+        let (from, to) = (entry_key(0), entry_key(through));
+        let n = self.data()?.range(from..=to).keys().count() as u64;
+        let op = Op::DelRange {
+            from: from.to_vec(),
+            to: to.to_vec(),
+        };
+        self.write_ops(|_| vec![op], false)?;
         let _ = self
             .forward
             .backlog
@@ -147,7 +114,7 @@ impl Store {
     }
 }
 
-fn entry_key(seq: u64) -> [u8; 9] {
+pub(super) fn entry_key(seq: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[0] = prefix::FORWARD;
     k[1..9].copy_from_slice(&seq.to_be_bytes());
@@ -158,7 +125,7 @@ fn seq_of(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(key.get(1..9)?.try_into().ok()?))
 }
 
-fn encode(meter: u16, ts_ms: i64, ml: u64) -> [u8; 18] {
+pub(super) fn encode(meter: u16, ts_ms: i64, ml: u64) -> [u8; 18] {
     let mut v = [0u8; 18];
     v[0..2].copy_from_slice(&meter.to_be_bytes());
     v[2..10].copy_from_slice(&ts_ms.to_be_bytes());

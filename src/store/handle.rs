@@ -1,10 +1,9 @@
-//! The open sled database, replaceable at run time.
+//! The open sled index, replaceable at run time.
 //!
 //! sled 0.34 makes an IO error sticky: after one failed write (disk full, a
 //! read-only remount, an IO error on the card) every later operation fails with
 //! it, even once the disk is fine again. So after a failed write the store closes
-//! the database and opens it again from disk — what was not flushed was never
-//! acknowledged — and keeps trying, at most every few seconds, until the disk
+//! the database, opens it again from disk and catches it up with the journal, and keeps trying, at most every few seconds, until the disk
 //! takes writes again (proved by writing a probe file first, so that reads keep
 //! working from the old database while the disk is still full). Meanwhile writes
 //! fail with a clear error and `/healthz` answers 503; the process keeps running.
@@ -127,11 +126,16 @@ fn open_db(dir: &Path, cache_bytes: u64) -> Result<Open, StoreError> {
 
 /// Writes, fsyncs and deletes a file as large as a sled segment.
 fn disk_takes_writes(dir: &Path) -> std::io::Result<()> {
+    probe_write(dir, PROBE_BYTES)
+}
+
+/// Writes, fsyncs and deletes a file of `bytes` zeros in `dir`.
+pub(super) fn probe_write(dir: &Path, bytes: usize) -> std::io::Result<()> {
     use std::io::Write;
     let path = dir.join(".write-probe");
     let result = (|| {
         let mut f = std::fs::File::create(&path)?;
-        f.write_all(&vec![0u8; PROBE_BYTES])?;
+        f.write_all(&vec![0u8; bytes])?;
         f.sync_all()
     })();
     let _ = std::fs::remove_file(&path);

@@ -1,51 +1,72 @@
-//! The store: every liter event and its rollups in one embedded sled database.
+//! The store: every liter event and its rollups, kept in an append-only journal
+//! (the source of truth, `journal`) and indexed in an embedded sled database.
 //!
-//! This is the only module that names sled. Layout (see `codec` and ARCHITECTURE.md):
-//! per meter, one key per UTC day holding that day's events delta-encoded; a
-//! per-local-day rollup in the configured zone (rebuilt from the events when the zone
-//! changes); and per-meter totals, counter state and the meter-reading anchor. All
-//! writes of one batch go through one `apply_batch` on one tree, so the events and
-//! their rollups can never disagree after a crash.
+//! This is the only module that names sled. Every change is one journal record
+//! (`record`), appended and then applied to sled (`apply`); a record is durable once
+//! the journal went through fdatasync (`Store::sync`). sled is only the queryable
+//! index: on start it is brought up to the journal's end, or rebuilt from the
+//! journal when it cannot be trusted (`recovery`). Layout of the index (see `codec`
+//! and ARCHITECTURE.md): per meter, one key per UTC day holding that day's events
+//! delta-encoded; a per-local-day rollup in the configured zone (rebuilt from the
+//! events when the zone changes); and per-meter totals, counter state and the
+//! meter-reading anchor. One record is one sled batch, so the events and their
+//! rollups can never disagree.
 //!
-//! Writes come only from the writer task (`writer`); reads may come from anywhere.
+//! Samples come only from the writer task (`writer`) and import; reads may come
+//! from anywhere.
 
 pub mod alerts;
-pub mod backup;
+mod apply;
 pub mod codec;
+pub mod faults;
 pub mod forward;
 mod handle;
+pub mod journal;
+mod migrate;
 pub mod query;
 mod reading;
+pub mod record;
 pub mod recovery;
 pub mod writer;
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use chrono_tz::Tz;
 
-use crate::buckets;
 use crate::config::MeterConfig;
-use crate::ingest::{MeterIdx, Sample, SampleValue};
-use codec::{meter_field, meter_key, prefix, series_key, Entry, DAY_MS};
+use crate::ingest::{MeterIdx, Sample};
+use codec::{prefix, series_key, DAY_MS};
+use journal::{Journal, JournalError};
+use reading::decode_anchor;
 pub use reading::ReadingBase;
-use reading::{decode_anchor, encode_anchor};
+use record::Op;
 
+pub use apply::record_id;
 pub use query::Usage;
-pub use recovery::RecoveryNotice;
+pub use recovery::{OpenReport, RecoveryNotice};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the store's database failed: {0}")]
     Db(#[from] sled::Error),
+    #[error("the store's journal failed: {0}")]
+    Journal(#[from] JournalError),
+    #[error("journal record {seq} cannot be read: {reason}")]
+    Record { seq: u64, reason: String },
     #[error("the store is closed after a disk error and reopens when the disk takes writes again")]
     Reopening,
+    #[error("the store is closed")]
+    Closed,
     #[error("the store was written in layout {0}, which this version of watermeter cannot read; use the version that wrote it to `watermeter export` the data")]
     Layout(u8),
     #[error("more than 65,535 meters were ever registered in this store")]
     TooManyMeters,
     #[error("meter index {0} is not configured")]
     UnknownMeter(MeterIdx),
+    #[error("{0}")]
+    Io(String),
 }
 
 /// sled's log segment size (a power of two).
@@ -70,33 +91,34 @@ pub struct Applied {
 }
 
 pub struct Store {
-    /// The sled database and tree, reopened after a disk error (see `handle`).
+    dir: PathBuf,
+    /// The sled index, reopened after a disk error (see `handle`).
     handle: handle::Handle,
+    /// Held while a record is appended and applied, so sled applies records in
+    /// journal order.
+    journal: Mutex<Journal>,
+    /// sled is behind the journal (an apply failed): catch up before the next record.
+    behind: AtomicBool,
+    closed: AtomicBool,
     meters: Vec<MeterSlot>,
     tz: Tz,
     forward: forward::Queue,
-    /// Held by every batch and every flush, so the two never overlap (see `commit_batch`).
-    commits: std::sync::Mutex<()>,
+    /// Held by every sled batch and every sled flush, so the two never overlap (see `commit_batch`).
+    commits: Mutex<()>,
+    report: OpenReport,
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`, registers the configured meters and
-    /// rebuilds the day rollup if the time zone changed since the last run.
+    /// Opens (or creates) the store in `dir`: the journal, and the index brought up
+    /// to the journal's end or rebuilt from it (see `recovery`). Registers the
+    /// configured meters and rebuilds the day rollup if the time zone changed.
     pub fn open(
         dir: &Path,
         cache_bytes: u64,
         tz: Tz,
         meters: &[MeterConfig],
     ) -> Result<Store, StoreError> {
-        let handle = handle::Handle::open(dir, cache_bytes)?;
-        let forward = forward::Queue::open(&handle.get()?.data)?;
-        let mut store = Store {
-            handle,
-            meters: Vec::new(),
-            tz,
-            forward,
-            commits: std::sync::Mutex::new(()),
-        };
+        let mut store = recovery::open_index(dir, cache_bytes, tz)?;
         for m in meters {
             let key = store.register_meter(&m.id)?;
             let configured = ReadingBase {
@@ -115,19 +137,123 @@ impl Store {
         store.ensure_layout()?;
         store.ensure_day_rollup_zone()?;
         store.ensure_anchors()?;
+        store.sync()?;
         Ok(store)
+    }
+
+    /// A store around an open index and journal, with no meters yet.
+    fn assemble(dir: &Path, handle: handle::Handle, journal: Journal, tz: Tz) -> Store {
+        Store {
+            dir: dir.to_path_buf(),
+            handle,
+            journal: Mutex::new(journal),
+            behind: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            meters: Vec::new(),
+            tz,
+            forward: forward::Queue::default(),
+            commits: Mutex::new(()),
+            report: OpenReport::default(),
+        }
+    }
+
+    /// Closes the index and gives the journal back (to rebuild the index).
+    fn into_journal(self) -> Journal {
+        let Store { journal, .. } = self;
+        journal.into_inner().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn timezone(&self) -> Tz {
         self.tz
     }
 
-    /// Makes everything applied so far durable (one fsync for all of it).
-    pub fn flush(&self) -> Result<(), StoreError> {
-        let db = self.db()?;
-        let _gate = self.commit_gate();
-        db.flush()?;
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What opening the store found and did.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// Makes everything applied so far durable: one fdatasync of the journal for
+    /// all of it, done outside the journal's lock so appends go on meanwhile.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let target = self.journal_lock().sync_target()?;
+        if let Some((file, upto)) = target {
+            journal::sync_file(&file).map_err(|e| {
+                StoreError::Io(format!("syncing the journal {}: {e}", self.dir.display()))
+            })?;
+            self.journal_lock().mark_synced(upto);
+        }
+        faults::maybe_crash("after-sync");
         Ok(())
+    }
+
+    /// The same as [`Store::sync`] (the name the callers grew up with).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.sync()
+    }
+
+    /// Appends one record built by `build` (given the record's sequence number, for
+    /// ids) and applies it to the index; with `sync`, returns only once it is durable.
+    pub(crate) fn write_ops(
+        &self,
+        build: impl FnOnce(u64) -> Vec<Op>,
+        sync: bool,
+    ) -> Result<Applied, StoreError> {
+        let applied = {
+            let mut journal = self.journal_lock();
+            self.usable(&journal)?;
+            let seq = journal.next_seq();
+            let ops = build(seq);
+            self.append_and_apply(&mut journal, &ops)?
+        };
+        if sync {
+            self.sync()?;
+        }
+        Ok(applied)
+    }
+
+    /// Applies samples: one journal record with their events and counter state,
+    /// applied to the index in one batch. Durable after the next [`Store::sync`].
+    pub fn apply(&self, samples: &[Sample]) -> Result<Applied, StoreError> {
+        let mut journal = self.journal_lock();
+        self.usable(&journal)?;
+        let ops = self.resolve(samples)?;
+        self.append_and_apply(&mut journal, &ops)
+    }
+
+    fn append_and_apply(&self, journal: &mut Journal, ops: &[Op]) -> Result<Applied, StoreError> {
+        if ops.is_empty() {
+            return Ok(Applied::default());
+        }
+        let (seq, end) = journal.append(&record::encode(ops))?;
+        faults::maybe_crash("after-append");
+        let mut applier = apply::Applier::new(self);
+        let result = applier.add(seq, end, ops).and_then(|()| applier.finish());
+        if result.is_err() {
+            // The record is in the journal but not in sled: catch up before the next one.
+            self.behind.store(true, Ordering::SeqCst);
+        }
+        result
+    }
+
+    /// Refuses writes once closed, and brings a lagging index up to the journal first.
+    fn usable(&self, journal: &Journal) -> Result<(), StoreError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(StoreError::Closed);
+        }
+        if self.behind.load(Ordering::SeqCst) {
+            recovery::catch_up(self, journal)?;
+            self.behind.store(false, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    fn journal_lock(&self) -> MutexGuard<'_, Journal> {
+        // A panic while holding it can only have failed an append, which cut itself off.
+        self.journal.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Applies a batch atomically. Every batch goes through here, never straight
@@ -143,9 +269,26 @@ impl Store {
         Ok(())
     }
 
-    fn commit_gate(&self) -> std::sync::MutexGuard<'_, ()> {
+    fn commit_gate(&self) -> MutexGuard<'_, ()> {
         // The guarded value is `()`: a panic elsewhere cannot leave it inconsistent.
         self.commits.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Closes the store cleanly: the journal synced, the index written out and
+    /// synced file by file, and a marker that says the index on disk is whole, so
+    /// the next start (even after a reboot) uses it instead of rebuilding it.
+    /// Later writes are refused.
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.sync()?;
+        let journal = self.journal_lock();
+        self.closed.store(true, Ordering::SeqCst);
+        let db = self.db()?;
+        {
+            let _gate = self.commit_gate();
+            db.flush()?;
+        }
+        let position = apply::read_position(&self.data()?)?;
+        recovery::mark_clean(&self.dir, position, journal.end())
     }
 
     /// One small read through sled's locks: proves the store is not stuck (watchdog).
@@ -154,33 +297,47 @@ impl Store {
         Ok(())
     }
 
-    /// Writes and flushes a heartbeat key: proves the disk takes writes. After a
-    /// disk error it reopens the database first (at most every few seconds).
+    /// Proves the disk takes writes (a small file written, synced and deleted) and
+    /// that the index is open; after a disk error it reopens the index first (at
+    /// most every few seconds). Writes nothing to the journal.
     pub fn check_writable(&self) -> Result<(), StoreError> {
-        let write = || -> Result<(), StoreError> {
-            let now = chrono::Utc::now().timestamp_millis();
-            self.data()?
-                .insert(global_key("heartbeat"), &now.to_be_bytes())?;
-            self.flush()
+        let check = || -> Result<(), StoreError> {
+            handle::probe_write(&self.dir, 4096)
+                .map_err(|e| StoreError::Io(format!("{}: {e}", self.dir.display())))?;
+            self.probe_read()
         };
-        write().or_else(|_| {
+        check().or_else(|_| {
             self.heal();
-            write()
+            check()
         })
     }
 
-    /// After a failed write: reopens the database from disk (sled keeps an IO
-    /// error forever otherwise); what was not flushed was never acknowledged.
-    /// Returns whether the store is open. Blocks; call it off the async threads.
+    /// After a failed write: reopens the index from disk (sled keeps an IO error
+    /// forever otherwise) and catches it up with the journal. Returns whether the
+    /// store is open. Blocks; call it off the async threads.
     pub fn heal(&self) -> bool {
-        self.handle.reopen()
+        if !self.handle.reopen() {
+            return false;
+        }
+        self.behind.store(true, Ordering::SeqCst);
+        let journal = self.journal_lock();
+        match self.usable(&journal) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!("catching the index up with the journal failed: {e}");
+                false
+            }
+        }
     }
 
     pub fn size_on_disk(&self) -> u64 {
-        self.db()
+        let journal = self.journal_lock().end();
+        let index = self
+            .db()
             .ok()
             .and_then(|db| db.size_on_disk().ok())
-            .unwrap_or(0)
+            .unwrap_or(0);
+        journal + index
     }
 
     fn db(&self) -> Result<sled::Db, StoreError> {
@@ -197,6 +354,7 @@ impl Store {
             .ok_or(StoreError::UnknownMeter(meter))
     }
 
+    /// The meter's stable key; a new id gets the next free one, through the journal.
     fn register_meter(&self, id: &str) -> Result<u16, StoreError> {
         let name = format!("meter/{id}");
         let key = global_key(&name);
@@ -213,113 +371,18 @@ impl Store {
             None => 0,
         };
         let after = next.checked_add(1).ok_or(StoreError::TooManyMeters)?;
-        let mut batch = sled::Batch::default();
-        batch.insert(&key[..], &next.to_be_bytes());
-        batch.insert(&next_key[..], &after.to_be_bytes());
-        self.commit_batch(&self.data()?, batch)?;
+        let ops = vec![
+            Op::Put {
+                key,
+                value: next.to_be_bytes().to_vec(),
+            },
+            Op::Put {
+                key: next_key,
+                value: after.to_be_bytes().to_vec(),
+            },
+        ];
+        self.write_ops(|_| ops, false)?;
         Ok(next)
-    }
-
-    /// Applies samples atomically: events, rollups, totals and counter state.
-    /// Called only by the writer task.
-    pub fn apply(&self, samples: &[Sample]) -> Result<Applied, StoreError> {
-        let mut blocks: RunMap<(u16, u32), Vec<Entry>> = RunMap::default();
-        let mut days: RunMap<(u16, u32), u64> = RunMap::default();
-        let mut per_meter: Vec<Option<MeterDelta>> = self.meters.iter().map(|_| None).collect();
-        let mut local_days = LocalDays::new(self.tz);
-        let mut applied = Applied::default();
-        let mut forwarded = self.forward.pending();
-        for s in samples {
-            let slot = self.slot(s.meter)?;
-            let anchor = slot.anchor_ms();
-            let Some(delta_slot) = per_meter.get_mut(usize::from(s.meter)) else {
-                return Err(StoreError::UnknownMeter(s.meter));
-            };
-            let delta = match delta_slot {
-                Some(d) => d,
-                None => delta_slot.insert(self.load_delta(slot)?),
-            };
-            delta.last_seen = delta.last_seen.max(s.ts_ms);
-            let ml = match s.value {
-                SampleValue::Liters(l) => liters_to_ml(l),
-                SampleValue::Counter(c) => delta.counter_step(c, s.ts_ms),
-            };
-            let (Some(block), Some(day)) = (
-                codec::block_slot(s.ts_ms),
-                codec::day_slot(local_days.day_of(s.ts_ms)),
-            ) else {
-                continue;
-            };
-            if ml == 0 {
-                continue;
-            }
-            let offset = (s.ts_ms - i64::from(block) * DAY_MS) as u32;
-            blocks.entry((slot.key, block)).push(Entry {
-                offset_ms: offset,
-                ml,
-            });
-            *days.entry((slot.key, day)) += ml;
-            delta.total_add += ml;
-            delta.last_event = delta.last_event.max(s.ts_ms);
-            if anchor.is_some_and(|a| s.ts_ms < a) {
-                delta.before_anchor_add += ml;
-            }
-            applied.events += 1;
-            applied.milliliters += ml;
-            forwarded.push(slot.key, s.ts_ms, ml);
-        }
-        let data = self.data()?;
-        let mut batch = sled::Batch::default();
-        for ((meter, block), mut entries) in blocks.into_map() {
-            let key = series_key(prefix::EVENTS, meter, block);
-            let old = data.get(key)?;
-            let block = codec::append_block(old.as_deref().unwrap_or(&[]), &mut entries);
-            batch.insert(&key[..], block);
-        }
-        for ((meter, day), ml) in days.into_map() {
-            add_to(&data, &mut batch, series_key(prefix::DAYS, meter, day), ml)?;
-        }
-        for (slot, delta) in self.meters.iter().zip(per_meter) {
-            if let Some(delta) = delta {
-                delta.write(slot.key, &mut batch);
-            }
-        }
-        let queued = forwarded.write(&mut batch);
-        self.commit_batch(&data, batch)?;
-        self.forward.committed(queued);
-        Ok(applied)
-    }
-
-    fn load_delta(&self, slot: &MeterSlot) -> Result<MeterDelta, StoreError> {
-        let get_i64 = |field| -> Result<i64, StoreError> {
-            Ok(self
-                .data()?
-                .get(meter_key(slot.key, field))?
-                .map(|v| read_i64(&v))
-                .unwrap_or(i64::MIN))
-        };
-        let counter = self
-            .data()?
-            .get(meter_key(slot.key, meter_field::COUNTER))?
-            .and_then(|v| {
-                let b: [u8; 16] = v.as_ref().try_into().ok()?;
-                let value = f64::from_be_bytes(b[0..8].try_into().ok()?);
-                let ts = i64::from_be_bytes(b[8..16].try_into().ok()?);
-                Some((value, ts))
-            });
-        Ok(MeterDelta {
-            last_event: get_i64(meter_field::LAST_EVENT_MS)?,
-            last_seen: get_i64(meter_field::LAST_SEEN_MS)?,
-            counter,
-            counter_changed: false,
-            total_old: self.get_u64(&meter_key(slot.key, meter_field::TOTAL_ML))?,
-            total_add: 0,
-            anchor: self
-                .data()?
-                .get(meter_key(slot.key, meter_field::ANCHOR))?
-                .and_then(|v| decode_anchor(&v)),
-            before_anchor_add: 0,
-        })
     }
 
     fn get_u64(&self, key: &[u8]) -> Result<u64, StoreError> {
@@ -349,8 +412,8 @@ impl Store {
         for kv in self.data()?.scan_prefix([prefix::DAYS]) {
             batch.remove(kv?.0);
         }
-        let mut days: BTreeMap<[u8; 7], u64> = BTreeMap::new();
-        let mut local_days = LocalDays::new(self.tz);
+        let mut days: std::collections::BTreeMap<[u8; 7], u64> = Default::default();
+        let mut local_days = apply::LocalDays::new(self.tz);
         for kv in self.data()?.scan_prefix([prefix::EVENTS]) {
             let (k, block) = kv?;
             let (Some(meter), Some(slot)) = (k.get(1..3), codec::slot_of_key(&k)) else {
@@ -390,154 +453,6 @@ impl Store {
     }
 }
 
-/// Per-meter state changes gathered while applying one batch.
-struct MeterDelta {
-    last_event: i64,
-    last_seen: i64,
-    counter: Option<(f64, i64)>,
-    counter_changed: bool,
-    total_old: u64,
-    total_add: u64,
-    /// The stored anchor and the milliliters before it.
-    anchor: Option<(i64, u64)>,
-    before_anchor_add: u64,
-}
-
-impl MeterDelta {
-    /// Turns a cumulative counter value into the milliliters since the last one.
-    ///
-    /// The first value only sets the baseline. A value below the last one is a
-    /// device reboot (the counter restarted from 0, so all of it is new water) —
-    /// unless it is older than the last one, in which case it is a late duplicate
-    /// and already counted.
-    fn counter_step(&mut self, value: f64, ts_ms: i64) -> u64 {
-        let ml = match self.counter {
-            None => 0,
-            Some((last, _)) if value >= last => liters_to_ml(value - last),
-            Some((_, last_ts)) if ts_ms < last_ts => return 0,
-            Some(_) => liters_to_ml(value),
-        };
-        self.counter = Some((value, ts_ms));
-        self.counter_changed = true;
-        ml
-    }
-
-    fn write(&self, meter: u16, batch: &mut sled::Batch) {
-        if self.total_add > 0 {
-            batch.insert(
-                &meter_key(meter, meter_field::TOTAL_ML)[..],
-                codec::varint_value(self.total_old + self.total_add),
-            );
-        }
-        if let (Some((anchor, before)), true) = (self.anchor, self.before_anchor_add > 0) {
-            batch.insert(
-                &meter_key(meter, meter_field::ANCHOR)[..],
-                &encode_anchor(anchor, before + self.before_anchor_add)[..],
-            );
-        }
-        if self.last_event != i64::MIN {
-            batch.insert(
-                &meter_key(meter, meter_field::LAST_EVENT_MS)[..],
-                &self.last_event.to_be_bytes(),
-            );
-        }
-        if self.last_seen != i64::MIN {
-            batch.insert(
-                &meter_key(meter, meter_field::LAST_SEEN_MS)[..],
-                &self.last_seen.to_be_bytes(),
-            );
-        }
-        if self.counter_changed {
-            if let Some((value, ts)) = self.counter {
-                let mut v = [0u8; 16];
-                v[0..8].copy_from_slice(&value.to_be_bytes());
-                v[8..16].copy_from_slice(&ts.to_be_bytes());
-                batch.insert(&meter_key(meter, meter_field::COUNTER)[..], &v);
-            }
-        }
-    }
-}
-
-fn add_to(
-    tree: &sled::Tree,
-    batch: &mut sled::Batch,
-    key: [u8; 7],
-    ml: u64,
-) -> Result<(), StoreError> {
-    let old = tree
-        .get(key)?
-        .map(|v| codec::read_varint_value(&v))
-        .unwrap_or(0);
-    batch.insert(&key[..], codec::varint_value(old + ml));
-    Ok(())
-}
-
-/// A map that holds the value of the most recent key outside the tree: samples come
-/// in time order, so runs of them share a block and a day and skip the tree search
-/// (a BTreeMap lookup per sample was a hot spot of `apply` in the callgrind profile).
-struct RunMap<K, V> {
-    map: BTreeMap<K, V>,
-    last: Option<(K, V)>,
-}
-
-impl<K, V> Default for RunMap<K, V> {
-    fn default() -> Self {
-        RunMap {
-            map: BTreeMap::new(),
-            last: None,
-        }
-    }
-}
-
-impl<K: Ord + Copy, V: Default> RunMap<K, V> {
-    /// The value of `key`, created empty if new.
-    fn entry(&mut self, key: K) -> &mut V {
-        if self.last.as_ref().map(|(k, _)| *k) != Some(key) {
-            let value = self.map.remove(&key).unwrap_or_default();
-            if let Some((k, v)) = self.last.replace((key, value)) {
-                self.map.insert(k, v);
-            }
-        }
-        &mut self.last.get_or_insert_with(|| (key, V::default())).1
-    }
-
-    fn into_map(mut self) -> BTreeMap<K, V> {
-        if let Some((k, v)) = self.last.take() {
-            self.map.insert(k, v);
-        }
-        self.map
-    }
-}
-
-/// Local day numbers of instants, remembering the last day's bounds: samples
-/// come in time order, so most lookups skip the time zone arithmetic.
-struct LocalDays {
-    tz: Tz,
-    /// `[start, end)` of `day` as UTC instants.
-    cached: Option<(i64, i64, i64)>,
-}
-
-impl LocalDays {
-    fn new(tz: Tz) -> LocalDays {
-        LocalDays { tz, cached: None }
-    }
-
-    fn day_of(&mut self, ts_ms: i64) -> i64 {
-        if let Some((start, end, day)) = self.cached {
-            if (start..end).contains(&ts_ms) {
-                return day;
-            }
-        }
-        let day = buckets::local_day_number(self.tz, ts_ms);
-        let start_of =
-            |n: i64| buckets::date_of_day_number(n).map(|d| buckets::day_start(self.tz, d));
-        if let (Some(start), Some(end)) = (start_of(day), start_of(day + 1)) {
-            self.cached = Some((start, end, day));
-        }
-        day
-    }
-}
-
 pub(crate) fn global_key(name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(name.len() + 1);
     k.push(prefix::GLOBAL);
@@ -561,3 +476,7 @@ pub fn liters_to_ml(liters: f64) -> u64 {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "recovery_tests.rs"]
+mod recovery_tests;

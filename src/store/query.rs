@@ -87,6 +87,16 @@ impl Store {
     /// Exact milliliters in `[from_ms, to_ms)`: whole local days from the day
     /// rollup, the ragged ends from the events.
     pub fn ml_between(&self, meter: MeterIdx, from_ms: i64, to_ms: i64) -> Result<u64, StoreError> {
+        self.ml_between_key(self.slot(meter)?.key, from_ms, to_ms)
+    }
+
+    /// [`Store::ml_between`] by the meter's stable key (replay knows no config order).
+    pub(super) fn ml_between_key(
+        &self,
+        meter: u16,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<u64, StoreError> {
         if to_ms <= from_ms {
             return Ok(0);
         }
@@ -113,9 +123,9 @@ impl Store {
         Ok(head + body + tail)
     }
 
-    fn events_ml(&self, meter: MeterIdx, from_ms: i64, to_ms: i64) -> Result<u64, StoreError> {
+    fn events_ml(&self, meter: u16, from_ms: i64, to_ms: i64) -> Result<u64, StoreError> {
         let mut sum = 0;
-        self.for_each_event(meter, from_ms, to_ms, |_, ml| sum += ml)?;
+        self.for_each_event_key(meter, from_ms, to_ms, |_, ml| sum += ml)?;
         Ok(sum)
     }
 
@@ -123,6 +133,16 @@ impl Store {
     pub fn for_each_event(
         &self,
         meter: MeterIdx,
+        from_ms: i64,
+        to_ms: i64,
+        f: impl FnMut(i64, u64),
+    ) -> Result<(), StoreError> {
+        self.for_each_event_key(self.slot(meter)?.key, from_ms, to_ms, f)
+    }
+
+    fn for_each_event_key(
+        &self,
+        key: u16,
         from_ms: i64,
         to_ms: i64,
         mut f: impl FnMut(i64, u64),
@@ -133,7 +153,6 @@ impl Store {
         let d_from = from_ms.div_euclid(DAY_MS);
         let d_to = (to_ms - 1).div_euclid(DAY_MS) + 1;
         let mut result = Ok(());
-        let key = self.slot(meter)?.key;
         let (lo, hi) = range_keys(prefix::EVENTS, key, d_from, d_to);
         for kv in self.data()?.range(lo..hi) {
             let (k, block) = match kv {
@@ -161,12 +180,11 @@ impl Store {
     fn scan_series(
         &self,
         prefix: u8,
-        meter: MeterIdx,
+        key: u16,
         from: i64,
         to: i64,
         mut f: impl FnMut(u32, u64),
     ) -> Result<(), StoreError> {
-        let key = self.slot(meter)?.key;
         let (lo, hi) = range_keys(prefix, key, from, to);
         for kv in self.data()?.range(lo..hi) {
             let (k, v) = kv?;
@@ -210,7 +228,7 @@ impl Store {
                 let last_day = buckets::local_day_number(self.tz, last);
                 let first_month = month_index(first_day);
                 let (lo, hi) = (first_day + codec::DAY_BIAS, last_day + codec::DAY_BIAS);
-                self.scan_series(prefix::DAYS, meter, lo, hi, |slot, v| {
+                self.scan_series(prefix::DAYS, self.slot(meter)?.key, lo, hi, |slot, v| {
                     let day = codec::day_of_slot(slot);
                     let i = match step {
                         Step::Day => day - first_day,

@@ -2,6 +2,7 @@
 //! from the dashboard's form, and the liters before that time, which do not move it.
 
 use super::codec::{meter_field, meter_key};
+use super::record::Op;
 use super::{MeterSlot, Store, StoreError};
 use crate::ingest::MeterIdx;
 
@@ -63,22 +64,14 @@ impl Store {
     /// liters counted after `at_ms`. Called only by the writer task.
     pub fn set_reading(&self, meter: MeterIdx, m3: f64, at_ms: i64) -> Result<(), StoreError> {
         let slot = self.slot(meter)?;
-        let before = self.ml_between(meter, 0, at_ms)?;
-        let mut v = [0u8; 32];
-        v[0..8].copy_from_slice(&m3.to_be_bytes());
-        v[8..16].copy_from_slice(&at_ms.to_be_bytes());
-        v[16..24].copy_from_slice(&slot.configured.m3.to_be_bytes());
-        v[24..32].copy_from_slice(&slot.configured.anchor_ms.unwrap_or(i64::MIN).to_be_bytes());
-        let mut batch = sled::Batch::default();
-        batch.insert(
-            &meter_key(slot.key, meter_field::READING_OVERRIDE)[..],
-            &v[..],
-        );
-        batch.insert(
-            &meter_key(slot.key, meter_field::ANCHOR)[..],
-            &encode_anchor(at_ms, before)[..],
-        );
-        self.commit_batch(&self.data()?, batch)?;
+        let op = Op::SetReading {
+            meter: slot.key,
+            m3,
+            at_ms,
+            was_m3: slot.configured.m3,
+            was_anchor_ms: slot.configured.anchor_ms.unwrap_or(i64::MIN),
+        };
+        self.write_ops(|_| vec![op], false)?;
         if let Ok(mut r) = slot.reading.write() {
             *r = ReadingBase {
                 m3,

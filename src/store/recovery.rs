@@ -1,97 +1,99 @@
-//! Opening the store, and restoring it from the newest backup when it is damaged.
+//! Opening the store: the journal first, then the sled index, trusted only when it
+//! can be, otherwise rebuilt from the journal.
 //!
-//! The store counts as damaged when sled reports corruption or panics while opening
-//! it, or when it opens with less history than the watermark says was on disk (sled
-//! 0.34 may truncate a damaged log and carry on with what came before, see sled
-//! #1527/#1533). Then the damaged files are moved to `data_dir/store.damaged-<time>`,
-//! a fresh store is filled from the newest complete backup through `Store::apply`,
-//! a [`RecoveryNotice`] is kept in the store (for the alert mail and the dashboard)
-//! and the loss is logged at error level. Without a backup the program refuses to
-//! start: it never starts empty in silence.
+//! sled syncs with `sync_file_range` (no metadata, no device cache flush) and can
+//! open torn, or panic, after a power cut; so the index is trusted only when
+//! - `index.state` says it was closed cleanly (every sled file fsynced, then the
+//!   marker written) at the position it holds, or
+//! - it was written during this very boot (the process crashed but the kernel kept
+//!   every write, so sled recovers a whole prefix of its batches),
 //!
-//! This module does not take backups (`backup` does) and sends no mail.
+//! and then only if it opens without a panic, holds a journal position the journal
+//! has, and its totals equal its day sums. It is then caught up with the journal's
+//! tail. In every other case it is moved away and rebuilt from the whole journal,
+//! which is logged in one line with its figures. Recovery never replaces data with
+//! less: the journal is only ever cut at a torn tail (a record that never finished,
+//! so was never acknowledged), and records behind unreadable bytes are kept. What
+//! could not be read is reported once, by the dashboard and by mail
+//! ([`RecoveryNotice`]), and the damaged journal is kept beside the new one.
+//!
+//! A store written by watermeter 0.1 (sled only, no journal) is migrated once: its
+//! contents become the first records of a new journal.
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use anyhow::Context;
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::backup::{self, BackupInfo};
-use super::{global_key, Store, StoreError};
-use crate::config::Config;
-use crate::ingest::line_protocol::Precision;
-use crate::ingest::MeterIdx;
+use super::apply::{read_position, Applier};
+use super::codec::{self, prefix};
+use super::journal::{self, Damage, Journal};
+use super::record::{self, Op};
+use super::{faults, global_key, handle, Store, StoreError};
 
-/// "The store was damaged and restored from a backup": kept in the store until
-/// the next recovery, for the alert mail and the dashboard.
+/// The index (sled's files) inside the data directory.
+pub const INDEX_DIR: &str = "index";
+/// Whether the index on disk is whole: `boot <id>` and, after a clean close, `clean <seq> <end>`.
+const STATE_FILE: &str = "index.state";
+const NOTICE_KEY: &str = "recovery_notice";
+/// A rebuild writes sled batches of about this many events.
+const REBUILD_BATCH_EVENTS: usize = 100_000;
+
+/// "Part of the journal could not be read": kept in the store until the next such
+/// finding, for the one mail and the dashboard's banner.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecoveryNotice {
     pub recovered_at_ms: i64,
-    /// Why the store counted as damaged.
+    /// What was found, in words.
     pub reason: String,
-    /// The backup file restored from.
-    pub backup: String,
-    /// Events after this instant may be missing.
-    pub backup_taken_at_ms: i64,
-    /// Where the damaged files were moved.
-    pub damaged_store: String,
+    /// Unreadable bytes (checksums that did not match).
+    pub unreadable_bytes: u64,
+    /// The readable records nearest to the damage hold events up to this time…
+    pub missing_from_ms: i64,
+    /// …and from this time on: events between the two may be missing.
+    pub missing_to_ms: i64,
+    /// Where the damaged journal was kept.
+    pub damaged_copy: String,
+    /// Events read back from the journal.
     pub restored_events: u64,
-    /// Liters the watermark proves were on disk and the backup lacks (a lower bound:
-    /// events after the watermark are unknown).
-    pub known_missing_liters: f64,
 }
 
 impl RecoveryNotice {
     /// One sentence for logs, mails and the dashboard.
     pub fn message(&self) -> String {
         format!(
-            "the store was damaged ({}) and was restored from the backup {} with {} events; \
-             events after {} may be missing{}; the damaged files are in {}",
+            "{} bytes of the store's journal could not be read ({}); every other record was kept \
+             ({} events); events between {} and {} may be missing; the damaged journal was kept as {}",
+            self.unreadable_bytes,
             self.reason,
-            self.backup,
             self.restored_events,
-            rfc3339(self.backup_taken_at_ms),
-            if self.known_missing_liters > 0.0 {
-                format!(
-                    " (at least {} L are known to be missing)",
-                    self.known_missing_liters
-                )
-            } else {
-                String::new()
-            },
-            self.damaged_store,
+            rfc3339(self.missing_from_ms),
+            rfc3339(self.missing_to_ms),
+            self.damaged_copy,
         )
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// Not damage: in use, no permission, disk full… the caller explains it.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(
-        "the store in {dir} is damaged ({reason}) and there is no backup in {backups} to restore it from; \
-         to start with an empty history, stop here and move {dir} aside by hand \
-         (mv {dir} {dir}.broken), then start again"
-    )]
-    DamagedWithoutBackup {
-        dir: String,
-        backups: String,
-        reason: String,
-    },
-    #[error(
-        "the store in {dir} is damaged ({reason}) and restoring it from a backup failed: {cause:#}"
-    )]
-    RestoreFailed {
-        dir: String,
-        reason: String,
-        cause: anyhow::Error,
-    },
+/// How the index was made ready, for the log and the tests.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpenReport {
+    /// Why the index was rebuilt from the journal (`None`: it was trusted).
+    pub rebuilt: Option<String>,
+    /// Records applied from the journal while opening.
+    pub replayed_records: u64,
+    pub replayed_events: u64,
+    /// Bytes of a torn last record that were cut off.
+    pub torn_tail_bytes: u64,
+    /// Records in the journal.
+    pub journal_records: u64,
+    pub journal_bytes: u64,
+    pub seconds: f64,
 }
 
 impl Store {
-    /// The last recovery from a backup, if there was one.
+    /// The last report of unreadable journal records, if there ever was one.
     pub fn recovery_notice(&self) -> Option<RecoveryNotice> {
         match self.data().ok()?.get(global_key(NOTICE_KEY)) {
             Ok(Some(v)) => serde_json::from_slice(&v).ok(),
@@ -102,74 +104,417 @@ impl Store {
             }
         }
     }
-
-    fn set_recovery_notice(&self, notice: &RecoveryNotice) -> Result<(), StoreError> {
-        let v = serde_json::to_vec(notice).unwrap_or_default();
-        self.data()?.insert(global_key(NOTICE_KEY), v)?;
-        self.flush()
-    }
 }
 
-const NOTICE_KEY: &str = "recovery_notice";
-
-/// Opens the store in `config.data_dir`, restoring it from the newest backup if it
-/// is damaged. `now_ms` stamps the notice and the damaged directory's name.
-pub fn open(config: &Config, now_ms: i64) -> Result<Store, OpenError> {
-    let damage = match open_plain(config) {
-        Ok(store) => match lost_history(&store, config) {
-            None => return Ok(store),
-            Some(reason) => {
-                drop(store);
-                reason
-            }
-        },
-        Err(Opened::Damaged(reason)) => reason,
-        Err(Opened::Failed(e)) => return Err(OpenError::Store(e)),
+/// Opens the journal and a ready index in `dir` (see the module comment). The
+/// store comes back without meters; `Store::open` registers them.
+pub(super) fn open_index(dir: &Path, cache_bytes: u64, tz: Tz) -> Result<Store, StoreError> {
+    let started = Instant::now();
+    std::fs::create_dir_all(dir).map_err(|e| io(e, "creating", dir))?;
+    let first_seq = super::migrate::from_v1_if_needed(dir, cache_bytes)?;
+    let (mut journal, scan) = Journal::open(dir, first_seq)?;
+    if scan.torn_tail > 0 {
+        tracing::warn!(
+            "cut {} bytes from the end of the journal: a record that was being written when \
+             the process stopped (never acknowledged)",
+            scan.torn_tail
+        );
+    }
+    let mut found_damage = None;
+    if !scan.damage.is_empty() {
+        let keep = dir.join(format!("journal.damaged-{}", file_stamp(now_ms())));
+        journal.rewrite_without_damage(&keep)?;
+        found_damage = Some((scan.damage.clone(), keep));
+    }
+    let boot = boot_id();
+    let state = read_state(dir);
+    let index_dir = dir.join(INDEX_DIR);
+    let doubt = match &found_damage {
+        Some(_) => Some("part of the journal could not be read".to_string()),
+        None if !index_dir.exists() => Some("there was no index".to_string()),
+        None if state.clean.is_none() && (state.boot.is_none() || state.boot != boot) => Some(
+            "the last run did not close the index cleanly and the machine has restarted since \
+             (a power cut, or a crash of the whole system)"
+                .to_string(),
+        ),
+        None => None,
     };
-    restore(config, &damage, now_ms)
+    // From here on the index on disk may change: the marker must go first.
+    write_state(
+        dir,
+        &State {
+            boot: boot.clone(),
+            clean: None,
+        },
+    )?;
+    let mut store = match doubt {
+        None => match trusted(dir, cache_bytes, tz, journal, &state, state.boot == boot) {
+            Ok(store) => store,
+            Err((journal, why)) => rebuild(dir, cache_bytes, tz, journal, why)?,
+        },
+        Some(why) => rebuild(dir, cache_bytes, tz, journal, why)?,
+    };
+    if let Some((damage, keep)) = found_damage {
+        report_damage(&store, &damage, &keep)?;
+    }
+    store.report.torn_tail_bytes = scan.torn_tail;
+    store.report.journal_records = scan.records;
+    let journal_bytes = store.journal_lock().end();
+    store.report.journal_bytes = journal_bytes;
+    store.report.seconds = started.elapsed().as_secs_f64();
+    store.forward.count(&store.data()?)?;
+    log_report(&store.report);
+    Ok(store)
 }
 
-enum Opened {
-    Damaged(String),
-    Failed(StoreError),
-}
-
-fn open_plain(config: &Config) -> Result<Store, Opened> {
-    let c = &config;
+/// Opens the index that the state says may be trusted, checks it and catches it up.
+fn trusted(
+    dir: &Path,
+    cache_bytes: u64,
+    tz: Tz,
+    journal: Journal,
+    state: &State,
+    same_boot: bool,
+) -> Result<Store, (Journal, String)> {
+    let index_dir = dir.join(INDEX_DIR);
     let opened = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        Store::open(&c.data_dir, c.store.cache_bytes, c.timezone, &c.meters)
+        handle::Handle::open(&index_dir, cache_bytes)
     }));
-    match opened {
-        Ok(Ok(store)) => Ok(store),
-        Ok(Err(e)) if is_damage(&e) => Err(Opened::Damaged(describe(&e))),
-        Ok(Err(e)) => Err(Opened::Failed(e)),
-        Err(panic) => Err(Opened::Damaged(format!(
-            "sled panicked while opening it: {}",
-            panic_text(&panic)
-        ))),
+    let handle = match opened {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => return Err((journal, format!("sled could not open it: {e}"))),
+        Err(panic) => {
+            return Err((
+                journal,
+                format!("sled panicked while opening it: {}", panic_text(&panic)),
+            ))
+        }
+    };
+    let mut store = Store::assemble(dir, handle, journal, tz);
+    let why = match check_index(&store, state, same_boot) {
+        Ok(()) => {
+            let caught_up = {
+                let journal = store.journal_lock();
+                catch_up(&store, &journal)
+            };
+            match caught_up {
+                Ok((records, events)) => {
+                    store.report.replayed_records = records;
+                    store.report.replayed_events = events;
+                    None
+                }
+                Err(e) => Some(format!("catching it up failed: {e}")),
+            }
+        }
+        Err(why) => Some(why),
+    };
+    match why {
+        None => Ok(store),
+        Some(why) => Err((store.into_journal(), why)),
     }
 }
 
-/// Errors that mean the files are bad, as opposed to the disk or the permissions.
-fn is_damage(e: &StoreError) -> bool {
-    use std::io::ErrorKind::{InvalidData, UnexpectedEof};
-    match e {
-        StoreError::Db(sled::Error::Corruption { .. }) => true,
-        StoreError::Db(sled::Error::ReportableBug(_)) => true,
-        StoreError::Db(sled::Error::Io(io)) => matches!(io.kind(), UnexpectedEof | InvalidData),
-        _ => false,
+/// Why the index is not what the journal says, if it is not.
+fn check_index(store: &Store, state: &State, same_boot: bool) -> Result<(), String> {
+    let data = store.data().map_err(|e| e.to_string())?;
+    let position = read_position(&data).map_err(|e| e.to_string())?;
+    let journal = store.journal_lock();
+    let (seq, end) = position.unwrap_or((0, 0));
+    if end > journal.end() || (seq > 0 && seq >= journal.next_seq()) {
+        return Err(format!(
+            "it holds journal record {seq}, which the journal does not have"
+        ));
     }
+    if !same_boot && state.clean != Some((seq, end)) {
+        return Err("it is not the index that was closed cleanly".to_string());
+    }
+    drop(journal);
+    totals_match_days(&data).map_err(|e| e.to_string())?
 }
 
-fn describe(e: &StoreError) -> String {
-    match e {
-        StoreError::Db(sled::Error::Corruption { at: Some(at), .. }) => {
-            format!("sled found corrupted data at {at}")
+/// Every meter's total equals the sum of its day rollup.
+fn totals_match_days(data: &sled::Tree) -> Result<Result<(), String>, StoreError> {
+    for kv in data.scan_prefix([prefix::METER]) {
+        let (k, v) = kv?;
+        if k.len() != 4 || k[3] != codec::meter_field::TOTAL_ML {
+            continue;
         }
-        StoreError::Db(sled::Error::Corruption { at: None, .. }) => {
-            "sled found corrupted data".to_string()
+        let total = codec::read_varint_value(&v);
+        let mut days = 0u64;
+        for kv in data.scan_prefix([prefix::DAYS, k[1], k[2]]) {
+            days += codec::read_varint_value(&kv?.1);
         }
-        other => format!("sled failed: {other}"),
+        if days != total {
+            let meter = u16::from_be_bytes([k[1], k[2]]);
+            return Ok(Err(format!(
+                "meter {meter}'s total ({total} mL) differs from its day sums ({days} mL)"
+            )));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Applies the journal's records after the index's position (after a crash in the
+/// same boot, or after an apply failed).
+pub(super) fn catch_up(store: &Store, journal: &Journal) -> Result<(u64, u64), StoreError> {
+    let position = read_position(&store.data()?)?;
+    let (seq, end) = position.unwrap_or((0, 0));
+    if end >= journal.end() {
+        return Ok((0, 0));
+    }
+    replay(store, journal, end, seq, false)
+}
+
+/// Applies every record from offset `from` whose seq is above `after`.
+fn replay(
+    store: &Store,
+    journal: &Journal,
+    from: u64,
+    after: u64,
+    rebuilding: bool,
+) -> Result<(u64, u64), StoreError> {
+    let mut applier = Applier::new(store);
+    let (mut records, mut failure) = (0u64, None);
+    let mut each = |seq: u64, end: u64, payload: &[u8]| -> Result<(), String> {
+        if seq <= after {
+            return Ok(());
+        }
+        let mut step = || -> Result<(), StoreError> {
+            let ops = record::decode(payload).map_err(|e| StoreError::Record {
+                seq,
+                reason: e.to_string(),
+            })?;
+            applier.add(seq, end, &ops)?;
+            if applier.pending_events() >= REBUILD_BATCH_EVENTS {
+                applier.write()?;
+                if rebuilding {
+                    faults::maybe_crash("rebuild");
+                }
+            }
+            Ok(())
+        };
+        records += 1;
+        step().map_err(|e| {
+            let text = e.to_string();
+            failure = Some(e);
+            text
+        })
+    };
+    let result = journal.replay(from, &mut each);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    result.map_err(StoreError::Io)?;
+    let applied = applier.finish()?;
+    Ok((records, applied.events))
+}
+
+/// Moves the old index away (deleting it), creates an empty one and fills it from
+/// the whole journal.
+fn rebuild(
+    dir: &Path,
+    cache_bytes: u64,
+    tz: Tz,
+    journal: Journal,
+    why: String,
+) -> Result<Store, StoreError> {
+    let started = Instant::now();
+    let index_dir = dir.join(INDEX_DIR);
+    let old = dir.join(format!("{INDEX_DIR}.old"));
+    if index_dir.exists() {
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(&index_dir, &old).map_err(|e| io(e, "moving away", &index_dir))?;
+    }
+    let _ = std::fs::remove_dir_all(&old);
+    let handle = handle::Handle::open(&index_dir, cache_bytes)?;
+    let mut store = Store::assemble(dir, handle, journal, tz);
+    // The rollup is built in this zone as the records are applied.
+    store
+        .data()?
+        .insert(global_key("tz"), tz.name().as_bytes())?;
+    let (records, events) = {
+        let journal = store.journal_lock();
+        replay(&store, &journal, 0, 0, true)?
+    };
+    store.report.rebuilt = Some(why.clone());
+    store.report.replayed_records = records;
+    store.report.replayed_events = events;
+    let liters: u64 = store
+        .data()?
+        .scan_prefix([prefix::METER])
+        .filter_map(|kv| kv.ok())
+        .filter(|(k, _)| k.len() == 4 && k[3] == codec::meter_field::TOTAL_ML)
+        .map(|(_, v)| codec::read_varint_value(&v))
+        .sum::<u64>()
+        / 1000;
+    tracing::warn!(
+        "rebuilt the index from the journal because {why}: {records} records, {events} events, \
+         {liters} L in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(store)
+}
+
+/// Stores the notice about unreadable journal bytes (through the journal, synced).
+fn report_damage(store: &Store, damage: &[Damage], keep: &Path) -> Result<(), StoreError> {
+    let bytes: u64 = damage.iter().map(|d| d.bytes).sum();
+    let (from_ms, to_ms) = damage_span(store, damage)?;
+    let notice = RecoveryNotice {
+        recovered_at_ms: now_ms(),
+        reason: format!(
+            "{} stretch{} with bad checksums, as a failing SD card or a crash of the whole \
+             system can leave",
+            damage.len(),
+            if damage.len() == 1 { "" } else { "es" }
+        ),
+        unreadable_bytes: bytes,
+        missing_from_ms: from_ms,
+        missing_to_ms: to_ms,
+        damaged_copy: keep.display().to_string(),
+        restored_events: store.report.replayed_events,
+    };
+    tracing::error!("{}", notice.message());
+    let value = serde_json::to_vec(&notice).map_err(|e| StoreError::Io(e.to_string()))?;
+    store.write_ops(
+        |_| {
+            vec![Op::Put {
+                key: global_key(NOTICE_KEY),
+                value,
+            }]
+        },
+        true,
+    )?;
+    Ok(())
+}
+
+/// The newest event before the first damage and the oldest after the last one.
+fn damage_span(store: &Store, damage: &[Damage]) -> Result<(i64, i64), StoreError> {
+    let first_after = damage.iter().map(|d| d.after_seq).min().unwrap_or(0);
+    let last_before = damage.iter().map(|d| d.before_seq).max().unwrap_or(0);
+    let (mut from, mut to) = (i64::MIN, i64::MAX);
+    let journal = store.journal_lock();
+    let scan = journal.replay(0, &mut |seq, _, payload| {
+        if seq != first_after && seq != last_before {
+            return Ok(());
+        }
+        for op in record::decode(payload).unwrap_or_default() {
+            if let Op::Events { events, .. } = op {
+                for e in events {
+                    if seq == first_after {
+                        from = from.max(e.ts_ms);
+                    } else {
+                        to = to.min(e.ts_ms);
+                    }
+                }
+            }
+        }
+        Ok(())
+    });
+    scan.map_err(StoreError::Io)?;
+    let now = now_ms();
+    Ok((
+        if from == i64::MIN { 0 } else { from },
+        if to == i64::MAX { now } else { to },
+    ))
+}
+
+/// After a clean close: the index is whole on disk at `position`.
+pub(super) fn mark_clean(
+    dir: &Path,
+    position: Option<(u64, u64)>,
+    journal_end: u64,
+) -> Result<(), StoreError> {
+    let index_dir = dir.join(INDEX_DIR);
+    sync_tree(&index_dir).map_err(|e| io(e, "syncing", &index_dir))?;
+    let (seq, end) = position.unwrap_or((0, 0));
+    if end != journal_end {
+        // Not caught up: leave the marker away, the next start catches up or rebuilds.
+        return Ok(());
+    }
+    write_state(
+        dir,
+        &State {
+            boot: boot_id(),
+            clean: Some((seq, end)),
+        },
+    )
+}
+
+/// fsyncs every file and directory under `dir`, deepest first.
+fn sync_tree(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            sync_tree(&entry.path())?;
+        } else {
+            std::fs::File::open(entry.path())?.sync_all()?;
+        }
+    }
+    journal::sync_dir(dir)
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct State {
+    boot: Option<String>,
+    clean: Option<(u64, u64)>,
+}
+
+fn read_state(dir: &Path) -> State {
+    let text = std::fs::read_to_string(dir.join(STATE_FILE)).unwrap_or_default();
+    let mut state = State::default();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some("boot"), Some(id), _) => state.boot = Some(id.to_string()),
+            (Some("clean"), Some(seq), Some(end)) => {
+                state.clean = seq.parse().ok().zip(end.parse().ok());
+            }
+            _ => {}
+        }
+    }
+    state
+}
+
+/// Replaces the state file atomically and durably (temp file, fsync, rename, fsync dir).
+fn write_state(dir: &Path, state: &State) -> Result<(), StoreError> {
+    use std::io::Write;
+    let path = dir.join(STATE_FILE);
+    let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+    let mut text = String::new();
+    if let Some(b) = &state.boot {
+        text.push_str(&format!("boot {b}\n"));
+    }
+    if let Some((seq, end)) = state.clean {
+        text.push_str(&format!("clean {seq} {end}\n"));
+    }
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        journal::sync_dir(dir)
+    })();
+    written.map_err(|e| io(e, "writing", &path))
+}
+
+/// The kernel's id of this boot: a crash within one boot keeps every write.
+/// `WATERMETER_BOOT_ID_FILE` points elsewhere for the power-cut tests.
+fn boot_id() -> Option<String> {
+    let path = std::env::var_os("WATERMETER_BOOT_ID_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/proc/sys/kernel/random/boot_id"));
+    let id = std::fs::read_to_string(path).ok()?;
+    let id = id.trim();
+    (!id.is_empty() && !id.contains(char::is_whitespace)).then(|| id.to_string())
+}
+
+fn log_report(r: &OpenReport) {
+    if r.rebuilt.is_none() && r.replayed_records > 0 {
+        tracing::info!(
+            "the index was {} records behind the journal and caught up ({} events)",
+            r.replayed_records,
+            r.replayed_events
+        );
     }
 }
 
@@ -183,120 +528,18 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Why the store, though it opened, has less than was once on disk.
-fn lost_history(store: &Store, config: &Config) -> Option<String> {
-    let mark = backup::read_watermark(&config.data_dir);
-    let newest = backup::list(&config.data_dir).into_iter().next();
-    for (i, m) in config.meters.iter().enumerate() {
-        let have = store.total_ml(i as MeterIdx).unwrap_or(0);
-        let from_mark = mark
-            .as_ref()
-            .and_then(|w| w.total(&m.id).map(|t| (t, w.at_ms)));
-        let from_backup = newest.as_ref().and_then(|b| {
-            let t = b.totals.iter().find(|(id, _)| *id == m.id)?.1;
-            Some((t, b.taken_at_ms))
-        });
-        for (had, at) in [from_mark, from_backup].into_iter().flatten() {
-            if have < had {
-                return Some(format!(
-                    "it holds {} L for meter '{}', but held {} L on {}",
-                    have as f64 / 1000.0,
-                    m.id,
-                    had as f64 / 1000.0,
-                    rfc3339(at)
-                ));
-            }
-        }
-    }
-    None
+fn io(e: std::io::Error, what: &str, path: &Path) -> StoreError {
+    StoreError::Io(format!("{what} {}: {e}", path.display()))
 }
 
-fn restore(config: &Config, reason: &str, now_ms: i64) -> Result<Store, OpenError> {
-    let dir = config.data_dir.display().to_string();
-    tracing::error!("the store in {dir} is damaged: {reason}");
-    let Some(newest) = backup::list(&config.data_dir).into_iter().next() else {
-        return Err(OpenError::DamagedWithoutBackup {
-            dir,
-            backups: backup::dir(&config.data_dir).display().to_string(),
-            reason: reason.to_string(),
-        });
-    };
-    let failed = |cause: anyhow::Error| OpenError::RestoreFailed {
-        dir: dir.clone(),
-        reason: reason.to_string(),
-        cause,
-    };
-    let damaged = move_aside(&config.data_dir, now_ms).map_err(failed)?;
-    let (store, notice) = replay(config, &newest, reason, &damaged, now_ms).map_err(failed)?;
-    tracing::error!("{}", notice.message());
-    // The old watermark is higher than the restored totals: replace it now, or a
-    // crash before the next one would restore from the backup again.
-    if let Err(e) = backup::write_watermark(&store, config, now_ms) {
-        tracing::error!("updating the store's watermark failed: {e:#}");
-    }
-    Ok(store)
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
-/// Fills a fresh store from `backup` and records the notice. The store stays open
-/// (closing and reopening it at once could race sled's own release of its lock).
-fn replay(
-    config: &Config,
-    backup: &BackupInfo,
-    reason: &str,
-    damaged: &Path,
-    now_ms: i64,
-) -> anyhow::Result<(Store, RecoveryNotice)> {
-    let store = open_plain(config).map_err(|e| match e {
-        Opened::Damaged(r) => anyhow::anyhow!("a fresh store cannot be created: {r}"),
-        Opened::Failed(e) => anyhow::Error::new(e).context("creating a fresh store"),
-    })?;
-    let summary = crate::transfer::import(&store, config, &backup.path, Precision::Nanoseconds)
-        .with_context(|| format!("replaying {}", backup.path.display()))?;
-    let mark = backup::read_watermark(&config.data_dir);
-    let mut missing_ml = 0u64;
-    for (i, m) in config.meters.iter().enumerate() {
-        let have = store.total_ml(i as MeterIdx)?;
-        let had = mark.as_ref().and_then(|w| w.total(&m.id)).unwrap_or(0);
-        missing_ml += had.saturating_sub(have);
-    }
-    let notice = RecoveryNotice {
-        recovered_at_ms: now_ms,
-        reason: reason.to_string(),
-        backup: backup.path.display().to_string(),
-        backup_taken_at_ms: backup.taken_at_ms,
-        damaged_store: damaged.display().to_string(),
-        restored_events: summary.points,
-        known_missing_liters: missing_ml as f64 / 1000.0,
-    };
-    store.set_recovery_notice(&notice)?;
-    Ok((store, notice))
-}
-
-/// Moves sled's files (`conf`, `db`, `blobs/`, `snap.*`) into `store.damaged-<time>`;
-/// backups and everything else in the data directory stay.
-fn move_aside(data_dir: &Path, now_ms: i64) -> anyhow::Result<PathBuf> {
-    let stamp = chrono::DateTime::from_timestamp_millis(now_ms)
+fn file_stamp(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y%m%dT%H%M%SZ").to_string())
-        .unwrap_or_else(|| now_ms.to_string());
-    let target = data_dir.join(format!("store.damaged-{stamp}"));
-    std::fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
-    let entries =
-        std::fs::read_dir(data_dir).with_context(|| format!("listing {}", data_dir.display()))?;
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(n) = name.to_str() else { continue };
-        if matches!(n, "conf" | "db" | "blobs") || n.starts_with("snap.") {
-            let to = target.join(&name);
-            std::fs::rename(entry.path(), &to).with_context(|| {
-                format!("moving {} to {}", entry.path().display(), to.display())
-            })?;
-        }
-    }
-    std::fs::File::open(data_dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing {}", data_dir.display()))?;
-    Ok(target)
+        .unwrap_or_else(|| ms.to_string())
 }
 
 fn rfc3339(ms: i64) -> String {

@@ -94,7 +94,7 @@ pub struct MailStatus {
 pub struct AlertsBody {
     alerts: Vec<AlertBody>,
     outbox: OutboxBody,
-    /// The store's own news: its last restore from a backup.
+    /// The store's own news: unreadable journal records, if any were found.
     store: super::store_notice::StoreBody,
 }
 

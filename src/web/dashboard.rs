@@ -19,7 +19,7 @@ use crate::ingest::MeterIdx;
 pub struct DashboardPage {
     layout: Layout,
     meters: Vec<MeterPanel>,
-    /// A recent restore of the store from a backup.
+    /// A recent finding of unreadable journal records.
     store_notice: Option<Banner>,
     /// `[forward]`/`[mqtt]` status, when either is configured.
     integrations: Option<Integrations>,

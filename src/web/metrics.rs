@@ -103,7 +103,7 @@ pub fn render(state: &AppState, now_ms: i64) -> Result<String, ApiError> {
     e.family(
         name,
         Kind::Gauge,
-        "When the store was last restored from a backup (0: never).",
+        "When unreadable journal records were last found (0: never).",
     )
     .sample(name, &[], recovered as f64);
     Ok(e.finish())

@@ -1,4 +1,4 @@
-//! What the pages and `/api/v1/alerts` say about a store restored from a backup.
+//! What the pages and `/api/v1/alerts` say about journal records that could not be read.
 //!
 //! `store::recovery` keeps the [`RecoveryNotice`]; for `alert::recovery_mail::NOTICE_DAYS` after the
 //! restore the dashboard shows it as a banner ([`banner`]); the API always reports
@@ -16,7 +16,7 @@ use crate::store::recovery::RecoveryNotice;
 /// The dashboard's banner about a recent restore.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Banner {
-    /// "The store was restored from a backup on … — events after … may be missing."
+    /// "Part of the stored history could not be read on …: events between … and … may be missing."
     pub headline: String,
     /// The whole story in one sentence (`RecoveryNotice::message`).
     pub detail: String,
@@ -32,20 +32,20 @@ pub fn banner(state: &AppState, now_ms: i64) -> Option<Banner> {
 fn banner_for(n: &RecoveryNotice, tz: Tz) -> Banner {
     Banner {
         headline: format!(
-            "The store was damaged and restored from a backup on {}: events after {} may be missing.",
+            "Part of the stored history could not be read on {}: events between {} and {} may be missing.",
             local(n.recovered_at_ms, tz),
-            local(n.backup_taken_at_ms, tz)
+            local(n.missing_from_ms, tz),
+            local(n.missing_to_ms, tz)
         ),
         detail: n.message(),
-        known_missing: (n.known_missing_liters > 0.0)
-            .then(|| crate::alert::message::liters(n.known_missing_liters)),
+        known_missing: None,
     }
 }
 
 /// `store` in `/api/v1/alerts`.
 #[derive(Debug, Serialize)]
 pub struct StoreBody {
-    /// The last restore from a backup (`null`: never restored).
+    /// The last finding of unreadable journal records (`null`: never).
     recovery: Option<RecoveryBody>,
 }
 
@@ -53,28 +53,28 @@ pub struct StoreBody {
 struct RecoveryBody {
     recovered: String,
     reason: String,
-    backup: String,
-    /// Events after this time may be missing.
-    backup_taken: String,
-    damaged_store: String,
+    unreadable_bytes: u64,
+    /// Events between these two times may be missing.
+    missing_from: String,
+    missing_to: String,
+    damaged_copy: String,
     restored_events: u64,
-    known_missing_liters: f64,
     message: String,
-    /// Shown on the dashboard (for `NOTICE_DAYS` days after the restore).
+    /// Shown on the dashboard (for `NOTICE_DAYS` days after it was found).
     recent: bool,
 }
 
 pub fn api_body(state: &AppState, now_ms: i64) -> StoreBody {
     let recovery = state.store.recovery_notice().map(|n| RecoveryBody {
         recovered: rfc3339(state, n.recovered_at_ms),
-        backup_taken: rfc3339(state, n.backup_taken_at_ms),
+        missing_from: rfc3339(state, n.missing_from_ms),
+        missing_to: rfc3339(state, n.missing_to_ms),
         message: n.message(),
         recent: is_recent(&n, now_ms),
         reason: n.reason,
-        backup: n.backup,
-        damaged_store: n.damaged_store,
+        unreadable_bytes: n.unreadable_bytes,
+        damaged_copy: n.damaged_copy,
         restored_events: n.restored_events,
-        known_missing_liters: n.known_missing_liters,
     });
     StoreBody { recovery }
 }
@@ -91,23 +91,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_banner_names_the_restore_the_gap_and_the_known_loss() {
+    fn the_banner_names_the_finding_and_the_gap() {
         let n = RecoveryNotice {
             recovered_at_ms: 1_774_792_800_000,
-            reason: "sled found corrupted data".into(),
-            backup: "b.lp".into(),
-            backup_taken_at_ms: 1_774_749_600_000,
-            damaged_store: "store.damaged-x".into(),
+            reason: "1 stretch with bad checksums".into(),
+            unreadable_bytes: 300,
+            missing_from_ms: 1_774_749_600_000,
+            missing_to_ms: 1_774_753_200_000,
+            damaged_copy: "journal.damaged-x".into(),
             restored_events: 3,
-            known_missing_liters: 20.0,
         };
         let b = banner_for(&n, chrono_tz::Europe::Vienna);
         assert_eq!(
             b.headline,
-            "The store was damaged and restored from a backup on 2026-03-29 16:00: \
-             events after 2026-03-29 04:00 may be missing."
+            "Part of the stored history could not be read on 2026-03-29 16:00: \
+             events between 2026-03-29 04:00 and 2026-03-29 05:00 may be missing."
         );
-        assert_eq!(b.known_missing.as_deref(), Some("20 L"));
-        assert!(b.detail.contains("store.damaged-x"));
+        assert!(b.detail.contains("journal.damaged-x"));
     }
 }

@@ -1,0 +1,304 @@
+//! Opening after crashes: when the index is trusted, caught up or rebuilt, and
+//! that every path ends with the same history as the journal.
+
+use super::*;
+use crate::alert::{AlertState, AlertStore, OutboxMail};
+use crate::ingest::SampleValue;
+
+fn meters() -> Vec<MeterConfig> {
+    vec![crate::config::builtin_defaults().meters[0].clone()]
+}
+
+fn open(dir: &Path) -> Store {
+    Store::open(dir, 1 << 20, chrono_tz::Europe::Vienna, &meters()).unwrap()
+}
+
+fn pulses(from_ms: i64, n: i64) -> Vec<Sample> {
+    (0..n)
+        .map(|i| Sample {
+            meter: 0,
+            ts_ms: from_ms + i * 1_500,
+            value: SampleValue::Liters(1.0),
+        })
+        .collect()
+}
+
+const T0: i64 = 1_774_742_400_000; // 2026-03-29 00:00 UTC: the spring-forward day in Vienna
+
+fn mail() -> OutboxMail {
+    OutboxMail {
+        alert: "leak".into(),
+        created_ms: T0,
+        message_id: "<1@x>".into(),
+        subject: "water runs".into(),
+        text: "…".into(),
+        html: None,
+    }
+}
+
+/// Fills a store: 3 batches of events, an alert transition with its mail, a reading.
+fn fill(store: &Store) {
+    for b in 0..3 {
+        store.apply(&pulses(T0 + b * 20_000_000, 1_000)).unwrap();
+    }
+    store
+        .commit("leak", &AlertState::default(), None, &[mail()])
+        .unwrap();
+    store.set_reading(0, 12.5, T0 + 10_000_000).unwrap();
+    store.sync().unwrap();
+}
+
+/// What a user can see of the store.
+fn seen(store: &Store) -> (u64, u64, f64, usize, Vec<u64>) {
+    let day = store
+        .usage(0, crate::buckets::Step::Day, T0, T0 + 86_400_000)
+        .unwrap()
+        .total_ml();
+    let outbox = store.outbox_pending().unwrap().len();
+    let reading = (store.reading_m3(0).unwrap() * 1e6).round() / 1e6;
+    let ids = store
+        .outbox_pending()
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    (store.total_ml(0).unwrap(), day, reading, outbox, ids)
+}
+
+fn set_state(dir: &Path, text: &str) {
+    std::fs::write(dir.join("index.state"), text).unwrap();
+}
+
+#[test]
+fn a_crash_in_the_same_boot_catches_the_index_up_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    fill(&store);
+    let before = seen(&store);
+    drop(store); // no close: as a SIGKILL leaves it
+    let store = open(dir.path());
+    assert_eq!(store.open_report().rebuilt, None);
+    assert_eq!(seen(&store), before);
+    assert_eq!(before.0, 3_000_000);
+}
+
+#[test]
+fn after_a_restart_of_the_machine_an_index_not_closed_cleanly_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    fill(&store);
+    let before = seen(&store);
+    drop(store);
+    set_state(dir.path(), "boot another-boot\n");
+    let store = open(dir.path());
+    let why = store.open_report().rebuilt.clone().expect("rebuilt");
+    assert!(why.contains("restarted"), "{why}");
+    assert_eq!(seen(&store), before, "the same history, reading and mail");
+}
+
+#[test]
+fn an_index_closed_cleanly_is_used_after_a_restart_of_the_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    fill(&store);
+    let before = seen(&store);
+    store.close().unwrap();
+    assert!(matches!(
+        store.apply(&pulses(T0, 1)),
+        Err(StoreError::Closed)
+    ));
+    drop(store);
+    let text = std::fs::read_to_string(dir.path().join("index.state")).unwrap();
+    let clean = text.lines().find(|l| l.starts_with("clean ")).expect(&text);
+    set_state(dir.path(), &format!("boot another-boot\n{clean}\n"));
+    let store = open(dir.path());
+    assert_eq!(store.open_report().rebuilt, None);
+    assert_eq!(store.open_report().replayed_records, 0);
+    assert_eq!(seen(&store), before);
+}
+
+#[test]
+fn a_garbage_index_in_the_same_boot_still_ends_with_the_whole_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    fill(&store);
+    let before = seen(&store);
+    drop(store);
+    let db = dir.path().join("index").join("db");
+    let len = std::fs::metadata(&db).unwrap().len() as usize;
+    std::fs::write(&db, vec![0x5a; len.max(4096)]).unwrap();
+    // sled opens such a file as empty (or refuses it): either way the journal fills it.
+    let store = open(dir.path());
+    let r = store.open_report();
+    assert!(r.rebuilt.is_some() || r.replayed_records >= 5, "{r:?}");
+    assert_eq!(seen(&store), before);
+}
+
+#[test]
+fn an_index_whose_total_disagrees_with_its_days_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    fill(&store);
+    let before = seen(&store);
+    let key = codec::meter_key(0, codec::meter_field::TOTAL_ML);
+    store
+        .data()
+        .unwrap()
+        .insert(key, codec::varint_value(1))
+        .unwrap();
+    store.close().unwrap();
+    drop(store);
+    let store = open(dir.path());
+    let why = store.open_report().rebuilt.clone().expect("rebuilt");
+    assert!(why.contains("day sums"), "{why}");
+    assert_eq!(seen(&store), before);
+}
+
+#[test]
+fn a_torn_last_record_is_cut_and_everything_before_it_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    fill(&store);
+    let before = seen(&store);
+    drop(store);
+    let path = dir.path().join(journal::FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(b"WMJ1\x40\0\0\0half a record");
+    std::fs::write(&path, &bytes).unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.open_report().torn_tail_bytes, 21);
+    assert_eq!(seen(&store), before);
+    assert!(
+        store.recovery_notice().is_none(),
+        "a torn tail is no loss to report"
+    );
+}
+
+#[test]
+fn unreadable_records_are_reported_once_and_the_rest_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for b in 0..4 {
+        store.apply(&pulses(T0 + b * 3_600_000, 100)).unwrap();
+    }
+    store.sync().unwrap();
+    drop(store);
+    // Damage the third events record (seq 3: seq 1 registered the meter).
+    let path = dir.path().join(journal::FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let starts: Vec<usize> = bytes
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == b"WMJ1")
+        .map(|(i, _)| i)
+        .collect();
+    bytes[starts[3] + 30] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let store = open(dir.path());
+    assert!(store.open_report().rebuilt.is_some());
+    assert_eq!(
+        store.total_ml(0).unwrap(),
+        300_000,
+        "three of four hours kept"
+    );
+    let n = store.recovery_notice().expect("a notice");
+    assert_eq!(
+        (n.missing_from_ms, n.missing_to_ms),
+        (T0 + 3_600_000 + 99 * 1_500, T0 + 3 * 3_600_000)
+    );
+    assert!(std::path::Path::new(&n.damaged_copy).exists());
+    assert!(n.message().contains("may be missing"), "{}", n.message());
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(
+        store.recovery_notice(),
+        Some(n),
+        "reported once, kept as it was"
+    );
+    assert_eq!(
+        store.open_report().rebuilt,
+        None,
+        "the journal is whole again"
+    );
+}
+
+#[test]
+fn forward_queue_numbers_survive_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.enable_forwarding();
+    store.apply(&pulses(T0, 10)).unwrap();
+    let first = store.forward_peek(4).unwrap();
+    store.forward_ack(first.through.unwrap()).unwrap();
+    store.apply(&pulses(T0 + 60_000, 5)).unwrap();
+    store.sync().unwrap();
+    let left: Vec<u64> = store
+        .forward_peek(100)
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| e.0)
+        .collect();
+    drop(store);
+    set_state(dir.path(), "boot another-boot\n");
+    let store = open(dir.path());
+    assert!(store.open_report().rebuilt.is_some());
+    let after: Vec<u64> = store
+        .forward_peek(100)
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(after, left);
+    assert_eq!(store.forward_backlog(), 11);
+}
+
+#[test]
+fn a_store_written_by_version_0_1_is_moved_to_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let data = db.open_tree("data").unwrap();
+        data.insert(global_key("meter/main"), &0u16.to_be_bytes())
+            .unwrap();
+        data.insert(global_key("next_meter"), &1u16.to_be_bytes())
+            .unwrap();
+        let entries: Vec<codec::Entry> = (0..50)
+            .map(|i| codec::Entry {
+                offset_ms: i * 1_000,
+                ml: 1_000,
+            })
+            .collect();
+        let day = (T0 / codec::DAY_MS) as u32;
+        data.insert(
+            series_key(prefix::EVENTS, 0, day),
+            codec::encode_block(&entries),
+        )
+        .unwrap();
+        data.insert(
+            codec::meter_key(0, codec::meter_field::TOTAL_ML),
+            codec::varint_value(50_000),
+        )
+        .unwrap();
+        let mut outbox = vec![prefix::OUTBOX];
+        outbox.extend_from_slice(&7u64.to_be_bytes());
+        let stored = serde_json::json!({"mail": mail(), "attempt": null});
+        data.insert(outbox, serde_json::to_vec(&stored).unwrap())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(store.total_ml(0).unwrap(), 50_000);
+    let pending = store.outbox_pending().unwrap();
+    assert_eq!(pending.iter().map(|m| m.id).collect::<Vec<_>>(), [7]);
+    assert!(!dir.path().join("db").exists(), "the old files are gone");
+    // New ids come after the old ones.
+    let ids = store
+        .commit("x", &AlertState::default(), None, &[mail()])
+        .unwrap();
+    assert!(ids[0] > 7);
+    drop(store);
+    set_state(dir.path(), "boot another-boot\n");
+    assert_eq!(open(dir.path()).total_ml(0).unwrap(), 50_000);
+}
