@@ -46,8 +46,6 @@ pub type Extra = Box<
 /// do; an index that cannot be trusted is rebuilt from the journal (see `store::recovery`).
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let dir = &config.data_dir;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating the data directory {}", dir.display()))?;
     let c = config;
     Store::open(dir, c.store.cache_bytes, c.timezone, &c.meters).map_err(|e| {
         let text = e.to_string();
@@ -332,7 +330,18 @@ fn start_gpio_meters(state: &AppState) -> Vec<(String, gpio::GpioHandle)> {
     let mut handles = Vec::new();
     for (idx, m) in state.config.meters.iter().enumerate() {
         let Some(cfg) = &m.gpio else { continue };
-        let started = gpio::open_rppal(cfg).and_then(|source| {
+        let (source, pulse_log) = match gpio::sim::from_test_env() {
+            Some((sim, log)) => (Ok(Box::new(sim) as Box<dyn gpio::EdgeSource>), Some(log)),
+            None => (gpio::open_rppal(cfg), None),
+        };
+        let mut pulse_log = pulse_log.and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+        });
+        let started = source.and_then(|source| {
             let (writer, stats) = (state.writer.clone(), state.stats.clone());
             let liters = m.liters_per_pulse;
             let on_pulse = Box::new(move |ts_ms: i64| {
@@ -346,6 +355,9 @@ fn start_gpio_meters(state: &AppState) -> Vec<(String, gpio::GpioHandle)> {
                 };
                 if writer.submit_blocking(vec![sample]).is_err() {
                     tracing::warn!("a pulse arrived while shutting down and was not stored");
+                } else if let Some(log) = pulse_log.as_mut() {
+                    use std::io::Write;
+                    let _ = writeln!(log, "{ts_ms}");
                 }
             });
             gpio::spawn(&m.id, cfg, source, on_pulse)

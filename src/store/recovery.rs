@@ -110,7 +110,7 @@ impl Store {
 /// store comes back without meters; `Store::open` registers them.
 pub(super) fn open_index(dir: &Path, cache_bytes: u64, tz: Tz) -> Result<Store, StoreError> {
     let started = Instant::now();
-    std::fs::create_dir_all(dir).map_err(|e| io(e, "creating", dir))?;
+    create_dir_durably(dir)?;
     let first_seq = super::migrate::from_v1_if_needed(dir, cache_bytes)?;
     let (mut journal, scan) = Journal::open(dir, first_seq)?;
     if scan.torn_tail > 0 {
@@ -336,6 +336,10 @@ fn rebuild(
         let journal = store.journal_lock();
         replay(&store, &journal, 0, 0, true)?
     };
+    if records == 0 {
+        tracing::info!("started a new store in {}", dir.display());
+        return Ok(store);
+    }
     store.report.rebuilt = Some(why.clone());
     store.report.replayed_records = records;
     store.report.replayed_events = events;
@@ -438,6 +442,27 @@ pub(super) fn mark_clean(
             clean: Some((seq, end)),
         },
     )
+}
+
+/// Creates `dir` (and its missing parents) so that a power cut cannot take it
+/// back: each new directory's entry is synced in its parent.
+fn create_dir_durably(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir_durably(parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io(e, "creating", dir)),
+    }
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    journal::sync_dir(parent).map_err(|e| io(e, "syncing", parent))
 }
 
 /// fsyncs every file and directory under `dir`, deepest first.

@@ -24,6 +24,7 @@ mod metrics;
 mod mqtt;
 mod nodemcu;
 mod password;
+mod powercut;
 mod recovery;
 mod recovery_notice;
 mod security;

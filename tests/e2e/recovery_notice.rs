@@ -1,11 +1,12 @@
-//! A store restored from a backup is told to the owner: one mail through the real
+//! Unreadable journal records are told to the owner: one mail through the real
 //! SMTP server (aiosmtpd with STARTTLS and AUTH, from `alerts`), never a second one
-//! after restarts, a banner on the dashboard and a `store` field in `/api/v1/alerts`.
+//! after restarts, a banner on the dashboard, a `store` field in `/api/v1/alerts`
+//! and a gauge in `/metrics`; every readable record is kept.
 
 use std::time::Duration;
 
 use crate::alerts::{Smtp, USER};
-use crate::recovery::store_back_up_and_add;
+use crate::recovery::{record_starts, store_seventy_liters};
 use crate::servers::eventually;
 use crate::util::{get, get_json, App};
 
@@ -23,36 +24,40 @@ fn smtp_table(smtp: &Smtp) -> String {
 }
 
 #[test]
-fn a_restore_from_a_backup_is_mailed_once_and_shown_on_the_dashboard() {
+fn unreadable_journal_records_are_mailed_once_and_shown_on_the_dashboard() {
     let smtp = Smtp::started();
     let (app, tmp) = App::start("UTC", &smtp_table(&smtp));
-    let app = store_back_up_and_add(app);
+    let app = store_seventy_liters(app);
     let config = app.config.clone();
     assert!(app.stop().success());
     assert!(smtp.mails().is_empty(), "no mail before any damage");
-    let db = tmp.path().join("data").join("db");
-    let len = std::fs::metadata(&db).unwrap().len() as usize;
-    std::fs::write(
-        &db,
-        (0..len).map(|i| (i * 7 + 13) as u8).collect::<Vec<_>>(),
-    )
-    .unwrap();
+    // A bad sector in the record that holds the first 50 L.
+    let journal = tmp.path().join("data").join("journal");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    let starts = record_starts(&bytes);
+    let fifty = starts
+        .iter()
+        .zip(starts.iter().skip(1).chain([&bytes.len()]))
+        .max_by_key(|(a, b)| **b - **a)
+        .map(|(a, _)| *a)
+        .unwrap();
+    bytes[fifty + 40] ^= 0x55;
+    std::fs::write(&journal, &bytes).unwrap();
 
     let app = App::start_with(&config, tmp.path());
-    assert_eq!(app.total_liters("main"), 50.0);
+    assert_eq!(app.total_liters("main"), 20.0, "the readable 20 L are kept");
     let mails = smtp.wait_mails(1);
     let subject = decode_subject(&mails[0].subject);
     assert!(
-        subject.starts_with("[watermeter] the store was restored from a backup — events after ")
-            && subject.ends_with(" UTC may be missing"),
+        subject.starts_with(
+            "[watermeter] part of the stored history could not be read — events between "
+        ) && subject.ends_with(" UTC may be missing"),
         "{subject}"
     );
     for words in [
-        "restored it from a backup",
-        "Why: sled",
-        " events.",
-        "At least 20 L are known to be missing",
-        "store.damaged-",
+        "bytes of its journal (where every liter is kept) unreadable",
+        "Every readable record was kept",
+        "journal.damaged-",
         "What to check:",
         "Message-ID: <",
     ] {
@@ -62,21 +67,26 @@ fn a_restore_from_a_backup_is_mailed_once_and_shown_on_the_dashboard() {
             mails[0].raw
         );
     }
+    let metrics = get(&app.url("/metrics")).body;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("watermeter_store_recovered_timestamp_seconds "))
+        .expect("recovery gauge");
+    assert_ne!(line, "watermeter_store_recovered_timestamp_seconds 0");
 
     let page = get(&app.url("/")).body;
     assert!(page.contains("class=\"store-restored\""), "{page}");
     assert!(page.contains("may be missing"), "{page}");
-    assert!(
-        page.contains("At least 20 L are known to be missing"),
-        "{page}"
-    );
     let api = get_json(&app.url("/api/v1/alerts"));
     let recovery = &api["store"]["recovery"];
     assert_eq!(recovery["recent"], true, "{api}");
-    assert_eq!(recovery["known_missing_liters"], 20.0, "{api}");
-    assert!(recovery["damaged_store"]
+    assert!(
+        recovery["unreadable_bytes"].as_u64().is_some_and(|b| b > 0),
+        "{api}"
+    );
+    assert!(recovery["damaged_copy"]
         .as_str()
-        .is_some_and(|d| d.contains("store.damaged-")));
+        .is_some_and(|d| d.contains("journal.damaged-")));
 
     // Neither a crash nor a clean restart sends it again: nothing is even queued.
     // (Wait for the outbox to forget the sent mail first: a crash between the

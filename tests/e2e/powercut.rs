@@ -1,0 +1,535 @@
+//! Power cuts on a file system that forgets every write not yet fsynced
+//! (`tests/powercut/powercutfs.py`, a FUSE file system in the manner of LazyFS).
+//!
+//! The real binary runs with its data directory on that file system under load from
+//! two HTTP writers, a UDP sender and a simulated S0 meter on the GPIO path. At a
+//! random moment the process is killed, the file system forgets what was not synced
+//! (all of it, a torn prefix, or a random subset), the "machine" gets a new boot id,
+//! and the binary starts again. Required after every cut:
+//! - every batch answered 204 is stored whole; no batch is stored in part;
+//! - every UDP point and GPIO pulse older than `flush_ms` + 1 s at the cut is stored;
+//! - the start succeeds;
+//! - each meter's total equals the sum of its buckets.
+//!
+//! Both on one store that accumulates across all cuts and on fresh stores. A second
+//! test stops the process itself at chosen points (`WATERMETER_CRASH_AT`): while a
+//! journal record is half written, between the journal write and sled, after the
+//! sync before the answer, and during a rebuild of the index.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::util::{config_text, get_json, try_post, App, Rng, BIN};
+
+const FLUSH_MS: u64 = 500;
+/// Points per HTTP batch; batch `b` of writer `w` fills its own UTC hour.
+const PER_BATCH: u64 = 40;
+
+/// The power-cut file system, mounted for one test.
+struct PowerCutFs {
+    child: Child,
+    mnt: PathBuf,
+    control: PathBuf,
+}
+
+impl PowerCutFs {
+    fn mount(dir: &Path) -> PowerCutFs {
+        assert!(
+            unsafe_is_root(),
+            "the power-cut tests mount a FUSE file system and need root, as CI runs them: run ./test.sh as root"
+        );
+        let mnt = dir.join("mnt");
+        std::fs::create_dir_all(&mnt).unwrap();
+        let control = dir.join("control.sock");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/powercut/powercutfs.py");
+        let child = Command::new("/usr/bin/python3")
+            .arg(&script)
+            .arg(&mnt)
+            .arg("--control")
+            .arg(&control)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start powercutfs.py (Debian package python3-fusepy, installed by ./test.sh)");
+        let fs = PowerCutFs {
+            child,
+            mnt,
+            control,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !(fs.mounted() && fs.command("ping") == "ok") {
+            assert!(Instant::now() < deadline, "powercutfs did not mount");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        fs
+    }
+
+    fn mounted(&self) -> bool {
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        let mnt = self.mnt.to_string_lossy().to_string();
+        mounts
+            .lines()
+            .any(|l| l.split(' ').nth(1) == Some(mnt.as_str()))
+    }
+
+    fn command(&self, line: &str) -> String {
+        let Ok(mut s) = UnixStream::connect(&self.control) else {
+            return String::new();
+        };
+        let _ = s.write_all(format!("{line}\n").as_bytes());
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer.trim().to_string()
+    }
+
+    /// Forgets what was not synced, in one of three ways.
+    fn cut(&self, mode: &str) -> String {
+        let answer = self.command(&format!("crash {mode}"));
+        assert!(answer.starts_with("ok"), "crash {mode}: {answer}");
+        answer
+    }
+}
+
+impl Drop for PowerCutFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and touches no memory.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// One simulated machine: config, boot id and GPIO pulse log outside the cut file system.
+struct Machine {
+    config: PathBuf,
+    boot_id: PathBuf,
+    pulses: PathBuf,
+    dir: PathBuf,
+    boots: u64,
+    /// Starts so far: each may leave one pulse stored but not yet logged.
+    starts: std::cell::Cell<u64>,
+}
+
+impl Machine {
+    fn new(tmp: &Path, data_dir: &Path, name: &str) -> Machine {
+        let meters = "[[meter]]\nid = \"main\"\nname = \"HTTP\"\n\
+                      [[meter]]\nid = \"udp\"\nname = \"UDP\"\n\
+                      [[meter]]\nid = \"gpio\"\nname = \"S0\"\n[meter.gpio]\npin = 17\n";
+        let extra = format!("[store]\nflush_ms = {FLUSH_MS}\n\n{meters}");
+        let config = tmp.join(format!("{name}.toml"));
+        std::fs::write(&config, config_text(data_dir, "Europe/Vienna", &extra)).unwrap();
+        let m = Machine {
+            config,
+            boot_id: tmp.join(format!("{name}.boot_id")),
+            pulses: tmp.join(format!("{name}.pulses")),
+            dir: tmp.to_path_buf(),
+            boots: 0,
+            starts: std::cell::Cell::new(0),
+        };
+        m.new_boot();
+        m
+    }
+
+    /// A power cut is a reboot: the kernel's boot id changes.
+    fn new_boot(&self) {
+        let id = format!(
+            "boot-{}-{}-{}",
+            self.boots,
+            self.starts.get(),
+            std::process::id()
+        );
+        std::fs::write(&self.boot_id, id).unwrap();
+    }
+
+    fn env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        let gpio = format!("150:{}", self.pulses.display());
+        vec![
+            ("WATERMETER_BOOT_ID_FILE", self.boot_id.clone().into()),
+            ("WATERMETER_TEST_GPIO", gpio.into()),
+        ]
+    }
+
+    fn start(&self, extra_env: &[(&str, &std::ffi::OsStr)]) -> App {
+        self.starts.set(self.starts.get() + 1);
+        let env = self.env();
+        let mut all: Vec<(&str, &std::ffi::OsStr)> =
+            env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+        all.extend_from_slice(extra_env);
+        App::spawn_with_env(&self.config, &self.dir, &all)
+    }
+
+    fn logged_pulses(&self) -> Vec<i64> {
+        std::fs::read_to_string(&self.pulses)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Outcome {
+    Acked,
+    Unknown,
+}
+
+/// What the load sent during one run, for the checks after the cut.
+#[derive(Default)]
+struct Sent {
+    /// (first second of the batch's hour, outcome)
+    batches: Vec<(u64, Outcome)>,
+    /// UDP points in send order: (timestamp ms, when sent).
+    udp: Vec<(i64, Instant)>,
+}
+
+struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    sent: Arc<Mutex<Sent>>,
+}
+
+/// Hour slots and UDP minutes already used, so every run writes where nothing is yet.
+struct Slots {
+    next_hour: AtomicU64,
+    next_udp_minute: AtomicU64,
+}
+
+const HTTP_BASE_HOUR: u64 = 1_600_000_000 / 3600; // from 2020-09
+const UDP_BASE_MIN: u64 = 1_700_000_000 / 60; // from 2023-11
+
+impl Load {
+    fn start(app: &App, slots: &Arc<Slots>) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(Mutex::new(Sent::default()));
+        let mut threads = Vec::new();
+        for _ in 0..2 {
+            let (stop, sent, slots) = (stop.clone(), sent.clone(), slots.clone());
+            let url = app.url("/write?db=w&precision=ms");
+            threads.push(std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let hour = HTTP_BASE_HOUR + slots.next_hour.fetch_add(1, Ordering::SeqCst);
+                    let body: String = (0..PER_BATCH)
+                        .map(|i| {
+                            format!(
+                                "water,meter=main liters=1 {}\n",
+                                hour * 3_600_000 + i * 1000
+                            )
+                        })
+                        .collect();
+                    let outcome = match try_post(&url, &body) {
+                        Ok(a) if a.status == 204 => Outcome::Acked,
+                        Ok(a) if a.status >= 500 => Outcome::Unknown,
+                        Ok(a) => panic!("batch for hour {hour}: {} {}", a.status, a.body),
+                        Err(_) => Outcome::Unknown,
+                    };
+                    sent.lock().unwrap().batches.push((hour * 3600, outcome));
+                    if outcome == Outcome::Unknown {
+                        break;
+                    }
+                }
+            }));
+        }
+        {
+            let (stop, sent, slots) = (stop.clone(), sent.clone(), slots.clone());
+            let to = app.udp;
+            threads.push(std::thread::spawn(move || {
+                let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                while !stop.load(Ordering::SeqCst) {
+                    let minute =
+                        UDP_BASE_MIN + slots.next_udp_minute.fetch_add(1, Ordering::SeqCst);
+                    let ts_ms = (minute * 60_000) as i64;
+                    let line = format!("water,meter=udp liters=1 {}", ts_ms * 1_000_000);
+                    let at = Instant::now();
+                    if s.send_to(line.as_bytes(), to).is_ok() {
+                        sent.lock().unwrap().udp.push((ts_ms, at));
+                    }
+                    std::thread::sleep(Duration::from_millis(40));
+                }
+            }));
+        }
+        Load {
+            stop,
+            threads,
+            sent,
+        }
+    }
+
+    fn stop(self) -> Sent {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads {
+            t.join().expect("load thread");
+        }
+        Arc::try_unwrap(self.sent)
+            .ok()
+            .expect("load threads ended")
+            .into_inner()
+            .unwrap()
+    }
+}
+
+fn rfc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn usage(app: &App, meter: &str, from_ms: i64, to_ms: i64, step: &str) -> serde_json::Value {
+    get_json(&app.url(&format!(
+        "/api/v1/meters/{meter}/usage?from={}&to={}&step={step}",
+        rfc(from_ms),
+        rfc(to_ms)
+    )))
+}
+
+/// Every check after a restart; `cut` is when the process was killed.
+fn check_after_cut(
+    app: &App,
+    machine: &Machine,
+    sent: &Sent,
+    cut: Instant,
+    cut_wall_ms: i64,
+    run: &str,
+) {
+    // HTTP: acknowledged batches whole, others whole or absent.
+    for &(from_s, outcome) in &sent.batches {
+        let from_ms = from_s as i64 * 1000;
+        let l = usage(app, "main", from_ms, from_ms + 3_600_000, "hour")["total_liters"]
+            .as_f64()
+            .unwrap();
+        match (outcome, l as u64) {
+            (_, n) if n == PER_BATCH => {}
+            (Outcome::Unknown, 0) => {}
+            (o, n) => {
+                panic!("{run}: the batch of hour {from_s} ({o:?}) holds {n} L, not {PER_BATCH}")
+            }
+        }
+    }
+    // UDP: every point sent before the durability window is stored.
+    let window = Duration::from_millis(FLUSH_MS + 1000);
+    let old: Vec<i64> = sent
+        .udp
+        .iter()
+        .filter(|(_, at)| cut.duration_since(*at) > window)
+        .map(|(ts, _)| *ts)
+        .collect();
+    if let (Some(first), Some(last)) = (old.first(), old.last()) {
+        let stored = usage(app, "udp", *first, *last + 60_000, "minute")["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["liters"].as_f64().unwrap() > 0.0)
+            .count();
+        assert_eq!(
+            stored,
+            old.len(),
+            "{run}: UDP points older than {window:?} at the cut were lost"
+        );
+    }
+    // GPIO: every pulse logged before the window is stored, none twice.
+    let pulses = machine.logged_pulses();
+    let cutoff = cut_wall_ms - window.as_millis() as i64;
+    let must: usize = pulses.iter().filter(|&&t| t < cutoff).count();
+    let gpio_total = app.total_liters("gpio") as usize;
+    assert!(
+        gpio_total >= must,
+        "{run}: {gpio_total} S0 pulses stored, but {must} were handed to the store more than {window:?} before the cut"
+    );
+    assert!(
+        gpio_total <= pulses.len() + machine.starts.get() as usize,
+        "{run}: {gpio_total} S0 pulses stored, more than the {} counted",
+        pulses.len()
+    );
+    // Totals equal the sums of their buckets.
+    for meter in ["main", "udp", "gpio"] {
+        let total = app.total_liters(meter);
+        let months = usage(app, meter, 1_420_070_400_000, 2_051_222_400_000, "month")
+            ["total_liters"]
+            .as_f64()
+            .unwrap();
+        assert_eq!(
+            total, months,
+            "{run}: {meter}'s total differs from the sum of its months"
+        );
+    }
+}
+
+/// `cuts` power cuts on the store(s) of `data_dirs(k)`; returns the acked batches.
+fn run_cuts(tmp: &Path, fs: &PowerCutFs, cuts: u64, fresh: bool, seed: u64) -> usize {
+    let mut rng = Rng(seed);
+    let slots = Arc::new(Slots {
+        next_hour: AtomicU64::new(0),
+        next_udp_minute: AtomicU64::new(0),
+    });
+    let modes = ["", "torn", "subset"];
+    let mut acked = 0;
+    let name = |k: u64| {
+        if fresh {
+            format!("fresh-{k}")
+        } else {
+            "accumulating".to_string()
+        }
+    };
+    let mut machine = Machine::new(tmp, &fs.mnt.join(name(0)), &name(0));
+    for k in 0..cuts {
+        if fresh && k > 0 {
+            machine = Machine::new(tmp, &fs.mnt.join(name(k)), &name(k));
+        }
+        let app = machine.start(&[]);
+        let load = Load::start(&app, &slots);
+        std::thread::sleep(Duration::from_millis(1_500 + rng.below(2_500)));
+        let (cut, cut_wall_ms) = (Instant::now(), chrono::Utc::now().timestamp_millis());
+        app.kill();
+        let sent = load.stop();
+        let mode = modes[(k % 3) as usize];
+        let mode = if mode.is_empty() {
+            String::new()
+        } else {
+            format!("{mode} {}", rng.next() % 1_000_000)
+        };
+        fs.cut(&mode);
+        machine.boots += 1;
+        machine.new_boot();
+        let run = format!(
+            "cut {k} ({}, crash {mode})",
+            if fresh { "fresh store" } else { "accumulating" }
+        );
+        let app = machine.start(&[]);
+        check_after_cut(&app, &machine, &sent, cut, cut_wall_ms, &run);
+        acked += sent
+            .batches
+            .iter()
+            .filter(|b| b.1 == Outcome::Acked)
+            .count();
+        app.kill();
+    }
+    acked
+}
+
+#[test]
+fn power_cuts_lose_no_acknowledged_liter_on_one_store_or_on_fresh_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fs = PowerCutFs::mount(tmp.path());
+    let acked = run_cuts(tmp.path(), &fs, 9, false, 0x5eed);
+    assert!(
+        acked > 9,
+        "the load got through: {acked} batches acknowledged"
+    );
+    let acked = run_cuts(tmp.path(), &fs, 6, true, 0xfeed);
+    assert!(
+        acked > 6,
+        "the load got through: {acked} batches acknowledged"
+    );
+}
+
+/// Starts `serve` expecting it to kill itself at the planned point; returns its exit.
+fn run_until_crash(machine: &Machine, point: &str, load: bool, slots: &Arc<Slots>) -> Option<Sent> {
+    let crash = std::ffi::OsString::from(point);
+    if !load {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--config"])
+            .arg(&machine.config)
+            .env("WATERMETER_LOG", "warn")
+            .env("WATERMETER_CRASH_AT", &crash)
+            .stdout(Stdio::null());
+        for (k, v) in machine.env() {
+            cmd.env(k, v);
+        }
+        let status = cmd.status().expect("run watermeter");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL),
+            "{point}: the process should have stopped itself: {status}"
+        );
+        return None;
+    }
+    let mut app = machine.start(&[("WATERMETER_CRASH_AT", crash.as_os_str())]);
+    let l = Load::start(&app, slots);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while app.child.try_wait().ok().flatten().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "{point}: the crash point was never reached"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(l.stop())
+}
+
+#[test]
+fn cuts_at_the_moments_that_matter_lose_nothing_acknowledged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fs = PowerCutFs::mount(tmp.path());
+    let machine = Machine::new(tmp.path(), &fs.mnt.join("data"), "m");
+    let slots = Arc::new(Slots {
+        next_hour: AtomicU64::new(0),
+        next_udp_minute: AtomicU64::new(0),
+    });
+    // A history large enough that a rebuild writes several batches: 150,000 events.
+    let app = machine.start(&[]);
+    for part in 0..3u64 {
+        let body: String = (0..50_000u64)
+            .map(|i| {
+                format!(
+                    "water,meter=main liters=1 {}\n",
+                    1_500_000_000_000 + part * 50_000_000 + i * 1000
+                )
+            })
+            .collect();
+        let a = try_post(&app.url("/write?db=w&precision=ms"), &body).expect("history");
+        assert_eq!(a.status, 204, "{}", a.body);
+    }
+    app.kill();
+    let history = 150_000.0;
+
+    for (point, cut_fs) in [
+        ("journal-torn:6", false),
+        ("after-append:8", true),
+        ("after-sync:8", true),
+    ] {
+        let sent = run_until_crash(&machine, point, true, &slots).expect("load");
+        let (cut, cut_wall_ms) = (Instant::now(), chrono::Utc::now().timestamp_millis());
+        if cut_fs {
+            fs.cut("");
+            machine.new_boot();
+        }
+        let app = machine.start(&[]);
+        check_after_cut(&app, &machine, &sent, cut, cut_wall_ms, point);
+        let acked: f64 = sent
+            .batches
+            .iter()
+            .filter(|b| b.1 == Outcome::Acked)
+            .count() as f64;
+        assert!(
+            app.total_liters("main") >= history + acked * PER_BATCH as f64,
+            "{point}"
+        );
+        app.kill();
+    }
+    // During a rebuild (a new boot after a kill: the index is not trusted).
+    let before = {
+        let app = machine.start(&[]);
+        let t = app.total_liters("main");
+        app.kill();
+        t
+    };
+    fs.cut("");
+    machine.new_boot();
+    run_until_crash(&machine, "rebuild:1", false, &slots);
+    fs.cut("subset 7");
+    machine.new_boot();
+    let app = machine.start(&[]);
+    assert_eq!(
+        app.total_liters("main"),
+        before,
+        "a cut during a rebuild loses nothing"
+    );
+    assert!(before >= history);
+}
