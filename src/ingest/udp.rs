@@ -109,7 +109,8 @@ fn receive(
         };
         stats.udp_datagrams.fetch_add(n as u64, Relaxed);
         // One clock read per call: the datagrams of one call arrived together.
-        let now = chrono::Utc::now().timestamp_millis();
+        // Before the clock is synchronised this is an unplaced stamp (see `clock`).
+        let now = crate::clock::now_stamp();
         for i in 0..n {
             handle(input, batch.get(i), now, matcher, stats, &mut out.pending);
         }

@@ -38,6 +38,8 @@ pub mod prefix {
     pub const OUTBOX: u8 = b'O';
     /// Forward queue (see `store::forward`): `F | seq u64` → meter u16, ts i64, ml u64.
     pub const FORWARD: u8 = b'F';
+    /// Samples waiting for the clock to be synchronised (`store::unplaced`): `U | seq u64`.
+    pub const UNPLACED: u8 = b'U';
 }
 
 /// Fields of the per-meter state under `prefix::METER`.

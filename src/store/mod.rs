@@ -27,6 +27,7 @@ pub mod query;
 mod reading;
 pub mod record;
 pub mod recovery;
+mod unplaced;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -103,6 +104,8 @@ pub struct Store {
     meters: Vec<MeterSlot>,
     tz: Tz,
     forward: forward::Queue,
+    /// Samples that arrived before the clock was synchronised (see `unplaced`).
+    held: Mutex<Vec<Sample>>,
     /// Held by every sled batch and every sled flush, so the two never overlap (see `commit_batch`).
     commits: Mutex<()>,
     report: OpenReport,
@@ -137,6 +140,7 @@ impl Store {
         store.ensure_layout()?;
         store.ensure_day_rollup_zone()?;
         store.ensure_anchors()?;
+        store.load_unplaced()?;
         store.sync()?;
         Ok(store)
     }
@@ -152,6 +156,7 @@ impl Store {
             meters: Vec::new(),
             tz,
             forward: forward::Queue::default(),
+            held: Mutex::new(Vec::new()),
             commits: Mutex::new(()),
             report: OpenReport::default(),
         }
@@ -217,10 +222,16 @@ impl Store {
 
     /// Applies samples: one journal record with their events and counter state,
     /// applied to the index in one batch. Durable after the next [`Store::sync`].
+    ///
+    /// Samples stamped before the clock was synchronised are kept aside in the same
+    /// record and placed by a later batch (see `unplaced`); `apply(&[])` places them
+    /// as soon as the clock allows.
     pub fn apply(&self, samples: &[Sample]) -> Result<Applied, StoreError> {
         let mut journal = self.journal_lock();
         self.usable(&journal)?;
-        let ops = self.resolve(samples)?;
+        let (placed, keep) = self.place_or_hold(samples, journal.next_seq())?;
+        let mut ops = self.resolve(&placed)?;
+        ops.extend(keep);
         self.append_and_apply(&mut journal, &ops)
     }
 

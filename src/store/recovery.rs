@@ -21,7 +21,7 @@
 //! contents become the first records of a new journal.
 
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use chrono_tz::Tz;
@@ -522,15 +522,8 @@ fn write_state(dir: &Path, state: &State) -> Result<(), StoreError> {
     written.map_err(|e| io(e, "writing", &path))
 }
 
-/// The kernel's id of this boot: a crash within one boot keeps every write.
-/// `WATERMETER_BOOT_ID_FILE` points elsewhere for the power-cut tests.
 fn boot_id() -> Option<String> {
-    let path = std::env::var_os("WATERMETER_BOOT_ID_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/proc/sys/kernel/random/boot_id"));
-    let id = std::fs::read_to_string(path).ok()?;
-    let id = id.trim();
-    (!id.is_empty() && !id.contains(char::is_whitespace)).then(|| id.to_string())
+    crate::clock::boot_id()
 }
 
 fn log_report(r: &OpenReport) {

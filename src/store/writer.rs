@@ -18,6 +18,9 @@ use crate::ingest::{MeterIdx, Sample};
 /// Quiet time after the last batch before freed memory goes back to the kernel.
 const TRIM_AFTER_IDLE: Duration = Duration::from_secs(1);
 
+/// How often samples waiting for the clock look whether it is synchronised.
+const PLACE_EVERY: Duration = Duration::from_millis(500);
+
 /// How many queued requests one batch may take (bounds batch latency).
 const MAX_REQUESTS_PER_BATCH: usize = 256;
 
@@ -151,6 +154,7 @@ async fn run(
 ) {
     let mut flush_due: Option<Instant> = None;
     let mut trim_due: Option<Instant> = None;
+    let mut place_due = store.has_unplaced().then(|| Instant::now() + PLACE_EVERY);
     loop {
         let first = tokio::select! {
             req = rx.recv() => match req {
@@ -162,6 +166,23 @@ async fn run(
                 let store = store.clone();
                 if let Err(e) = blocking(move || store.flush()).await {
                     tracing::error!("flushing the store failed: {e}");
+                }
+                continue;
+            }
+            _ = sleep_until(place_due) => {
+                // Samples wait for the clock: an empty batch places them once it is set.
+                place_due = None;
+                let store2 = store.clone();
+                let placed = blocking(move || {
+                    store2.apply(&[])?;
+                    store2.flush()
+                })
+                .await;
+                if let Err(e) = placed {
+                    tracing::error!("placing samples that waited for the clock failed: {e}");
+                }
+                if store.has_unplaced() {
+                    place_due = Some(Instant::now() + PLACE_EVERY);
                 }
                 continue;
             }
@@ -199,6 +220,9 @@ async fn run(
         })
         .await;
         trim_due = Some(Instant::now() + TRIM_AFTER_IDLE);
+        if place_due.is_none() && store.has_unplaced() {
+            place_due = Some(Instant::now() + PLACE_EVERY);
+        }
         if durable {
             flush_due = None;
         } else if flush_due.is_none() {

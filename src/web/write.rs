@@ -49,7 +49,8 @@ pub async fn write(
         }
     }
     super::limits::check_lines(&body)?;
-    let now = chrono::Utc::now().timestamp_millis();
+    // Lines without a timestamp get this; unplaced until the clock is synchronised.
+    let now = crate::clock::now_stamp();
     let parsed = parse_body(
         &state.matcher,
         &body,

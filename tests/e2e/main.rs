@@ -11,6 +11,7 @@ mod bad_input;
 mod browser;
 mod cdp;
 mod cli;
+mod clock;
 mod corpus;
 mod crash;
 mod dashboard;

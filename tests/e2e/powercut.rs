@@ -538,7 +538,10 @@ fn cuts_at_the_moments_that_matter_lose_nothing_acknowledged() {
 /// (sync_file_range included) is gone, torn and subset cuts keep what they should.
 #[test]
 fn the_power_cut_file_system_forgets_exactly_what_was_not_synced() {
-    assert!(unsafe_is_root(), "the self-test mounts a FUSE file system and needs root");
+    assert!(
+        unsafe_is_root(),
+        "the self-test mounts a FUSE file system and needs root"
+    );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/powercut/selftest.py");
     let out = Command::new("/usr/bin/python3")
         .arg(&script)

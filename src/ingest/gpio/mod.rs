@@ -94,16 +94,15 @@ pub fn filter_for(cfg: &GpioConfig) -> PulseFilter {
     )
 }
 
-/// Monotonic → wall clock, fixed once at start.
+/// The edge source's monotonic clock → the stamp a pulse gets, fixed once at start.
 ///
 /// Edge times come from the monotonic clock, which never jumps. The wall clock can:
-/// NTP often steps it minutes or hours after a Pi boots without an RTC. Reading the
-/// wall clock per pulse would then reorder or bunch events around the step. Instead
-/// the offset `wall_at_start - mono_at_start` is taken once and every pulse's wall
-/// time is `offset + mono`: pulses keep their exact spacing and order whatever the
-/// wall clock does later. (If the clock was wrong at start, all of this run's pulses
-/// are off by the same amount, which a restart fixes; the service starts after
-/// `time-sync.target`.)
+/// NTP often steps it minutes or hours after a Pi boots without an RTC, and the
+/// service does not wait for that (it starts at boot). So `spawn` maps edges onto
+/// `clock::mono_stamp`, the monotonic time since boot: pulses keep their exact
+/// spacing and order, and the store places them on the wall clock when it applies
+/// them, by the clock's offset at that moment, once the clock is synchronised (see
+/// `clock`). `probe` (gpio-test) maps onto the wall clock directly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClockMap {
     offset_ms: i64,
@@ -196,7 +195,10 @@ pub fn spawn(
     source: Box<dyn EdgeSource>,
     on_pulse: Box<dyn FnMut(i64) + Send>,
 ) -> Result<GpioHandle, GpioError> {
-    spawn_with_clock(meter_name, cfg, source, on_pulse, system_wall_ms)
+    // Pulses carry monotonic stamps that the store places on the wall clock when
+    // it applies them: a Pi counts from boot, before NTP has set its clock, and a
+    // later step of the clock never moves a pulse (see `clock`).
+    spawn_with_clock(meter_name, cfg, source, on_pulse, crate::clock::mono_stamp)
 }
 
 fn spawn_with_clock(
