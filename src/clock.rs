@@ -50,7 +50,10 @@ pub fn mono_ms() -> i64 {
     if !ok {
         return 0;
     }
-    i64::from(ts.tv_sec) * 1000 + i64::from(ts.tv_nsec) / 1_000_000
+    // time_t is 32 bits on armhf, 64 on arm64 and amd64: widen on every target.
+    #[allow(clippy::useless_conversion)]
+    let ms = i64::from(ts.tv_sec) * 1000 + i64::from(ts.tv_nsec) / 1_000_000;
+    ms
 }
 
 /// A stamp for something that arrived now: the wall time once the clock is

@@ -157,6 +157,7 @@ pub(super) struct Applier<'s> {
     applied: Applied,
     /// Events gathered since the last write (a rebuild writes every so many).
     pending_events: usize,
+    pending_records: usize,
 }
 
 /// What the events of a batch add to one meter's derived state.
@@ -182,12 +183,18 @@ impl<'s> Applier<'s> {
             position: None,
             applied: Applied::default(),
             pending_events: 0,
+            pending_records: 0,
         }
     }
 
     /// Events gathered and not yet written.
     pub fn pending_events(&self) -> usize {
         self.pending_events
+    }
+
+    /// Records gathered and not yet written.
+    pub fn pending_records(&self) -> usize {
+        self.pending_records
     }
 
     /// Adds record `seq` (ending at journal offset `end`). Ops that read what sled
@@ -232,6 +239,7 @@ impl<'s> Applier<'s> {
             }
         }
         self.position = Some((seq, end));
+        self.pending_records += 1;
         Ok(())
     }
 
@@ -338,6 +346,7 @@ impl<'s> Applier<'s> {
         self.store.forward.committed(queued);
         self.position = None;
         self.pending_events = 0;
+        self.pending_records = 0;
         Ok(())
     }
 

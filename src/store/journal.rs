@@ -52,6 +52,9 @@ fn io_err<'a>(
     }
 }
 
+/// Called with each good record: its sequence number, where it ends, its payload.
+pub type Visit<'a> = dyn FnMut(u64, u64, &[u8]) -> Result<(), String> + 'a;
+
 /// A stretch of the journal that could not be read, between two good records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Damage {
@@ -191,11 +194,7 @@ impl Journal {
 
     /// Calls `each(seq, end, payload)` for every good record that starts at or after
     /// `from` (an offset where a record starts: 0 or a record's end).
-    pub fn replay(
-        &self,
-        from: u64,
-        each: &mut dyn FnMut(u64, u64, &[u8]) -> Result<(), String>,
-    ) -> Result<Scan, String> {
+    pub fn replay(&self, from: u64, each: &mut Visit<'_>) -> Result<Scan, String> {
         let mut file = self
             .file
             .try_clone()
@@ -303,20 +302,14 @@ fn checksum(len: u32, seq: u64, payload: &[u8]) -> u32 {
     h.finalize()
 }
 
-fn scan(
-    file: &File,
-    each: &mut dyn FnMut(u64, u64, &[u8]) -> Result<(), String>,
-) -> std::io::Result<Scan> {
+fn scan(file: &File, each: &mut Visit<'_>) -> std::io::Result<Scan> {
     let len = file.metadata()?.len();
     let mut window = Window::new(file.try_clone()?, 0, len);
     scan_window(&mut window, each).map_err(std::io::Error::other)
 }
 
 /// Walks the records in `window`, stepping over damage; see the module comment.
-fn scan_window(
-    w: &mut Window,
-    each: &mut dyn FnMut(u64, u64, &[u8]) -> Result<(), String>,
-) -> Result<Scan, String> {
+fn scan_window(w: &mut Window, each: &mut Visit<'_>) -> Result<Scan, String> {
     let mut scan = Scan {
         end: w.base,
         ..Scan::default()

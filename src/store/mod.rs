@@ -70,6 +70,11 @@ pub enum StoreError {
     Io(String),
 }
 
+/// sled writes out its buffers after this many records…
+const INDEX_FLUSH_RECORDS: u64 = 64;
+/// …or this long after the first of them.
+const INDEX_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// sled's log segment size (a power of two).
 const SEGMENT_BYTES: usize = 64 << 10;
 
@@ -104,6 +109,9 @@ pub struct Store {
     meters: Vec<MeterSlot>,
     tz: Tz,
     forward: forward::Queue,
+    /// Records applied since sled last wrote out its buffers, and since when.
+    unflushed: std::sync::atomic::AtomicU64,
+    dirty_since: Mutex<Option<std::time::Instant>>,
     /// Samples that arrived before the clock was synchronised (see `unplaced`).
     held: Mutex<Vec<Sample>>,
     /// Held by every sled batch and every sled flush, so the two never overlap (see `commit_batch`).
@@ -157,6 +165,8 @@ impl Store {
             tz,
             forward: forward::Queue::default(),
             held: Mutex::new(Vec::new()),
+            unflushed: std::sync::atomic::AtomicU64::new(0),
+            dirty_since: Mutex::new(None),
             commits: Mutex::new(()),
             report: OpenReport::default(),
         }
@@ -243,6 +253,11 @@ impl Store {
         faults::maybe_crash("after-append");
         let mut applier = apply::Applier::new(self);
         let result = applier.add(seq, end, ops).and_then(|()| applier.finish());
+        self.unflushed.fetch_add(1, Ordering::Relaxed);
+        self.dirty_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(std::time::Instant::now);
         if result.is_err() {
             // The record is in the journal but not in sled: catch up before the next one.
             self.behind.store(true, Ordering::SeqCst);
@@ -283,6 +298,38 @@ impl Store {
     fn commit_gate(&self) -> MutexGuard<'_, ()> {
         // The guarded value is `()`: a panic elsewhere cannot leave it inconsistent.
         self.commits.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lets sled write out its buffers when [`INDEX_FLUSH_RECORDS`] records were
+    /// applied since it last did, or [`INDEX_FLUSH_EVERY`] after the first of them.
+    /// Not for durability (the journal is that), but sled 0.34 must not be left
+    /// unflushed for long: its buffers are then written by its own thread pool, and
+    /// when the log's tail needs truncating it waits for a pool job while every
+    /// pool thread waits for it — a deadlock we hit after a few thousand unflushed
+    /// batches (docs/reliability.md). Flushing writes them inline. Not after every
+    /// batch: on a large index one sled flush writes tens of kB, the card's wear.
+    /// Blocks: call it off the async workers, after answering.
+    pub fn flush_index_if_due(&self) -> Result<(), StoreError> {
+        let n = self.unflushed.load(Ordering::Relaxed);
+        let since = self.dirty_since.lock().unwrap_or_else(|p| p.into_inner());
+        let due = n >= INDEX_FLUSH_RECORDS
+            || (n > 0 && since.is_some_and(|t| t.elapsed() >= INDEX_FLUSH_EVERY));
+        drop(since);
+        if !due {
+            return Ok(());
+        }
+        self.unflushed.store(0, Ordering::Relaxed);
+        *self.dirty_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let db = self.db()?;
+        let _gate = self.commit_gate();
+        db.flush()?;
+        Ok(())
+    }
+
+    /// When [`Store::flush_index_if_due`] should be asked again (`None`: nothing waits).
+    pub fn index_flush_due_in(&self) -> Option<std::time::Duration> {
+        let since = *self.dirty_since.lock().unwrap_or_else(|p| p.into_inner());
+        since.map(|t| INDEX_FLUSH_EVERY.saturating_sub(t.elapsed()))
     }
 
     /// Closes the store cleanly: the journal synced, the index written out and

@@ -285,8 +285,11 @@ fn replay(
                 reason: e.to_string(),
             })?;
             applier.add(seq, end, &ops)?;
-            if applier.pending_events() >= REBUILD_BATCH_EVENTS {
+            if applier.pending_events() >= REBUILD_BATCH_EVENTS
+                || applier.pending_records() >= 5_000
+            {
                 applier.write()?;
+                store.flush_index_if_due()?;
                 if rebuilding {
                     faults::maybe_crash("rebuild");
                 }

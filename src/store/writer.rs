@@ -154,6 +154,7 @@ async fn run(
 ) {
     let mut flush_due: Option<Instant> = None;
     let mut trim_due: Option<Instant> = None;
+    let mut index_due: Option<Instant> = None;
     let mut place_due = store.has_unplaced().then(|| Instant::now() + PLACE_EVERY);
     loop {
         let first = tokio::select! {
@@ -167,6 +168,14 @@ async fn run(
                 if let Err(e) = blocking(move || store.flush()).await {
                     tracing::error!("flushing the store failed: {e}");
                 }
+                continue;
+            }
+            _ = sleep_until(index_due) => {
+                let store2 = store.clone();
+                if let Err(e) = blocking(move || store2.flush_index_if_due()).await {
+                    tracing::warn!("writing out the index failed (the journal has everything): {e}");
+                }
+                index_due = store.index_flush_due_in().map(|d| Instant::now() + d);
                 continue;
             }
             _ = sleep_until(place_due) => {
@@ -247,6 +256,12 @@ async fn run(
                 let _ = done.send(answer.clone());
             }
         }
+        // After the answers: sled's own housekeeping never delays an acknowledgement.
+        let store2 = store.clone();
+        if let Err(e) = blocking(move || store2.flush_index_if_due()).await {
+            tracing::warn!("writing out the index failed (the journal has everything): {e}");
+        }
+        index_due = store.index_flush_due_in().map(|d| Instant::now() + d);
     }
     let store = store.clone();
     if let Err(e) = blocking(move || store.flush()).await {

@@ -116,6 +116,27 @@ impl SimSource {
     }
 }
 
+/// The power-cut tests' stand-in for a meter on a pin: with
+/// `WATERMETER_TEST_GPIO=<period_ms>:<log file>`, every meter with `[meter.gpio]`
+/// reads a square wave (one pulse per period, for an hour, in real time) instead of
+/// the pin, and each pulse handed to the store is logged with its time. Unset, the
+/// real pin is used; nothing else reads the variable.
+pub fn from_test_env() -> Option<(SimSource, std::path::PathBuf)> {
+    let v = std::env::var("WATERMETER_TEST_GPIO").ok()?;
+    let (period, log) = v.split_once(':')?;
+    let period = Duration::from_millis(period.parse::<u64>().ok()?.max(80));
+    let n = (3_600_000 / period.as_millis()) as u32;
+    let start = Duration::from_millis(200);
+    let timeline = (0..n)
+        .flat_map(|k| {
+            let at = start + period * k;
+            [(at, Level::Low), (at + period / 2, Level::High)]
+        })
+        .collect();
+    let source = SimSource::new(timeline, Duration::from_secs(1), Pace::RealTime);
+    Some((source, std::path::PathBuf::from(log)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,25 +179,4 @@ mod tests {
         let sim = SimSource::from_unix_ms(&timeline, 1_000, Pace::Instant { tail: ms(0) });
         assert_eq!(sim.timeline, [(ms(0), Level::High), (ms(250), Level::Low)]);
     }
-}
-
-/// The power-cut tests' stand-in for a meter on a pin: with
-/// `WATERMETER_TEST_GPIO=<period_ms>:<log file>`, every meter with `[meter.gpio]`
-/// reads a square wave (one pulse per period, for an hour, in real time) instead of
-/// the pin, and each pulse handed to the store is logged with its time. Unset, the
-/// real pin is used; nothing else reads the variable.
-pub fn from_test_env() -> Option<(SimSource, std::path::PathBuf)> {
-    let v = std::env::var("WATERMETER_TEST_GPIO").ok()?;
-    let (period, log) = v.split_once(':')?;
-    let period = Duration::from_millis(period.parse::<u64>().ok()?.max(80));
-    let n = (3_600_000 / period.as_millis()) as u32;
-    let start = Duration::from_millis(200);
-    let timeline = (0..n)
-        .flat_map(|k| {
-            let at = start + period * k;
-            [(at, Level::Low), (at + period / 2, Level::High)]
-        })
-        .collect();
-    let source = SimSource::new(timeline, Duration::from_secs(1), Pace::RealTime);
-    Some((source, std::path::PathBuf::from(log)))
 }
