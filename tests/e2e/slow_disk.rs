@@ -49,7 +49,7 @@ fn reads_answer_while_an_fsync_hangs_and_a_batch_waits() {
     );
     app.send_udp("water,meter=main liters=1");
     assert_eq!(app.wait_total("main", 1.0, Duration::from_secs(10)), 1.0);
-    // Let the start-up backup and the writer's own flush (100 ms after that pulse)
+    // Let the start-up sync and the writer's own flush (100 ms after that pulse)
     // finish before the disk stalls: the writer must be idle, not stuck in a flush,
     // so that the next pulses reach the store as a batch while the disk hangs.
     assert_eq!(get(&app.url("/healthz")).status, 200);
