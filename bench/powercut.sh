@@ -5,6 +5,6 @@
 # Usage: bench/powercut.sh [N]   (default 100)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WATERMETER_POWERCUTS=${1:-100} cargo test --release --test e2e \
+WATERMETER_POWERCUTS=${1:-100} cargo test --test e2e \
     powercut::power_cuts_lose_no_acknowledged_liter -- --nocapture 2>&1 |
     grep -E "^power cuts:|test result|panicked|FAILED"

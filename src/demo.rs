@@ -22,16 +22,41 @@ const BACKFILL_DAYS: i64 = 90;
 const LIVE_DAYS: i64 = 30;
 const SEED: u64 = 2026;
 
-/// Built-in defaults, a meter named for the demo, and the given address and directory.
-pub fn config(listen: SocketAddr, data_dir: PathBuf) -> Config {
+/// The demo's default addresses: those of a real install, so a real one on the
+/// same machine is likely; [`config`] moves to free ports when they are taken.
+pub const LISTEN: &str = "127.0.0.1:8080";
+pub const UDP: &str = "127.0.0.1:8089";
+
+/// Built-in defaults, a meter named for the demo, and the given addresses and
+/// directory. A default address already in use becomes a free port on the same
+/// interface (printed at start as always); an address given on purpose is kept.
+pub fn config(listen: SocketAddr, udp: SocketAddr, data_dir: PathBuf) -> Config {
     let mut c = config::builtin_defaults();
-    c.http.listen = listen;
+    c.http.listen = free_if_default(listen, LISTEN, |a| std::net::TcpListener::bind(a).is_ok());
+    let udp = free_if_default(udp, UDP, |a| std::net::UdpSocket::bind(a).is_ok());
+    if let Some(u) = c.udp.as_mut() {
+        u.listen = udp;
+    }
     c.data_dir = data_dir;
     if let Some(m) = c.meters.first_mut() {
         m.name = "House (simulated)".into();
         m.initial_reading_m3 = 1234.0;
     }
     c
+}
+
+/// `addr`, or port 0 (any free one) when `addr` is the default and cannot be bound.
+fn free_if_default(
+    addr: SocketAddr,
+    default: &str,
+    can_bind: impl Fn(SocketAddr) -> bool,
+) -> SocketAddr {
+    let is_default = default.parse::<SocketAddr>().is_ok_and(|d| d == addr);
+    if is_default && !can_bind(addr) {
+        SocketAddr::new(addr.ip(), 0)
+    } else {
+        addr
+    }
 }
 
 /// The simulated contact is wired like a real S0 meter with the default settings.

@@ -26,13 +26,20 @@ struct Cli {
 enum Command {
     /// Run the appliance (without --config: built-in defaults, data in ./watermeter-data, all on 127.0.0.1).
     Serve {
+        /// The config file (without it: built-in defaults, data in ./watermeter-data,
+        /// everything on 127.0.0.1).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
     /// Run with a simulated household meter and 90 days of back-filled history.
     Demo {
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        /// Address of the dashboard (a free port is taken when 8080 is in use).
+        #[arg(long, value_name = "ADDR", default_value = watermeter::demo::LISTEN)]
         listen: std::net::SocketAddr,
+        /// Address for line protocol over UDP (a free port is taken when 8089 is in use).
+        #[arg(long, value_name = "ADDR", default_value = watermeter::demo::UDP)]
+        udp: std::net::SocketAddr,
+        /// Where the demo keeps its history (kept between runs).
         #[arg(long, value_name = "DIR", default_value = "watermeter-demo")]
         data_dir: PathBuf,
     },
@@ -109,8 +116,11 @@ fn init_logging() {
     let filter = EnvFilter::try_from_env("WATERMETER_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,sled=warn"));
+    // Colour only for a person at a terminal: journald shows escape codes raw.
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
@@ -121,8 +131,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let config = load_or_defaults(config.as_deref())?;
             runtime()?.block_on(app::run(config, None))?;
         }
-        Command::Demo { listen, data_dir } => {
-            let config = watermeter::demo::config(listen, data_dir);
+        Command::Demo {
+            listen,
+            udp,
+            data_dir,
+        } => {
+            let config = watermeter::demo::config(listen, udp, data_dir);
             runtime()?.block_on(app::run(config, Some(watermeter::demo::extra())))?;
         }
         Command::CheckConfig { config, file } => {

@@ -58,9 +58,8 @@ pub fn hash_password_command() -> anyhow::Result<()> {
 }
 
 fn random_salt() -> std::io::Result<[u8; 16]> {
-    use std::io::Read;
     let mut salt = [0u8; 16];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut salt)?;
+    getrandom::fill(&mut salt).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(salt)
 }
 

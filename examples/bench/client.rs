@@ -254,10 +254,10 @@ fn send_burst(socket: &UdpSocket, lines: &[Vec<u8>]) -> Result<()> {
                 iov_len: l.len(),
             })
             .collect();
-        // SAFETY: zeroed mmsghdr is valid (null name, no control data).
         let mut msgs: Vec<libc::mmsghdr> = iov
             .iter_mut()
             .map(|v| {
+                // SAFETY: zeroed mmsghdr is valid (null name, no control data).
                 let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
                 m.msg_hdr.msg_iov = v;
                 m.msg_hdr.msg_iovlen = 1;

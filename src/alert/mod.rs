@@ -26,11 +26,15 @@ mod tests;
 
 pub use mail::{test_email, MailError, MailErrorKind, Mailer};
 pub use message::{compose, MailContext};
+#[cfg(test)]
+pub use outbox::MemoryStore;
 pub use outbox::{
     backoff_ms, deliver_due, outbox_status, run_outbox, AlertStore, Attempt, MailSender,
-    MemoryStore, OutboxMail, OutboxStatus, PendingMail, StoreError,
+    OutboxMail, OutboxStatus, PendingMail, StoreError,
 };
-pub use rules::{MemoryUsage, UsageView};
+#[cfg(test)]
+pub use rules::MemoryUsage;
+pub use rules::UsageView;
 pub use state::{evaluate, AlertState, Evaluation, HistoryEntry, Transition, TransitionKind};
 
 use crate::config::AlertRule;

@@ -7,9 +7,8 @@
 //! between the server's "250 OK" and the removal is the one window in which a mail can
 //! go out twice; it then carries the same Message-ID. No SMTP here (that is `mail.rs`).
 
-use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -203,106 +202,118 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// In-memory [`AlertStore`] for tests. States and mails are kept as serialized
-/// bytes, like the real store, so a "restart" over it goes through serde.
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    inner: Mutex<MemoryInner>,
-}
+#[cfg(test)]
+pub use memory::MemoryStore;
 
-#[derive(Debug, Default)]
-struct MemoryInner {
-    states: HashMap<String, Vec<u8>>,
-    history: HashMap<String, Vec<HistoryEntry>>,
-    outbox: BTreeMap<u64, (Vec<u8>, Option<Attempt>)>,
-    next_id: u64,
-}
+/// Test doubles: compiled for tests only.
+#[cfg(test)]
+mod memory {
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::{Mutex, MutexGuard};
 
-impl MemoryStore {
-    pub fn new() -> Self {
-        Self::default()
+    use super::*;
+
+    /// In-memory [`AlertStore`] for tests. States and mails are kept as serialized
+    /// bytes, like the real store, so a "restart" over it goes through serde.
+    #[derive(Debug, Default)]
+    pub struct MemoryStore {
+        inner: Mutex<MemoryInner>,
     }
 
-    fn lock(&self) -> MutexGuard<'_, MemoryInner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-fn to_bytes<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(v).map_err(|e| StoreError(e.to_string()))
-}
-
-fn from_bytes<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(b).map_err(|e| StoreError(e.to_string()))
-}
-
-impl AlertStore for MemoryStore {
-    fn load_state(&self, alert: &str) -> Result<Option<AlertState>, StoreError> {
-        self.lock()
-            .states
-            .get(alert)
-            .map(|b| from_bytes(b))
-            .transpose()
+    #[derive(Debug, Default)]
+    struct MemoryInner {
+        states: HashMap<String, Vec<u8>>,
+        history: HashMap<String, Vec<HistoryEntry>>,
+        outbox: BTreeMap<u64, (Vec<u8>, Option<Attempt>)>,
+        next_id: u64,
     }
 
-    fn commit(
-        &self,
-        alert: &str,
-        state: &AlertState,
-        history: Option<&HistoryEntry>,
-        mails: &[OutboxMail],
-    ) -> Result<Vec<u64>, StoreError> {
-        let state = to_bytes(state)?;
-        let mails = mails.iter().map(to_bytes).collect::<Result<Vec<_>, _>>()?;
-        let mut inner = self.lock();
-        inner.states.insert(alert.to_owned(), state);
-        if let Some(h) = history {
+    impl MemoryStore {
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        fn lock(&self) -> MutexGuard<'_, MemoryInner> {
+            self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    fn to_bytes<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(v).map_err(|e| StoreError(e.to_string()))
+    }
+
+    fn from_bytes<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
+        serde_json::from_slice(b).map_err(|e| StoreError(e.to_string()))
+    }
+
+    impl AlertStore for MemoryStore {
+        fn load_state(&self, alert: &str) -> Result<Option<AlertState>, StoreError> {
+            self.lock()
+                .states
+                .get(alert)
+                .map(|b| from_bytes(b))
+                .transpose()
+        }
+
+        fn commit(
+            &self,
+            alert: &str,
+            state: &AlertState,
+            history: Option<&HistoryEntry>,
+            mails: &[OutboxMail],
+        ) -> Result<Vec<u64>, StoreError> {
+            let state = to_bytes(state)?;
+            let mails = mails.iter().map(to_bytes).collect::<Result<Vec<_>, _>>()?;
+            let mut inner = self.lock();
+            inner.states.insert(alert.to_owned(), state);
+            if let Some(h) = history {
+                inner
+                    .history
+                    .entry(alert.to_owned())
+                    .or_default()
+                    .push(h.clone());
+            }
+            let mut ids = Vec::new();
+            for mail in mails {
+                inner.next_id += 1;
+                let id = inner.next_id;
+                inner.outbox.insert(id, (mail, None));
+                ids.push(id);
+            }
+            Ok(ids)
+        }
+
+        fn history(&self, alert: &str, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
+            let inner = self.lock();
+            let all = inner.history.get(alert).map_or(&[][..], |h| &h[..]);
+            Ok(all.iter().rev().take(limit).cloned().collect())
+        }
+
+        fn outbox_pending(&self) -> Result<Vec<PendingMail>, StoreError> {
+            let inner = self.lock();
             inner
-                .history
-                .entry(alert.to_owned())
-                .or_default()
-                .push(h.clone());
-        }
-        let mut ids = Vec::new();
-        for mail in mails {
-            inner.next_id += 1;
-            let id = inner.next_id;
-            inner.outbox.insert(id, (mail, None));
-            ids.push(id);
-        }
-        Ok(ids)
-    }
-
-    fn history(&self, alert: &str, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
-        let inner = self.lock();
-        let all = inner.history.get(alert).map_or(&[][..], |h| &h[..]);
-        Ok(all.iter().rev().take(limit).cloned().collect())
-    }
-
-    fn outbox_pending(&self) -> Result<Vec<PendingMail>, StoreError> {
-        let inner = self.lock();
-        inner
-            .outbox
-            .iter()
-            .map(|(id, (bytes, attempt))| {
-                Ok(PendingMail {
-                    id: *id,
-                    mail: from_bytes(bytes)?,
-                    attempt: attempt.clone(),
+                .outbox
+                .iter()
+                .map(|(id, (bytes, attempt))| {
+                    Ok(PendingMail {
+                        id: *id,
+                        mail: from_bytes(bytes)?,
+                        attempt: attempt.clone(),
+                    })
                 })
-            })
-            .collect()
-    }
-
-    fn outbox_record_failure(&self, id: u64, attempt: &Attempt) -> Result<(), StoreError> {
-        if let Some(entry) = self.lock().outbox.get_mut(&id) {
-            entry.1 = Some(attempt.clone());
+                .collect()
         }
-        Ok(())
-    }
 
-    fn outbox_remove(&self, id: u64) -> Result<(), StoreError> {
-        self.lock().outbox.remove(&id);
-        Ok(())
+        fn outbox_record_failure(&self, id: u64, attempt: &Attempt) -> Result<(), StoreError> {
+            if let Some(entry) = self.lock().outbox.get_mut(&id) {
+                entry.1 = Some(attempt.clone());
+            }
+            Ok(())
+        }
+
+        fn outbox_remove(&self, id: u64) -> Result<(), StoreError> {
+            self.lock().outbox.remove(&id);
+            Ok(())
+        }
     }
 }

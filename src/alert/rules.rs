@@ -4,8 +4,6 @@
 //! at `now` give a number and whether it breaches the rule. The state machine in
 //! `state.rs` turns a sequence of measurements into notifications.
 
-use std::collections::HashMap;
-
 use chrono::{Duration as ChronoDuration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 
@@ -172,59 +170,75 @@ fn ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
 }
 
-/// In-memory [`UsageView`] for tests and simulations: events and samples per meter.
-#[derive(Debug, Default, Clone)]
-pub struct MemoryUsage {
-    events: HashMap<String, Vec<(i64, f64)>>,
-    seen: HashMap<String, i64>,
-}
+#[cfg(test)]
+pub use memory::MemoryUsage;
 
-impl MemoryUsage {
-    pub fn new() -> Self {
-        Self::default()
+/// Test doubles: compiled for tests only.
+#[cfg(test)]
+mod memory {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// In-memory [`UsageView`] for tests and simulations: events and samples per meter.
+    #[derive(Debug, Default, Clone)]
+    pub struct MemoryUsage {
+        events: HashMap<String, Vec<(i64, f64)>>,
+        seen: HashMap<String, i64>,
     }
 
-    /// `liters` flowed at `ts_ms` (a pulse or a point); also counts as "seen".
-    pub fn add(&mut self, meter: &str, ts_ms: i64, liters: f64) {
-        let events = self.events.entry(meter.to_owned()).or_default();
-        let at = events.partition_point(|(t, _)| *t <= ts_ms);
-        events.insert(at, (ts_ms, liters));
-        self.see(meter, ts_ms);
+    impl MemoryUsage {
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// `liters` flowed at `ts_ms` (a pulse or a point); also counts as "seen".
+        pub fn add(&mut self, meter: &str, ts_ms: i64, liters: f64) {
+            let events = self.events.entry(meter.to_owned()).or_default();
+            let at = events.partition_point(|(t, _)| *t <= ts_ms);
+            events.insert(at, (ts_ms, liters));
+            self.see(meter, ts_ms);
+        }
+
+        /// A sample that carried no water (a counter that did not move).
+        pub fn see(&mut self, meter: &str, ts_ms: i64) {
+            let seen = self.seen.entry(meter.to_owned()).or_insert(ts_ms);
+            *seen = (*seen).max(ts_ms);
+        }
+
+        fn in_range(
+            &self,
+            meter: &str,
+            from_ms: i64,
+            to_ms: i64,
+        ) -> impl Iterator<Item = &(i64, f64)> {
+            self.events
+                .get(meter)
+                .into_iter()
+                .flatten()
+                .filter(move |(t, l)| *t > from_ms && *t <= to_ms && *l > 0.0)
+        }
     }
 
-    /// A sample that carried no water (a counter that did not move).
-    pub fn see(&mut self, meter: &str, ts_ms: i64) {
-        let seen = self.seen.entry(meter.to_owned()).or_insert(ts_ms);
-        *seen = (*seen).max(ts_ms);
-    }
+    impl UsageView for MemoryUsage {
+        fn liters_between(&self, meter: &str, from_ms: i64, to_ms: i64) -> f64 {
+            self.in_range(meter, from_ms, to_ms).map(|(_, l)| l).sum()
+        }
 
-    fn in_range(&self, meter: &str, from_ms: i64, to_ms: i64) -> impl Iterator<Item = &(i64, f64)> {
-        self.events
-            .get(meter)
-            .into_iter()
-            .flatten()
-            .filter(move |(t, l)| *t > from_ms && *t <= to_ms && *l > 0.0)
-    }
-}
+        fn last_event_ms(&self, meter: &str) -> Option<i64> {
+            self.in_range(meter, i64::MIN, i64::MAX)
+                .map(|(t, _)| *t)
+                .last()
+        }
 
-impl UsageView for MemoryUsage {
-    fn liters_between(&self, meter: &str, from_ms: i64, to_ms: i64) -> f64 {
-        self.in_range(meter, from_ms, to_ms).map(|(_, l)| l).sum()
-    }
+        fn last_seen_ms(&self, meter: &str) -> Option<i64> {
+            self.seen.get(meter).copied()
+        }
 
-    fn last_event_ms(&self, meter: &str) -> Option<i64> {
-        self.in_range(meter, i64::MIN, i64::MAX)
-            .map(|(t, _)| *t)
-            .last()
-    }
-
-    fn last_seen_ms(&self, meter: &str) -> Option<i64> {
-        self.seen.get(meter).copied()
-    }
-
-    fn event_times(&self, meter: &str, from_ms: i64, to_ms: i64) -> Vec<i64> {
-        self.in_range(meter, from_ms, to_ms)
-            .map(|(t, _)| *t)
-            .collect()
+        fn event_times(&self, meter: &str, from_ms: i64, to_ms: i64) -> Vec<i64> {
+            self.in_range(meter, from_ms, to_ms)
+                .map(|(t, _)| *t)
+                .collect()
+        }
     }
 }

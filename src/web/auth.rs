@@ -295,11 +295,9 @@ fn ttl_ms(login: &AuthConfig) -> i64 {
 
 /// `n` random bytes from the kernel as hex; `None` (no session) if there are none.
 fn random_hex(n: usize) -> Option<String> {
-    use std::io::Read;
     let mut bytes = vec![0u8; n];
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if let Err(e) = read {
-        tracing::error!("cannot read /dev/urandom for a session ({e}); nobody can sign in");
+    if let Err(e) = getrandom::fill(&mut bytes) {
+        tracing::error!("the kernel gave no random bytes for a session ({e}); nobody can sign in");
         return None;
     }
     Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
@@ -313,20 +311,14 @@ pub fn encode(text: &str) -> String {
 }
 
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in text.trim_end_matches('=').bytes() {
-        let v = ALPHABET.iter().position(|a| *a == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    use base64::Engine;
+    // Clients send padded and unpadded credentials alike.
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    engine.decode(text.trim()).ok()
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

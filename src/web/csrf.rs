@@ -6,7 +6,6 @@
 //! This is not authentication: the login check (when auth is configured) runs
 //! before the handler, in the pages' auth layer.
 
-use std::io::Read;
 use std::sync::LazyLock;
 
 use axum::http::{header, HeaderMap};
@@ -15,11 +14,12 @@ pub const COOKIE: &str = "wm_csrf";
 
 static TOKEN: LazyLock<String> = LazyLock::new(|| {
     let mut bytes = [0u8; 24];
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if let Err(e) = read {
+    if let Err(e) = getrandom::fill(&mut bytes) {
         // Without randomness the token would be guessable: refuse every form
         // (an empty token never matches) rather than accept forged ones.
-        tracing::error!("cannot read /dev/urandom for the form token ({e}); forms are disabled");
+        tracing::error!(
+            "the kernel gave no random bytes for the form token ({e}); forms are disabled"
+        );
         return String::new();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -57,11 +57,8 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Constant-time comparison: the time taken does not reveal how much matched.
 pub fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    use subtle::ConstantTimeEq;
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 #[cfg(test)]

@@ -41,6 +41,19 @@ use crate::store::writer::{Progress, Writer};
 use crate::store::Store;
 
 pub use api::{snapshot, MeterSnapshot};
+
+/// Any other path: the styled page a browser shows for a missing meter too, or
+/// the API's JSON error for API and InfluxDB clients.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path();
+    let machine = ["/api/", "/write", "/query", "/ping", "/metrics", "/healthz"];
+    if machine.iter().any(|p| path.starts_with(p)) {
+        ApiError::NotFound(format!("there is no endpoint {path}")).into_response()
+    } else {
+        view::PageError::NotFound(format!("There is no page at {path}.")).into_response()
+    }
+}
 pub use error::ApiError;
 
 #[derive(Clone)]
@@ -93,7 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts", get(alerts::list))
         .route("/metrics", get(api::metrics))
         .route("/healthz", get(api::healthz))
-        .fallback(assets::not_found)
+        .fallback(not_found)
         // Over every route and the fallback; `auth::access` says what each path needs.
         .layer(middleware::from_fn_with_state(auth, auth::guard))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))

@@ -309,3 +309,26 @@ fn live_events_push_new_figures_and_end_when_the_server_stops() {
     let _ = r.read_to_string(&mut rest);
     assert!(!rest.contains("event: meters"), "{rest}");
 }
+
+#[test]
+fn an_unknown_page_is_the_styled_404_and_an_unknown_endpoint_answers_json() {
+    let (app, _tmp) = App::start("UTC", "");
+    for path in ["/nope", "/meters/nope", "/settings/x/y"] {
+        let a = get(&app.url(path));
+        assert_eq!(a.status, 404, "{path}");
+        assert!(a.body.contains("<h1>Not found</h1>"), "{path}: {}", a.body);
+        assert!(
+            a.body.contains("<link rel=\"stylesheet\""),
+            "{path}: styled like every page"
+        );
+    }
+    let a = get(&app.url("/api/v1/nope"));
+    assert_eq!(a.status, 404);
+    let json: serde_json::Value = serde_json::from_str(&a.body).expect("JSON");
+    assert!(
+        json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("/api/v1/nope")),
+        "{json}"
+    );
+}

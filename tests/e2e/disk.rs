@@ -17,8 +17,9 @@ impl Mount {
     fn new(dir: &Path, mb: u32) -> Mount {
         std::fs::create_dir_all(dir).unwrap();
         // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
         assert!(
-            unsafe { libc::geteuid() } == 0,
+            euid == 0,
             "the disk tests mount a small file system, which needs root: run ./test.sh as root (as CI does)"
         );
         let ok = Command::new("mount")

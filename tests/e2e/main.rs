@@ -15,6 +15,7 @@ mod clock;
 mod corpus;
 mod crash;
 mod dashboard;
+mod demo;
 mod disk;
 mod forward;
 mod import;

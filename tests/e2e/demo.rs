@@ -1,0 +1,51 @@
+//! `watermeter demo`, the README's first command: a filled dashboard at once, and
+//! no clash with a real install on the same machine (its ports are taken).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{get_json, BIN};
+
+#[test]
+fn the_demo_fills_the_dashboard_and_moves_off_ports_already_taken() {
+    // Hold the defaults (or find them held by something else already): either way
+    // they are taken, as by a real watermeter on this machine.
+    let _http = std::net::TcpListener::bind("127.0.0.1:8080");
+    let _udp = std::net::UdpSocket::bind("127.0.0.1:8089");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["demo", "--data-dir"])
+        .arg(tmp.path().join("demo"))
+        .env("WATERMETER_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the demo");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (mut http, mut udp, mut filled) = (None, None, false);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while http.is_none() || udp.is_none() || !filled {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("the demo announces itself");
+        if let Some(a) = line.strip_prefix("watermeter: dashboard at http://") {
+            http = Some(a.trim_end_matches('/').to_string());
+        }
+        if let Some(a) = line.strip_prefix("watermeter: line protocol over UDP on ") {
+            udp = Some(a.to_string());
+        }
+        filled |= line.contains("demo back-filled");
+    }
+    let (http, udp) = (http.unwrap(), udp.unwrap());
+    assert!(!http.ends_with(":8080"), "{http}");
+    assert!(!udp.ends_with(":8089"), "{udp}");
+    let meter = get_json(&format!("http://{http}/api/v1/meters/main"));
+    assert!(meter["total_liters"].as_f64().unwrap() > 1_000.0, "{meter}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
