@@ -356,8 +356,9 @@ fn start_gpio_meters(state: &AppState) -> Vec<(String, gpio::GpioHandle)> {
                 if writer.submit_blocking(vec![sample]).is_err() {
                     tracing::warn!("a pulse arrived while shutting down and was not stored");
                 } else if let Some(log) = pulse_log.as_mut() {
+                    // The wall time the store gives it (a pulse's stamp is monotonic).
                     use std::io::Write;
-                    let _ = writeln!(log, "{ts_ms}");
+                    let _ = writeln!(log, "{}", crate::clock::place(ts_ms));
                 }
             });
             gpio::spawn(&m.id, cfg, source, on_pulse)

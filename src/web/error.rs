@@ -60,3 +60,17 @@ impl From<crate::store::query::QueryError> for ApiError {
         }
     }
 }
+
+/// A handler that panicked (`CatchPanicLayer`): logged, and a 500 that shows no
+/// internals; the server goes on.
+pub fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string());
+    tracing::error!("a request handler panicked: {text}");
+    axum::response::IntoResponse::into_response(ApiError::Internal(
+        "the request failed inside the server; the details are in its log".to_string(),
+    ))
+}

@@ -7,21 +7,17 @@
 use axum::http::header::{
     HeaderValue, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
-use axum::response::Response;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-/// Middleware (`axum::middleware::map_response`): adds the headers unless a
-/// handler set its own.
-pub async fn secure(mut res: Response) -> Response {
-    let h = res.headers_mut();
-    for (name, value) in [
-        (CONTENT_SECURITY_POLICY, CSP),
-        (X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (REFERRER_POLICY, "no-referrer"),
-        (X_FRAME_OPTIONS, "DENY"),
-    ] {
-        h.entry(name).or_insert(HeaderValue::from_static(value));
-    }
-    res
+/// Adds the headers to every response of `router`, each unless a handler set its own.
+pub fn add<S: Clone + Send + Sync + 'static>(router: axum::Router<S>) -> axum::Router<S> {
+    let set =
+        |name, value| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
+    router
+        .layer(set(CONTENT_SECURITY_POLICY, CSP))
+        .layer(set(X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(REFERRER_POLICY, "no-referrer"))
+        .layer(set(X_FRAME_OPTIONS, "DENY"))
 }

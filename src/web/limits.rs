@@ -1,8 +1,10 @@
 //! What one client may ask of the server: connections, time, and lines per
 //! request. Each limit answers with a status that says which one was hit (503 for
 //! too many connections, 408 for too slow, 413 for too much) and none of them
-//! costs more than a little memory; the body size limit itself is axum's
-//! `DefaultBodyLimit`, set from `[http] max_body_mb` in the route table.
+//! costs more than a little memory. The time and size limits themselves are
+//! tower-http layers in the route table; this module words their answers and does
+//! what no layer does: count lines, and cap connections (which a layer over
+//! requests cannot see).
 //!
 //! This module does not authenticate or rate-limit logins.
 
@@ -11,9 +13,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -53,53 +54,42 @@ pub struct RequestLimits {
     pub timeout: Duration,
 }
 
-/// Middleware: a body announced larger than the limit gets 413 at once (before
-/// the client has sent it all, so it is not cut off mid-upload); a request that
-/// takes longer than the limit (slow upload, stuck store) gets 408. Server-sent
-/// event streams (`/events`, or any request that asks for `text/event-stream`)
-/// are meant to stay open and are exempt from the timeout.
-pub async fn enforce(State(limits): State<RequestLimits>, req: Request, next: Next) -> Response {
-    let announced = req
+/// Words for the bare 408, 413 and 415 that tower-http's timeout, body-limit and
+/// decompression layers answer with: every error here is JSON `{"error": …}` as InfluxDB clients parse
+/// it, saying which limit was hit and what to do; and the connection closes, since
+/// the rest of a refused body may still be on its way. Handlers' own 413s (lines)
+/// are JSON already and keep their words.
+pub async fn explain(State(limits): State<RequestLimits>, res: Response) -> Response {
+    let status = res.status();
+    let is_json = res
         .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > limits.max_body_bytes as u64) {
-        let mb = limits.max_body_bytes >> 20;
-        let mut r = ApiError::TooLarge(format!(
-            "the request body is larger than {mb} MB ([http] max_body_mb); send smaller batches"
-        ))
-        .into_response();
-        r.headers_mut().insert(
-            header::CONNECTION,
-            header::HeaderValue::from_static("close"),
-        );
-        return r;
-    }
-    if is_stream(&req) {
-        return next.run(req).await;
-    }
-    let limit = limits.timeout;
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => (
-            StatusCode::REQUEST_TIMEOUT,
-            [(header::CONNECTION, "close")],
-            axum::Json(serde_json::json!({
-                "error": format!("the request took longer than {} s; send smaller batches or check the network", limit.as_secs())
-            })),
-        )
-            .into_response(),
-    }
-}
-
-fn is_stream(req: &Request) -> bool {
-    req.uri().path() == "/events"
-        || req
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/event-stream"))
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let message = match status {
+        StatusCode::REQUEST_TIMEOUT => format!(
+            "the request took longer than {} s; send smaller batches or check the network",
+            limits.timeout.as_secs()
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => format!(
+            "the request body is larger than {} MB ([http] max_body_mb); send smaller batches",
+            limits.max_body_bytes >> 20
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            "the body's Content-Encoding is not supported; send it gzip-compressed or uncompressed"
+                .to_string()
+        }
+        _ => return res,
+    };
+    let mut res = if is_json {
+        res
+    } else {
+        (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+    };
+    res.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    res
 }
 
 /// A TCP listener that serves at most `max` connections at once. One more is

@@ -30,9 +30,16 @@ mod write;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{middleware, Router};
 use tokio::sync::watch;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::ingest::points::Matcher;
@@ -91,7 +98,7 @@ pub fn router(state: AppState) -> Router {
         timeout: http.request_timeout,
     };
     let auth = auth::Auth::new(&state.config);
-    Router::new()
+    let router = Router::new()
         .merge(pages())
         .merge(login::routes(auth.clone()))
         .route("/static/{file}", get(assets::serve))
@@ -109,13 +116,41 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         // Over every route and the fallback; `auth::access` says what each path needs.
         .layer(middleware::from_fn_with_state(auth, auth::guard))
+        // axum's own limit for extractors, set to the same size.
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            limits,
-            limits::enforce,
+        // A body announced larger than the limit gets 413 before the client has
+        // sent it (so it is not cut off mid-upload); a body without a length is
+        // cut at the limit. Inside the decompression: a gzip bomb stops there too.
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        // gzip-compressed writes, as InfluxDB takes them (Telegraf's default).
+        .layer(RequestDecompressionLayer::new())
+        // A request slower than the limit (slow upload, stuck store) gets 408. Only
+        // until the response starts: the live-update stream stays open.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.timeout,
         ))
-        .layer(middleware::map_response(headers::secure))
+        .layer(middleware::map_response_with_state(limits, limits::explain))
+        // gzip or br as the client accepts; not for the event stream, images or
+        // tiny bodies (tower-http's default predicate).
+        .layer(CompressionLayer::new());
+    headers::add(router)
+        .layer(CatchPanicLayer::custom(error::panicked))
+        .layer(trace_layer())
         .with_state(state)
+}
+
+type ServerErrors =
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>;
+type MakeSpan = fn(&axum::http::Request<axum::body::Body>) -> tracing::Span;
+
+/// A request log at debug level: method, path (never the query, which may carry
+/// InfluxDB-style credentials), status and latency; never headers or bodies.
+fn trace_layer() -> TraceLayer<ServerErrors, MakeSpan> {
+    fn span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+        tracing::debug_span!("http", method = %req.method(), path = %req.uri().path())
+    }
+    TraceLayer::new_for_http().make_span_with(span as fn(&_) -> _)
 }
 
 /// The dashboard's pages, its live stream, its export and its forms. When login

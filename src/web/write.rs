@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -31,23 +31,14 @@ pub struct WriteParams {
 pub async fn write(
     State(state): State<AppState>,
     Query(params): Query<WriteParams>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let precision = match params.precision.as_deref() {
         None | Some("") => Precision::Nanoseconds,
         Some(p) => Precision::parse(p).map_err(ApiError::BadRequest)?,
     };
-    if let Some(enc) = headers
-        .get("content-encoding")
-        .and_then(|v| v.to_str().ok())
-    {
-        if !enc.eq_ignore_ascii_case("identity") {
-            return Err(ApiError::BadRequest(format!(
-                "Content-Encoding '{enc}' is not supported; send the lines uncompressed (Telegraf: content_encoding = \"identity\")"
-            )));
-        }
-    }
+    // A gzip body arrives here decompressed (`RequestDecompressionLayer`); any
+    // other encoding was refused with 415 before.
     super::limits::check_lines(&body)?;
     // Lines without a timestamp get this; unplaced until the clock is synchronised.
     let now = crate::clock::now_stamp();

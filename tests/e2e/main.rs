@@ -12,6 +12,7 @@ mod browser;
 mod cdp;
 mod cli;
 mod clock;
+mod compression;
 mod corpus;
 mod crash;
 mod dashboard;
