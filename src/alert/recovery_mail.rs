@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use super::message::{html_body, message_id, text_body, MailContext};
 use super::outbox::{AlertStore, OutboxMail, StoreError};
 use super::state::AlertState;
-use crate::store::recovery::RecoveryNotice;
+use crate::store::recovery::{span_words, RecoveryNotice};
 
 /// How long after a recovery its mail is still worth sending and the dashboard
 /// shows its banner.
@@ -52,8 +52,9 @@ pub fn queue_once(
 
 /// The mail about `notice`. Pure.
 pub fn compose(notice: &RecoveryNotice, ctx: &MailContext) -> OutboxMail {
-    let from = local(notice.missing_from_ms, ctx.tz);
-    let to = local(notice.missing_to_ms, ctx.tz);
+    let span = span_words(notice.missing_from_ms, notice.missing_to_ms, |ms| {
+        local(ms, ctx.tz)
+    });
     let paragraphs = body(notice, ctx.tz);
     let link = ctx.dashboard_url.as_deref();
     OutboxMail {
@@ -66,7 +67,7 @@ pub fn compose(notice: &RecoveryNotice, ctx: &MailContext) -> OutboxMail {
             &ctx.domain,
         ),
         subject: format!(
-            "[watermeter] part of the stored history could not be read — events between {from} and {to} may be missing"
+            "[watermeter] part of the stored history could not be read — events {span} may be missing"
         ),
         text: text_body(&paragraphs, link),
         html: Some(html_body(&paragraphs, link)),
@@ -82,10 +83,9 @@ fn body(n: &RecoveryNotice, tz: Tz) -> Vec<String> {
             n.reason
         ),
         format!(
-            "Every readable record was kept: {} events. Events between {} and {} may be missing.",
+            "Every readable record was kept: {} events. Events {} may be missing.",
             n.restored_events,
-            local(n.missing_from_ms, tz),
-            local(n.missing_to_ms, tz)
+            span_words(n.missing_from_ms, n.missing_to_ms, |ms| local(ms, tz))
         ),
         format!(
             "The damaged journal was kept as {}; nothing was deleted.",

@@ -65,12 +65,11 @@ impl RecoveryNotice {
     pub fn message(&self) -> String {
         format!(
             "{} bytes of the store's journal could not be read ({}); every other record was kept \
-             ({} events); events between {} and {} may be missing; the damaged journal was kept as {}",
+             ({} events); events {} may be missing; the damaged journal was kept as {}",
             self.unreadable_bytes,
             self.reason,
             self.restored_events,
-            rfc3339(self.missing_from_ms),
-            rfc3339(self.missing_to_ms),
+            span_words(self.missing_from_ms, self.missing_to_ms, rfc3339),
             self.damaged_copy,
         )
     }
@@ -394,20 +393,21 @@ fn report_damage(store: &Store, damage: &[Damage], keep: &Path) -> Result<(), St
     Ok(())
 }
 
-/// The newest event before the first damage and the oldest after the last one.
+/// The newest event in any record before the first damage (0: none) and the
+/// oldest in any record after the last one (now: none).
 fn damage_span(store: &Store, damage: &[Damage]) -> Result<(i64, i64), StoreError> {
     let first_after = damage.iter().map(|d| d.after_seq).min().unwrap_or(0);
     let last_before = damage.iter().map(|d| d.before_seq).max().unwrap_or(0);
     let (mut from, mut to) = (i64::MIN, i64::MAX);
     let journal = store.journal_lock();
     let scan = journal.replay(0, &mut |seq, _, payload| {
-        if seq != first_after && seq != last_before {
+        if seq > first_after && seq < last_before {
             return Ok(());
         }
         for op in record::decode(payload).unwrap_or_default() {
             if let Op::Events { events, .. } = op {
                 for e in events {
-                    if seq == first_after {
+                    if seq <= first_after {
                         from = from.max(e.ts_ms);
                     } else {
                         to = to.min(e.ts_ms);
@@ -418,11 +418,19 @@ fn damage_span(store: &Store, damage: &[Damage]) -> Result<(i64, i64), StoreErro
         Ok(())
     });
     scan.map_err(StoreError::Io)?;
-    let now = now_ms();
     Ok((
         if from == i64::MIN { 0 } else { from },
-        if to == i64::MAX { now } else { to },
+        if to == i64::MAX { now_ms() } else { to },
     ))
+}
+
+/// "between A and B", or "before B" when nothing readable comes before the damage.
+pub fn span_words(from_ms: i64, to_ms: i64, at: impl Fn(i64) -> String) -> String {
+    if from_ms <= 0 {
+        format!("before {}", at(to_ms))
+    } else {
+        format!("between {} and {}", at(from_ms), at(to_ms))
+    }
 }
 
 /// After a clean close: the index is whole on disk at `position`.

@@ -11,12 +11,12 @@ use serde::Serialize;
 use super::api::rfc3339;
 use super::AppState;
 use crate::alert::recovery_mail::is_recent;
-use crate::store::recovery::RecoveryNotice;
+use crate::store::recovery::{span_words, RecoveryNotice};
 
 /// The dashboard's banner about a recent restore.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Banner {
-    /// "Part of the stored history could not be read on …: events between … and … may be missing."
+    /// "Found on …: events between … and … may be missing."
     pub headline: String,
     /// The whole story in one sentence (`RecoveryNotice::message`).
     pub detail: String,
@@ -32,10 +32,9 @@ pub fn banner(state: &AppState, now_ms: i64) -> Option<Banner> {
 fn banner_for(n: &RecoveryNotice, tz: Tz) -> Banner {
     Banner {
         headline: format!(
-            "Part of the stored history could not be read on {}: events between {} and {} may be missing.",
+            "Found on {}: events {} may be missing.",
             local(n.recovered_at_ms, tz),
-            local(n.missing_from_ms, tz),
-            local(n.missing_to_ms, tz)
+            span_words(n.missing_from_ms, n.missing_to_ms, |ms| local(ms, tz))
         ),
         detail: n.message(),
         known_missing: None,
@@ -104,7 +103,7 @@ mod tests {
         let b = banner_for(&n, chrono_tz::Europe::Vienna);
         assert_eq!(
             b.headline,
-            "Part of the stored history could not be read on 2026-03-29 16:00: \
+            "Found on 2026-03-29 16:00: \
              events between 2026-03-29 04:00 and 2026-03-29 05:00 may be missing."
         );
         assert!(b.detail.contains("journal.damaged-x"));
