@@ -10,7 +10,9 @@
 use chrono::{DateTime, Datelike, NaiveDate, Offset, TimeZone, Timelike};
 use chrono_tz::Tz;
 
-use crate::store::codec::QUARTER_MS;
+/// Every IANA offset is a multiple of a quarter hour: local boundaries are found
+/// by stepping in quarter hours.
+const QUARTER_MS: i64 = 900_000;
 
 const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 86_400_000;

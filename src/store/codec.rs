@@ -13,8 +13,6 @@
 
 /// The amount of an entry without an explicit volume: one liter.
 pub const DEFAULT_ML: u64 = 1000;
-pub const HOUR_MS: i64 = 3_600_000;
-pub const QUARTER_MS: i64 = 900_000;
 /// One UTC day: the span of one event block.
 pub const DAY_MS: i64 = 86_400_000;
 /// The store layout this code writes (`G layout`); a store of another layout is
@@ -80,11 +78,6 @@ pub fn day_slot(days_since_epoch: i64) -> Option<u32> {
 
 pub fn day_of_slot(slot: u32) -> i64 {
     i64::from(slot) - DAY_BIAS
-}
-
-/// The UTC hour (since the epoch) an instant falls into (layout 1 blocks).
-pub fn hour_slot(ts_ms: i64) -> Option<u32> {
-    u32::try_from(ts_ms.div_euclid(HOUR_MS)).ok()
 }
 
 /// The UTC day (since the epoch) whose event block holds an instant, if storable.

@@ -49,11 +49,6 @@ impl Store {
         Ok(base.m3 + self.reading_ml(meter)? as f64 / 1e6)
     }
 
-    /// The reading's base ("the meter showed m³ at …"), from the config or the dashboard.
-    pub fn reading_base(&self, meter: MeterIdx) -> Result<super::ReadingBase, StoreError> {
-        Ok(self.slot(meter)?.reading())
-    }
-
     /// Milliliters that move the meter reading: everything since `reading_set_at`
     /// (or all of history when it is not set).
     pub fn reading_ml(&self, meter: MeterIdx) -> Result<u64, StoreError> {

@@ -109,18 +109,6 @@ impl Writer {
         self.tx.send(req).await.map_err(|_| WriteError::Closed)?;
         rx.await.map_err(|_| WriteError::Closed)?.map(|_| ())
     }
-
-    /// The same from a plain thread (import).
-    pub fn submit_durable_blocking(&self, samples: Vec<Sample>) -> Result<Applied, WriteError> {
-        let (done, rx) = oneshot::channel();
-        let req = Request {
-            samples,
-            reading: None,
-            done: Some(done),
-        };
-        self.tx.blocking_send(req).map_err(|_| WriteError::Closed)?;
-        rx.blocking_recv().map_err(|_| WriteError::Closed)?
-    }
 }
 
 /// Counts of what the writer stored, for `/metrics` and live updates.
