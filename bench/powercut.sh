@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 WATERMETER_POWERCUTS=${1:-100} cargo test --test e2e \
     powercut::power_cuts_lose_no_acknowledged_liter -- --nocapture 2>&1 |
-    grep -E "^power cuts:|test result|panicked|FAILED"
+    grep -E -A4 "^power cuts:|test result|panicked|FAILED"

@@ -12,12 +12,12 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use crate::alert;
+use crate::alert::persist::StoreUsage;
 use crate::config::Config;
 use crate::ingest::points::Matcher;
 use crate::ingest::stats::IngestStats;
 use crate::ingest::{gpio, udp, MeterIdx, Sample, SampleValue};
 use crate::notify;
-use crate::store::alerts::StoreUsage;
 use crate::store::{writer, Store};
 use crate::web::{self, AppState};
 
@@ -248,7 +248,8 @@ fn start_integrations(
     }
     if state.config.mqtt.is_some() {
         tasks.push(tokio::spawn(crate::mqtt::run(
-            state.clone(),
+            state.store.clone(),
+            state.config.clone(),
             state.mqtt.clone(),
             shutdown.clone(),
         )));

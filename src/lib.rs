@@ -9,11 +9,17 @@ pub mod buckets;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod figures;
 pub mod forward;
 pub mod ingest;
+pub mod line_protocol;
+pub mod meter;
 pub mod mqtt;
 pub mod notify;
 pub mod password;
 pub mod store;
 pub mod transfer;
 pub mod web;
+
+#[cfg(test)]
+mod layers_tests;

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::config::{Config, FieldSelector};
-use crate::ingest::line_protocol::{self, FieldValue, Precision};
 use crate::ingest::points::{parse_body, Matcher};
 use crate::ingest::stats::IngestStats;
 use crate::ingest::{influx_csv, MeterIdx};
+use crate::line_protocol::{self, FieldValue, Precision};
 use crate::store::Store;
 
 /// Lines handed to the store in one batch.

@@ -17,6 +17,7 @@ pub mod engine;
 pub mod mail;
 pub mod message;
 pub mod outbox;
+pub mod persist;
 pub mod recovery_mail;
 pub mod rules;
 pub mod state;

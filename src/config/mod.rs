@@ -36,7 +36,7 @@ use std::time::Duration;
 use chrono::NaiveTime;
 use chrono_tz::Tz;
 
-use crate::ingest::line_protocol::Precision;
+use crate::line_protocol::Precision;
 
 pub use error::{ConfigError, Problem};
 

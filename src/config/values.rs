@@ -12,7 +12,7 @@ use chrono::NaiveTime;
 use chrono_tz::Tz;
 
 use super::IpNet;
-use crate::ingest::line_protocol::Precision;
+use crate::line_protocol::Precision;
 
 /// `"90s"`, `"15m"`, `"4h"`, `"7d"`, or combinations such as `"1h30m"`.
 pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {

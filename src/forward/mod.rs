@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::{Config, ForwardAuth, ForwardConfig};
-use crate::ingest::line_protocol::{write_line, FieldValue};
+use crate::line_protocol::{write_line, FieldValue};
 use crate::store::forward::QueuedEvent;
 use crate::store::Store;
 

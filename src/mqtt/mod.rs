@@ -22,8 +22,10 @@ use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::config::Config;
 use crate::config::{MeterConfig, MqttConfig};
-use crate::web::{snapshot, AppState, MeterSnapshot};
+use crate::figures::{snapshot, MeterSnapshot};
+use crate::store::Store;
 
 /// What `/metrics` shows about the broker connection.
 #[derive(Debug, Default)]
@@ -127,11 +129,13 @@ fn round(x: f64, digits: i32) -> f64 {
 
 /// Runs until shutdown: keeps the connection, announces on connect, publishes states.
 pub async fn run(
-    state: AppState,
+    store: std::sync::Arc<Store>,
+    config: std::sync::Arc<Config>,
     status: std::sync::Arc<Status>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let Some(cfg) = state.config.mqtt.clone() else {
+    let state = (&*store, &*config);
+    let Some(cfg) = config.mqtt.clone() else {
         return;
     };
     status.enabled.store(true, Relaxed);
@@ -147,7 +151,7 @@ pub async fn run(
     if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
         opts.set_credentials(u.clone(), p.clone());
     }
-    let capacity = 8 * state.config.meters.len() + 16;
+    let capacity = 8 * config.meters.len() + 16;
     let (client, mut events) = AsyncClient::new(opts, capacity);
     let mut tick = tokio::time::interval(cfg.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -160,8 +164,8 @@ pub async fn run(
                     status.connected.store(true, Relaxed);
                     status.connects.fetch_add(1, Relaxed);
                     tracing::info!(host = cfg.host, port = cfg.port, "connected to the MQTT broker");
-                    announce(&client, &cfg, &state);
-                    publish_states(&client, &cfg, &state);
+                    announce(&client, &cfg, state);
+                    publish_states(&client, &cfg, state);
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -177,7 +181,7 @@ pub async fn run(
                 }
             },
             _ = tick.tick() => if status.connected.load(Relaxed) {
-                publish_states(&client, &cfg, &state);
+                publish_states(&client, &cfg, state);
             },
             _ = shutdown.changed() => break,
         }
@@ -193,8 +197,8 @@ pub async fn run(
     }
 }
 
-fn announce(client: &AsyncClient, cfg: &MqttConfig, state: &AppState) {
-    for m in &state.config.meters {
+fn announce(client: &AsyncClient, cfg: &MqttConfig, (_, config): (&Store, &Config)) {
+    for m in &config.meters {
         for msg in discovery(cfg, m) {
             send(client, msg);
         }
@@ -208,10 +212,10 @@ fn announce(client: &AsyncClient, cfg: &MqttConfig, state: &AppState) {
     );
 }
 
-fn publish_states(client: &AsyncClient, cfg: &MqttConfig, state: &AppState) {
+fn publish_states(client: &AsyncClient, cfg: &MqttConfig, (store, config): (&Store, &Config)) {
     let now = chrono::Utc::now().timestamp_millis();
-    for i in 0..state.config.meters.len() {
-        match snapshot(state, i as crate::ingest::MeterIdx, now) {
+    for i in 0..config.meters.len() {
+        match snapshot(store, config, i as crate::meter::MeterIdx, now) {
             Ok(s) => states(cfg, &s).into_iter().for_each(|m| send(client, m)),
             Err(e) => tracing::warn!("reading a meter for MQTT failed: {e:?}"),
         }

@@ -17,7 +17,7 @@ use super::reading::{decode_anchor, encode_anchor};
 use super::record::{Event, Op};
 use super::{global_key, read_i64, Applied, Store, StoreError};
 use crate::buckets;
-use crate::ingest::{Sample, SampleValue};
+use crate::meter::{Sample, SampleValue};
 
 /// `G journal`: the last record sled holds (seq u64 BE, end offset u64 BE).
 pub(super) const POSITION_KEY: &str = "journal";

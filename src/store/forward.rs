@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use super::codec::prefix;
 use super::record::Op;
 use super::{Store, StoreError};
-use crate::ingest::MeterIdx;
+use crate::meter::MeterIdx;
 
 /// Queue bookkeeping kept in memory; the entries themselves are in the tree.
 #[derive(Debug, Default)]
@@ -145,7 +145,7 @@ fn decode(v: &[u8]) -> Option<(u16, i64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::{Sample, SampleValue};
+    use crate::meter::{Sample, SampleValue};
 
     fn store(dir: &std::path::Path) -> Store {
         let meters = vec![crate::config::builtin_defaults().meters[0].clone()];

@@ -15,7 +15,6 @@
 //! Samples come only from the writer task (`writer`) and import; reads may come
 //! from anywhere.
 
-pub mod alerts;
 mod apply;
 pub mod codec;
 pub mod faults;
@@ -37,7 +36,7 @@ use std::sync::{Mutex, MutexGuard};
 use chrono_tz::Tz;
 
 use crate::config::MeterConfig;
-use crate::ingest::{MeterIdx, Sample};
+use crate::meter::{MeterIdx, Sample};
 use codec::{prefix, series_key, DAY_MS};
 use journal::{Journal, JournalError};
 use reading::decode_anchor;
@@ -88,6 +87,9 @@ struct MeterSlot {
     /// The config's values, to tell whether a reading set on the dashboard still applies.
     configured: ReadingBase,
 }
+
+/// A key and its value, from [`Store::scan_raw`].
+pub type KeyValue = (Vec<u8>, Vec<u8>);
 
 /// What one `apply` did.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -212,7 +214,7 @@ impl Store {
 
     /// Appends one record built by `build` (given the record's sequence number, for
     /// ids) and applies it to the index; with `sync`, returns only once it is durable.
-    pub(crate) fn write_ops(
+    pub fn write_ops(
         &self,
         build: impl FnOnce(u64) -> Vec<Op>,
         sync: bool,
@@ -347,6 +349,23 @@ impl Store {
         }
         let position = apply::read_position(&self.data()?)?;
         recovery::mark_clean(&self.dir, position, journal.end())
+    }
+
+    /// The value under `key`: the small tables upper layers keep (alert state,
+    /// outbox) read through this, never through sled.
+    pub fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.data()?.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// Every key and value under `prefix`, in key order (small tables only).
+    pub fn scan_raw(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        self.data()?
+            .scan_prefix(prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
     }
 
     /// One small read through sled's locks: proves the store is not stuck (watchdog).
@@ -524,13 +543,7 @@ fn read_i64(v: &[u8]) -> i64 {
         .unwrap_or(i64::MIN)
 }
 
-pub fn liters_to_ml(liters: f64) -> u64 {
-    if liters.is_finite() && liters > 0.0 {
-        (liters * 1000.0).round() as u64
-    } else {
-        0
-    }
-}
+pub use crate::meter::liters_to_ml;
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ use chrono::Datelike;
 use super::codec::{self, meter_field, meter_key, prefix, series_key, DAY_MS};
 use super::{read_i64, Store, StoreError};
 use crate::buckets::{self, BucketError, Step};
-use crate::ingest::MeterIdx;
+use crate::meter::MeterIdx;
 
 /// Bucketed usage: `buckets[i]` covers `[bounds[i], bounds[i + 1])`.
 #[derive(Debug, Clone, PartialEq)]

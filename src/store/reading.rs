@@ -4,7 +4,7 @@
 use super::codec::{meter_field, meter_key};
 use super::record::Op;
 use super::{MeterSlot, Store, StoreError};
-use crate::ingest::MeterIdx;
+use crate::meter::MeterIdx;
 
 /// "The meter showed `m3` at `anchor_ms`" (`None`: at the start of the history).
 #[derive(Debug, Clone, Copy, PartialEq)]

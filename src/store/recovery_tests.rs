@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::alert::{AlertState, AlertStore, OutboxMail};
-use crate::ingest::SampleValue;
+use crate::meter::SampleValue;
 
 fn meters() -> Vec<MeterConfig> {
     vec![crate::config::builtin_defaults().meters[0].clone()]

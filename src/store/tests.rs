@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use super::*;
 use crate::buckets::{self, Step};
 use crate::config::{FieldSelector, LineProtocolMatch, MeterConfig};
-use crate::ingest::SampleValue;
+use crate::meter::SampleValue;
 
 fn meter(id: &str, anchor: Option<i64>) -> MeterConfig {
     MeterConfig {

@@ -13,7 +13,7 @@ use super::codec::{get_varint, prefix, put_varint};
 use super::record::Op;
 use super::{Sample, Store, StoreError};
 use crate::clock;
-use crate::ingest::{MeterIdx, SampleValue};
+use crate::meter::{MeterIdx, SampleValue};
 
 /// What one `U` entry holds.
 struct Entry {

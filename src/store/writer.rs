@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::{Applied, Store, StoreError};
-use crate::ingest::{MeterIdx, Sample};
+use crate::meter::{MeterIdx, Sample};
 
 /// Quiet time after the last batch before freed memory goes back to the kernel.
 const TRIM_AFTER_IDLE: Duration = Duration::from_secs(1);

@@ -134,7 +134,8 @@ fn meters(e: &mut Exposition, state: &AppState, now_ms: i64) -> Result<(), ApiEr
         e.sample(
             name,
             &[("meter", id)],
-            super::api::flow_l_per_min(state, i, now_ms)?,
+            crate::figures::flow_l_per_min(&state.store, i, now_ms)
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
         );
     }
     Ok(())

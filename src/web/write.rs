@@ -15,8 +15,8 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::{ApiError, AppState};
-use crate::ingest::line_protocol::Precision;
 use crate::ingest::points::parse_body;
+use crate::line_protocol::Precision;
 
 /// The InfluxDB version we answer to `/ping`, so clients pick the 1.x protocol.
 pub const INFLUX_VERSION: &str = "1.8.10-watermeter";

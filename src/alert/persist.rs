@@ -1,4 +1,5 @@
-//! Alert persistence: the store side of [`AlertStore`] and [`UsageView`].
+//! Alert persistence: [`AlertStore`] and [`UsageView`] over the store, through its
+//! small-table API (`get_raw`, `scan_raw`, `write_ops`); the store knows no alert type.
 //!
 //! Three key families in the `data` tree (prefixes reserved in `codec`):
 //! - `A | alert name` → the alert's state (JSON);
@@ -16,14 +17,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::codec::prefix;
-use super::record::Op;
-use super::{record_id, Store};
 use crate::alert::{
     AlertState, AlertStore, Attempt, HistoryEntry, OutboxMail, PendingMail, StoreError, UsageView,
 };
 use crate::config::MeterConfig;
-use crate::ingest::MeterIdx;
+use crate::meter::MeterIdx;
+use crate::store::codec::prefix;
+use crate::store::record::Op;
+use crate::store::{record_id, Store};
 
 /// History lines kept per alert (older ones are dropped in the commit that adds one).
 pub const HISTORY_KEEP: usize = 100;
@@ -79,9 +80,7 @@ fn outbox_id(key: &[u8]) -> Option<u64> {
 
 impl AlertStore for Store {
     fn load_state(&self, alert: &str) -> Result<Option<AlertState>, StoreError> {
-        self.data()
-            .map_err(db_err)?
-            .get(state_key(alert))
+        self.get_raw(&state_key(alert))
             .map_err(db_err)?
             .map(|v| from_json("alert state", &v))
             .transpose()
@@ -109,13 +108,11 @@ impl AlertStore for Store {
         let hp = history_prefix(alert);
         let old_history: Vec<Vec<u8>> = match history_json {
             Some(_) => self
-                .data()
+                .scan_raw(&hp)
                 .map_err(db_err)?
-                .scan_prefix(&hp)
-                .keys()
-                .map(|k| k.map(|k| k.to_vec()))
-                .collect::<Result<_, _>>()
-                .map_err(db_err)?,
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect(),
             None => Vec::new(),
         };
         let mut ids = Vec::with_capacity(mails.len());
@@ -154,20 +151,18 @@ impl AlertStore for Store {
     }
 
     fn history(&self, alert: &str, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
-        self.data()
+        self.scan_raw(&history_prefix(alert))
             .map_err(db_err)?
-            .scan_prefix(history_prefix(alert))
-            .values()
+            .iter()
             .rev()
             .take(limit)
-            .map(|v| from_json("alert history line", &v.map_err(db_err)?))
+            .map(|(_, v)| from_json("alert history line", v))
             .collect()
     }
 
     fn outbox_pending(&self) -> Result<Vec<PendingMail>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.data().map_err(db_err)?.scan_prefix([prefix::OUTBOX]) {
-            let (k, v) = kv.map_err(db_err)?;
+        for (k, v) in self.scan_raw(&[prefix::OUTBOX]).map_err(db_err)? {
             let Some(id) = outbox_id(&k) else { continue };
             // A damaged mail is logged and skipped: it must not block the ones behind it.
             match from_json::<StoredMail>("outbox mail", &v) {
@@ -184,7 +179,7 @@ impl AlertStore for Store {
 
     fn outbox_record_failure(&self, id: u64, attempt: &Attempt) -> Result<(), StoreError> {
         let key = outbox_key(id);
-        let Some(v) = self.data().map_err(db_err)?.get(key).map_err(db_err)? else {
+        let Some(v) = self.get_raw(&key).map_err(db_err)? else {
             return Ok(());
         };
         let mut stored: StoredMail = from_json("outbox mail", &v)?;
@@ -236,7 +231,7 @@ impl StoreUsage {
     }
 }
 
-fn logged<T: Default>(what: &str, r: Result<T, super::StoreError>) -> T {
+fn logged<T: Default>(what: &str, r: Result<T, crate::store::StoreError>) -> T {
     r.unwrap_or_else(|e| {
         tracing::warn!("alert evaluation: reading {what} failed: {e}");
         T::default()
@@ -279,5 +274,5 @@ impl UsageView for StoreUsage {
 }
 
 #[cfg(test)]
-#[path = "alerts_tests.rs"]
+#[path = "persist_tests.rs"]
 mod tests;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use super::*;
 use crate::alert::{TransitionKind, UsageView};
 use crate::config::{FieldSelector, LineProtocolMatch, MeterConfig};
-use crate::ingest::{Sample, SampleValue};
+use crate::meter::{Sample, SampleValue};
+use crate::store::Store;
 
 fn meter(id: &str) -> MeterConfig {
     MeterConfig {
