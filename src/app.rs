@@ -17,8 +17,8 @@ use crate::config::Config;
 use crate::ingest::points::Matcher;
 use crate::ingest::stats::IngestStats;
 use crate::ingest::{gpio, udp, MeterIdx, Sample, SampleValue};
-use crate::notify;
 use crate::store::{writer, Store};
+use crate::systemd;
 use crate::web::{self, AppState};
 
 /// Where the running app listens (port 0 in the config becomes a real port here).
@@ -171,11 +171,11 @@ pub async fn run_with(
     announce(&bound, tls.is_some());
     // Under systemd (Type=notify): started means listening, and alive means the
     // runtime and the store still answer.
-    let notifier = notify::Notifier::from_env().map(Arc::new);
+    let notifier = systemd::Notifier::from_env().map(Arc::new);
     if let Some(n) = &notifier {
         n.send(&format!("READY=1\nSTATUS=dashboard on {}", bound.http));
-        if let Some(interval) = notify::watchdog_interval() {
-            tasks.push(tokio::spawn(notify::run_watchdog(
+        if let Some(interval) = systemd::watchdog_interval() {
+            tasks.push(tokio::spawn(systemd::run_watchdog(
                 n.clone(),
                 interval,
                 store.clone(),

@@ -23,7 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("figures", &["figures"]),
     ("inputs", &["ingest", "transfer"]),
     ("logic", &["alert"]),
-    ("out", &["web", "forward", "mqtt", "notify"]),
+    ("out", &["web", "forward", "mqtt", "systemd"]),
     ("app", &["app", "demo"]),
 ];
 

@@ -15,9 +15,9 @@ pub mod ingest;
 pub mod line_protocol;
 pub mod meter;
 pub mod mqtt;
-pub mod notify;
 pub mod password;
 pub mod store;
+pub mod systemd;
 pub mod transfer;
 pub mod web;
 

@@ -67,24 +67,9 @@ pub async fn usage(
     Query(p): Query<UsageParams>,
 ) -> Result<Json<UsageBody>, ApiError> {
     let (idx, m) = state.meter(&id).ok_or_else(|| unknown_meter(&id))?;
-    let step_name = p.step.as_deref().unwrap_or("hour");
-    let step = Step::parse(step_name).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "step '{step_name}' is not one of minute, hour, day, month"
-        ))
-    })?;
     let now = chrono::Utc::now().timestamp_millis();
-    let to = parse_time("to", p.to.as_deref())?.unwrap_or(now);
-    let default_span = match step {
-        Step::Minute => 3_600_000,
-        Step::Hour => 24 * 3_600_000,
-        Step::Day => 30 * 86_400_000,
-        Step::Month => 365 * 86_400_000,
-    };
-    let from = parse_time("from", p.from.as_deref())?.unwrap_or(to - default_span);
-    if from > to {
-        return Err(ApiError::BadRequest("'from' is after 'to'".into()));
-    }
+    let UsageQuery { step, from, to } =
+        UsageQuery::parse(p.step.as_deref(), p.from.as_deref(), p.to.as_deref(), now)?;
     let usage = state.store.usage(idx, step, from, to)?;
     let buckets = usage
         .bounds
@@ -102,6 +87,45 @@ pub async fn usage(
         buckets,
         total_liters: usage.total_ml() as f64 / 1000.0,
     }))
+}
+
+/// The span and step of a usage query, parsed the same way for the JSON API and
+/// the CSV export: `step` defaults to hour (an empty `step=` is an error), `to` to
+/// now, `from` to one span of the step before `to` (an hour of minutes, a day of
+/// hours, 30 days, a year of months).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UsageQuery {
+    pub step: Step,
+    pub from: i64,
+    pub to: i64,
+}
+
+impl UsageQuery {
+    pub fn parse(
+        step: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+        now_ms: i64,
+    ) -> Result<UsageQuery, ApiError> {
+        let step_name = step.unwrap_or("hour");
+        let step = Step::parse(step_name).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "step '{step_name}' is not one of minute, hour, day, month"
+            ))
+        })?;
+        let to = parse_time("to", to)?.unwrap_or(now_ms);
+        let default_span = match step {
+            Step::Minute => 3_600_000,
+            Step::Hour => 24 * 3_600_000,
+            Step::Day => 30 * 86_400_000,
+            Step::Month => 365 * 86_400_000,
+        };
+        let from = parse_time("from", from)?.unwrap_or(to - default_span);
+        if from > to {
+            return Err(ApiError::BadRequest("'from' is after 'to'".into()));
+        }
+        Ok(UsageQuery { step, from, to })
+    }
 }
 
 fn parse_time(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
@@ -150,4 +174,32 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         body,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod usage_query_tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_step_is_an_error_and_a_missing_one_means_hours_over_a_day() {
+        let now = 1_774_742_400_000;
+        assert!(UsageQuery::parse(Some(""), None, None, now).is_err());
+        assert_eq!(
+            UsageQuery::parse(None, None, None, now).ok(),
+            Some(UsageQuery {
+                step: Step::Hour,
+                from: now - 86_400_000,
+                to: now
+            })
+        );
+        let month = UsageQuery::parse(Some("month"), None, None, now).ok();
+        assert_eq!(month.map(|q| q.to - q.from), Some(365 * 86_400_000));
+        assert!(UsageQuery::parse(
+            Some("day"),
+            Some("2026-03-30T00:00:00Z"),
+            Some("2026-03-29T00:00:00Z"),
+            now
+        )
+        .is_err());
+    }
 }

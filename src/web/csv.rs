@@ -1,18 +1,17 @@
 //! `GET /export.csv?meter=…&from=…&to=…&step=…`: usage buckets as a CSV download,
 //! `meter,start,liters`, one row per bucket, times in RFC 3339 in the configured
-//! zone. Same buckets and defaults as `/api/v1/meters/{id}/usage`.
+//! zone. The same query (`api::UsageQuery`), buckets and defaults as
+//! `/api/v1/meters/{id}/usage`.
 
 use std::fmt::Write as _;
 
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use chrono::DateTime;
 use serde::Deserialize;
 
-use super::api::rfc3339;
+use super::api::{rfc3339, UsageQuery};
 use super::{ApiError, AppState};
-use crate::buckets::Step;
 
 #[derive(Debug, Deserialize)]
 pub struct Params {
@@ -38,21 +37,9 @@ pub async fn export(
     let (idx, m) = state
         .meter(id)
         .ok_or_else(|| ApiError::NotFound(format!("no meter with id '{id}' is configured")))?;
-    let step_name = p
-        .step
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .unwrap_or("hour");
-    let step = Step::parse(step_name).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "step '{step_name}' is not one of minute, hour, day, month"
-        ))
-    })?;
-    let to = time("to", p.to.as_deref())?.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
-    let from = time("from", p.from.as_deref())?.unwrap_or(to - 86_400_000);
-    if from > to {
-        return Err(ApiError::BadRequest("'from' is after 'to'".into()));
-    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let UsageQuery { step, from, to } =
+        UsageQuery::parse(p.step.as_deref(), p.from.as_deref(), p.to.as_deref(), now)?;
     let usage = state.store.usage(idx, step, from, to)?;
     let mut body = String::from("meter,start,liters\n");
     for (start, ml) in usage.bounds.iter().zip(&usage.ml) {
@@ -82,17 +69,4 @@ pub async fn export(
         body,
     )
         .into_response())
-}
-
-fn time(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
-    let Some(v) = v.filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    DateTime::parse_from_rfc3339(v)
-        .map(|t| Some(t.timestamp_millis()))
-        .map_err(|_| {
-            ApiError::BadRequest(format!(
-                "'{name}' must be an RFC 3339 time such as 2026-11-26T00:00:00+01:00, not '{v}'"
-            ))
-        })
 }

@@ -192,6 +192,9 @@ fn csv_export_has_one_local_row_per_bucket_and_is_a_download() {
     assert_eq!(lines[3], "main,2026-03-29T03:00:00+02:00,6");
     let bad = get(&app.url("/export.csv?meter=main&step=week"));
     assert_eq!(bad.status, 400);
+    // One query parser for the CSV and the API: an empty step is refused by both.
+    assert_eq!(get(&app.url("/export.csv?meter=main&step=")).status, 400);
+    assert_eq!(get(&app.url("/api/v1/meters/main/usage?step=")).status, 400);
 }
 
 /// (token from the hidden field, cookie pair from Set-Cookie) of the settings page.
