@@ -17,6 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "clock",
             "config",
             "password",
+            "words",
         ],
     ),
     ("store", &["store"]),

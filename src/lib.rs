@@ -20,6 +20,7 @@ pub mod store;
 pub mod systemd;
 pub mod transfer;
 pub mod web;
+pub mod words;
 
 #[cfg(test)]
 mod layers_tests;

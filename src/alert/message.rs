@@ -189,28 +189,7 @@ fn local(ms: i64, tz: Tz) -> chrono::DateTime<Tz> {
         .with_timezone(&tz)
 }
 
-/// `123 L`, `2.5 L`.
-pub fn liters(v: f64) -> String {
-    if (v - v.round()).abs() < 0.05 {
-        format!("{v:.0} L")
-    } else {
-        format!("{v:.1} L")
-    }
-}
-
-/// `45 s`, `15 min`, `1 h`, `2 h 30 min`, `7 d`.
-pub fn duration(secs: f64) -> String {
-    let s = secs.max(0.0).round() as u64;
-    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s} s"),
-        (0, 0, m) => format!("{m} min"),
-        (0, h, 0) => format!("{h} h"),
-        (0, h, m) => format!("{h} h {m} min"),
-        (d, 0, _) => format!("{d} d"),
-        (d, h, _) => format!("{d} d {h} h"),
-    }
-}
+pub use crate::words::{duration, liters};
 
 /// FNV-1a: a hash that stays the same across Rust versions (unlike `DefaultHasher`).
 fn fnv1a(s: &str) -> u64 {

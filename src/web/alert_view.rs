@@ -135,7 +135,7 @@ fn local(ts_ms: i64, tz: Tz) -> String {
 }
 
 fn describe(kind: &AlertKind) -> String {
-    let d = |d: &std::time::Duration| humanize(d.as_secs());
+    let d = |d: &std::time::Duration| crate::words::duration(d.as_secs_f64());
     match kind {
         AlertKind::Volume {
             window,
@@ -154,15 +154,6 @@ fn describe(kind: &AlertKind) -> String {
             to.format("%H:%M")
         ),
         AlertKind::NoData { after } => format!("no pulse for {}", d(after)),
-    }
-}
-
-fn humanize(secs: u64) -> String {
-    match secs {
-        s if s > 0 && s % 86_400 == 0 => format!("{} d", s / 86_400),
-        s if s > 0 && s % 3_600 == 0 => format!("{} h", s / 3_600),
-        s if s > 0 && s % 60 == 0 => format!("{} min", s / 60),
-        s => format!("{s} s"),
     }
 }
 

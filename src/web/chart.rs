@@ -278,45 +278,12 @@ pub fn compact(v: f64) -> String {
     format!("{}{suffix}", trim(n, 2))
 }
 
-/// Liters for people: "0 L", "2.5 L", "1,234 L".
+/// Liters for people (`words::liters`).
 pub fn liters_label(l: f64) -> String {
-    if l.abs() >= 100.0 {
-        format!("{} L", thousands(l.round() as i64))
-    } else {
-        format!("{} L", trim(l, 1))
-    }
+    crate::words::liters(l)
 }
 
-/// `v` with at most `digits` decimals and no trailing zeros.
-pub fn trim(v: f64, digits: usize) -> String {
-    let s = format!("{v:.digits$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    if s == "-0" {
-        "0".into()
-    } else {
-        s
-    }
-}
-
-pub fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
+pub use crate::words::{thousands, trim};
 
 /// One decimal is plenty for SVG coordinates and keeps the page small.
 fn r1(v: f64) -> f64 {

@@ -59,7 +59,7 @@ fn resolved_and_reminder_subjects_say_so() {
     );
     assert_eq!(
         subject(reminder),
-        "[watermeter] still firing: House: 180.5 L in 1 h (limit 100 L)"
+        "[watermeter] still firing: House: 181 L in 1 h (limit 100 L)"
     );
 }
 
@@ -164,7 +164,7 @@ fn amounts_and_durations_read_naturally() {
         (0.0, "0 L"),
         (2.5, "2.5 L"),
         (99.96, "100 L"),
-        (1234.0, "1234 L"),
+        (1234.0, "1,234 L"),
     ];
     for (v, s) in cases {
         assert_eq!(liters(v), s);
