@@ -365,7 +365,7 @@ stops_cleanly() {
 	in_systemd systemctl stop watermeter || return 1
 	in_systemd journalctl -u watermeter --no-pager | tail -n 3
 	[ "$(unit_prop Result)" = success ] &&
-		in_systemd journalctl -u watermeter --no-pager | grep -q 'store flushed; bye'
+		in_systemd journalctl -u watermeter --no-pager | grep -q 'store flushed and closed; bye'
 }
 if boot_systemd; then
 	ok "systemd boots in the throwaway root"
