@@ -154,7 +154,7 @@ pub fn import(
     if progress {
         eprintln!();
     }
-    store.flush().context("flushing the store")?;
+    store.sync().context("syncing the store")?;
     summary.reasons = stats.rejected_by_reason().to_vec();
     Ok(summary)
 }

@@ -33,7 +33,6 @@ impl Store {
     pub(super) fn resolve(&self, samples: &[Sample]) -> Result<Vec<Op>, StoreError> {
         let mut states: BTreeMap<u16, Seen> = BTreeMap::new();
         let mut events = Vec::with_capacity(samples.len());
-        let mut local_days = LocalDays::new(self.tz);
         for s in samples {
             let key = self.slot(s.meter)?.key;
             let seen = match states.entry(key) {
@@ -45,9 +44,9 @@ impl Store {
                 SampleValue::Liters(l) => super::liters_to_ml(l),
                 SampleValue::Counter(c) => seen.counter_step(c, s.ts_ms),
             };
-            let storable = codec::block_slot(s.ts_ms).is_some()
-                && codec::day_slot(local_days.day_of(s.ts_ms)).is_some();
-            if ml > 0 && storable {
+            // A time outside the index's range is dropped by the Applier, which
+            // finds each event's block and day anyway.
+            if ml > 0 {
                 events.push(Event {
                     meter: key,
                     ts_ms: s.ts_ms,

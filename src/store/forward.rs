@@ -198,7 +198,7 @@ mod tests {
             let s = store(dir.path());
             s.enable_forwarding();
             s.apply(&[liters(1_000, 1.0), liters(2_000, 1.0)]).unwrap();
-            s.flush().unwrap();
+            s.sync().unwrap();
         }
         let s = store(dir.path());
         s.enable_forwarding();

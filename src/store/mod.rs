@@ -184,10 +184,6 @@ impl Store {
         self.tz
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// What opening the store found and did.
     pub fn open_report(&self) -> &OpenReport {
         &self.report
@@ -205,11 +201,6 @@ impl Store {
         }
         faults::maybe_crash("after-sync");
         Ok(())
-    }
-
-    /// The same as [`Store::sync`] (the name the callers grew up with).
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.sync()
     }
 
     /// Appends one record built by `build` (given the record's sequence number, for

@@ -85,10 +85,6 @@ pub struct OpenReport {
     pub replayed_events: u64,
     /// Bytes of a torn last record that were cut off.
     pub torn_tail_bytes: u64,
-    /// Records in the journal.
-    pub journal_records: u64,
-    pub journal_bytes: u64,
-    pub seconds: f64,
 }
 
 impl Store {
@@ -108,7 +104,6 @@ impl Store {
 /// Opens the journal and a ready index in `dir` (see the module comment). The
 /// store comes back without meters; `Store::open` registers them.
 pub(super) fn open_index(dir: &Path, cache_bytes: u64, tz: Tz) -> Result<Store, StoreError> {
-    let started = Instant::now();
     create_dir_durably(dir)?;
     let first_seq = super::migrate::from_v1_if_needed(dir, cache_bytes)?;
     let (mut journal, scan) = Journal::open(dir, first_seq)?;
@@ -125,7 +120,7 @@ pub(super) fn open_index(dir: &Path, cache_bytes: u64, tz: Tz) -> Result<Store, 
         journal.rewrite_without_damage(&keep)?;
         found_damage = Some((scan.damage.clone(), keep));
     }
-    let boot = boot_id();
+    let boot = crate::clock::boot_id();
     let state = read_state(dir);
     let index_dir = dir.join(INDEX_DIR);
     let doubt = match &found_damage {
@@ -157,10 +152,6 @@ pub(super) fn open_index(dir: &Path, cache_bytes: u64, tz: Tz) -> Result<Store, 
         report_damage(&store, &damage, &keep)?;
     }
     store.report.torn_tail_bytes = scan.torn_tail;
-    store.report.journal_records = scan.records;
-    let journal_bytes = store.journal_lock().end();
-    store.report.journal_bytes = journal_bytes;
-    store.report.seconds = started.elapsed().as_secs_f64();
     store.forward.count(&store.data()?)?;
     log_report(&store.report);
     Ok(store)
@@ -449,7 +440,7 @@ pub(super) fn mark_clean(
     write_state(
         dir,
         &State {
-            boot: boot_id(),
+            boot: crate::clock::boot_id(),
             clean: Some((seq, end)),
         },
     )
@@ -531,10 +522,6 @@ fn write_state(dir: &Path, state: &State) -> Result<(), StoreError> {
         journal::sync_dir(dir)
     })();
     written.map_err(|e| io(e, "writing", &path))
-}
-
-fn boot_id() -> Option<String> {
-    crate::clock::boot_id()
 }
 
 fn log_report(r: &OpenReport) {

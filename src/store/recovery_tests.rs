@@ -49,7 +49,10 @@ fn fill(store: &Store) {
 }
 
 /// What a user can see of the store.
-fn seen(store: &Store) -> (u64, u64, f64, usize, Vec<u64>) {
+/// Total, the day's sum, the reading, waiting mails and their ids.
+type Seen = (u64, u64, f64, usize, Vec<u64>);
+
+fn seen(store: &Store) -> Seen {
     let day = store
         .usage(0, crate::buckets::Step::Day, T0, T0 + 86_400_000)
         .unwrap()
@@ -65,16 +68,27 @@ fn seen(store: &Store) -> (u64, u64, f64, usize, Vec<u64>) {
     (store.total_ml(0).unwrap(), day, reading, outbox, ids)
 }
 
+/// A store filled by [`fill`] in a new directory, and what it shows.
+fn filled() -> (tempfile::TempDir, Store, Seen) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    fill(&store);
+    let before = seen(&store);
+    (dir, store, before)
+}
+
+/// Says "the machine restarted since this index was written, not closed cleanly".
+fn reboot(dir: &Path) {
+    set_state(dir, "boot another-boot\n");
+}
+
 fn set_state(dir: &Path, text: &str) {
     std::fs::write(dir.join("index.state"), text).unwrap();
 }
 
 #[test]
 fn a_crash_in_the_same_boot_catches_the_index_up_from_the_journal() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    fill(&store);
-    let before = seen(&store);
+    let (dir, store, before) = filled();
     drop(store); // no close: as a SIGKILL leaves it
     let store = open(dir.path());
     assert_eq!(store.open_report().rebuilt, None);
@@ -84,12 +98,9 @@ fn a_crash_in_the_same_boot_catches_the_index_up_from_the_journal() {
 
 #[test]
 fn after_a_restart_of_the_machine_an_index_not_closed_cleanly_is_rebuilt() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    fill(&store);
-    let before = seen(&store);
+    let (dir, store, before) = filled();
     drop(store);
-    set_state(dir.path(), "boot another-boot\n");
+    reboot(dir.path());
     let store = open(dir.path());
     let why = store.open_report().rebuilt.clone().expect("rebuilt");
     assert!(why.contains("restarted"), "{why}");
@@ -98,10 +109,7 @@ fn after_a_restart_of_the_machine_an_index_not_closed_cleanly_is_rebuilt() {
 
 #[test]
 fn an_index_closed_cleanly_is_used_after_a_restart_of_the_machine() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    fill(&store);
-    let before = seen(&store);
+    let (dir, store, before) = filled();
     store.close().unwrap();
     assert!(matches!(
         store.apply(&pulses(T0, 1)),
@@ -119,10 +127,7 @@ fn an_index_closed_cleanly_is_used_after_a_restart_of_the_machine() {
 
 #[test]
 fn a_garbage_index_in_the_same_boot_still_ends_with_the_whole_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    fill(&store);
-    let before = seen(&store);
+    let (dir, store, before) = filled();
     drop(store);
     let db = dir.path().join("index").join("db");
     let len = std::fs::metadata(&db).unwrap().len() as usize;
@@ -136,10 +141,7 @@ fn a_garbage_index_in_the_same_boot_still_ends_with_the_whole_history() {
 
 #[test]
 fn an_index_whose_total_disagrees_with_its_days_is_rebuilt() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    fill(&store);
-    let before = seen(&store);
+    let (dir, store, before) = filled();
     let key = codec::meter_key(0, codec::meter_field::TOTAL_ML);
     store
         .data()
@@ -156,10 +158,7 @@ fn an_index_whose_total_disagrees_with_its_days_is_rebuilt() {
 
 #[test]
 fn a_torn_last_record_is_cut_and_everything_before_it_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    fill(&store);
-    let before = seen(&store);
+    let (dir, store, before) = filled();
     drop(store);
     let path = dir.path().join(journal::FILE);
     let mut bytes = std::fs::read(&path).unwrap();
@@ -240,7 +239,7 @@ fn forward_queue_numbers_survive_a_rebuild() {
         .map(|e| e.0)
         .collect();
     drop(store);
-    set_state(dir.path(), "boot another-boot\n");
+    reboot(dir.path());
     let store = open(dir.path());
     assert!(store.open_report().rebuilt.is_some());
     let after: Vec<u64> = store
@@ -299,6 +298,6 @@ fn a_store_written_by_version_0_1_is_moved_to_the_journal() {
         .unwrap();
     assert!(ids[0] > 7);
     drop(store);
-    set_state(dir.path(), "boot another-boot\n");
+    reboot(dir.path());
     assert_eq!(open(dir.path()).total_ml(0).unwrap(), 50_000);
 }

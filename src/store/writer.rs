@@ -153,7 +153,7 @@ async fn run(
             _ = sleep_until(flush_due) => {
                 flush_due = None;
                 let store = store.clone();
-                if let Err(e) = blocking(move || store.flush()).await {
+                if let Err(e) = blocking(move || store.sync()).await {
                     tracing::error!("flushing the store failed: {e}");
                 }
                 continue;
@@ -172,7 +172,7 @@ async fn run(
                 let store2 = store.clone();
                 let placed = blocking(move || {
                     store2.apply(&[])?;
-                    store2.flush()
+                    store2.sync()
                 })
                 .await;
                 if let Err(e) = placed {
@@ -211,7 +211,7 @@ async fn run(
                 store2.set_reading(meter, m3, at_ms)?;
             }
             if durable {
-                store2.flush()?;
+                store2.sync()?;
             }
             Ok(applied)
         })
@@ -252,7 +252,7 @@ async fn run(
         index_due = store.index_flush_due_in().map(|d| Instant::now() + d);
     }
     let store = store.clone();
-    if let Err(e) = blocking(move || store.flush()).await {
+    if let Err(e) = blocking(move || store.sync()).await {
         tracing::error!("the last flush of the store failed: {e}");
     }
 }

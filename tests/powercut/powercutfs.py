@@ -433,14 +433,20 @@ class PowerCutFS:
             "f_namemax": 255,
         }
 
+    def _make(self, path, mode, parent=None, name=None):
+        """A new inode of `mode` under the free name `path` (EEXIST if taken)."""
+        if parent is None:
+            parent, name = self._parent(path)
+            if name in parent.entries:
+                raise _err(errno.EEXIST)
+        uid, gid = self._ctx()
+        node = self._new_inode(mode, uid, gid)
+        self._link_into(parent, name, node)
+        return node
+
     # --- directories ---
     def mkdir(self, path, mode):
-        parent, name = self._parent(path)
-        if name in parent.entries:
-            raise _err(errno.EEXIST)
-        uid, gid = self._ctx()
-        d = self._new_inode(stat.S_IFDIR | (mode & 0o7777), uid, gid)
-        self._link_into(parent, name, d)
+        self._make(path, stat.S_IFDIR | (mode & 0o7777))
         return 0
 
     def rmdir(self, path):
@@ -504,9 +510,7 @@ class PowerCutFS:
             if fi.flags & os.O_TRUNC:
                 node.set_size(0)
         else:
-            uid, gid = self._ctx()
-            node = self._new_inode(stat.S_IFREG | (mode & 0o7777), uid, gid)
-            self._link_into(parent, name, node)
+            node = self._make(path, stat.S_IFREG | (mode & 0o7777), parent, name)
         fi.fh = self._new_handle(node, fi.flags)
         fi.direct_io = 1
         fi.keep_cache = 0
@@ -515,12 +519,7 @@ class PowerCutFS:
     def mknod(self, path, mode, dev):
         if not stat.S_ISREG(mode):
             raise _err(errno.EPERM)
-        parent, name = self._parent(path)
-        if name in parent.entries:
-            raise _err(errno.EEXIST)
-        uid, gid = self._ctx()
-        node = self._new_inode(stat.S_IFREG | (mode & 0o7777), uid, gid)
-        self._link_into(parent, name, node)
+        self._make(path, stat.S_IFREG | (mode & 0o7777))
         return 0
 
     def unlink(self, path):
@@ -597,13 +596,8 @@ class PowerCutFS:
         return 0
 
     def symlink(self, path, target):
-        parent, name = self._parent(path)
-        if name in parent.entries:
-            raise _err(errno.EEXIST)
-        uid, gid = self._ctx()
-        node = self._new_inode(stat.S_IFLNK | 0o777, uid, gid)
+        node = self._make(path, stat.S_IFLNK | 0o777)
         node.target = target
-        self._link_into(parent, name, node)
         return 0
 
     def readlink(self, path):
