@@ -19,7 +19,6 @@ TOOLS=(
     "prometheus prometheus"
     "mosquitto mosquitto"
     "mosquitto_pub mosquitto-clients"
-    "victoria-metrics victoria-metrics"
     "gdb gdb"
     "lintian lintian"
     "debootstrap debootstrap"
@@ -27,7 +26,6 @@ TOOLS=(
     "aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu"
     "arm-linux-gnueabihf-gcc gcc-arm-linux-gnueabihf"
     "systemd-analyze systemd"
-    "fusermount3 fuse3"
 )
 # Packages without a command of their own to check.
 LIBS=(python3-venv libc6-dev-arm64-cross libc6-dev-armhf-cross)
