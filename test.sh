@@ -19,6 +19,7 @@ TOOLS=(
     "prometheus prometheus"
     "mosquitto mosquitto"
     "mosquitto_pub mosquitto-clients"
+    "victoria-metrics victoria-metrics"
     "gdb gdb"
     "lintian lintian"
     "debootstrap debootstrap"

@@ -18,6 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "config",
             "password",
             "words",
+            "tls_client",
         ],
     ),
     ("store", &["store"]),

@@ -18,6 +18,7 @@ pub mod mqtt;
 pub mod password;
 pub mod store;
 pub mod systemd;
+pub mod tls_client;
 pub mod transfer;
 pub mod web;
 pub mod words;

@@ -356,9 +356,13 @@ impl std::fmt::Debug for SmtpConfig {
 pub struct ForwardConfig {
     /// The URL as written, for messages (never holds a secret: credentials are separate).
     pub url: String,
-    /// Host name or address of the target, and its port (default 80).
+    /// `https://`: TLS to the target, trusting the system's CAs and `ca_file`.
+    pub tls: bool,
+    /// Host name or address of the target, and its port (default 80, or 443 for https).
     pub host: String,
     pub port: u16,
+    /// Extra CA certificate(s) (PEM) to trust for an https target (`ca_file`).
+    pub ca_file: Option<PathBuf>,
     /// Path and query to POST to, e.g. `/write?db=water`; the sender adds `precision=ms`.
     pub path_and_query: String,
     pub auth: ForwardAuth,
@@ -398,6 +402,7 @@ impl std::fmt::Debug for ForwardConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ForwardConfig")
             .field("url", &self.url)
+            .field("ca_file", &self.ca_file)
             .field("auth", &self.auth)
             .field("batch_size", &self.batch_size)
             .field("interval", &self.interval)
@@ -420,6 +425,9 @@ pub struct MqttConfig {
     pub discovery_prefix: String,
     /// How often states are published (default 10 s).
     pub interval: Duration,
+    /// `tls = true`: MQTT over TLS (port default 8883), trusting the system's CAs and `ca_file`.
+    pub tls: bool,
+    pub ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for MqttConfig {
@@ -432,6 +440,8 @@ impl std::fmt::Debug for MqttConfig {
             .field("topic_prefix", &self.topic_prefix)
             .field("discovery_prefix", &self.discovery_prefix)
             .field("interval", &self.interval)
+            .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }

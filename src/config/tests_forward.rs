@@ -6,9 +6,9 @@ use super::tests::{check, ok, METER};
 use super::validate_forward::parse_http_url;
 use super::*;
 
-fn url(text: &str, expected: Result<(&str, u16, &str), &str>) {
+fn url(text: &str, expected: Result<(bool, &str, u16, &str), &str>) {
     match (parse_http_url(text), expected) {
-        (Ok((h, p, q)), Ok((eh, ep, eq))) => assert_eq!((h.as_str(), p, q.as_str()), (eh, ep, eq)),
+        (Ok((t, h, p, q)), Ok(want)) => assert_eq!((t, h.as_str(), p, q.as_str()), want),
         (Err(m), Err(part)) => assert!(m.contains(part), "{m}"),
         (got, want) => panic!("{text}: got {got:?}, want {want:?}"),
     }
@@ -18,16 +18,27 @@ fn url(text: &str, expected: Result<(&str, u16, &str), &str>) {
 fn forward_urls_split_into_host_port_and_path() {
     url(
         "http://influx:8086/write?db=water",
-        Ok(("influx", 8086, "/write?db=water")),
+        Ok((false, "influx", 8086, "/write?db=water")),
     );
-    url("http://vm/write", Ok(("vm", 80, "/write")));
+    url("http://vm/write", Ok((false, "vm", 80, "/write")));
     url(
         "http://[::1]:8428/api/v2/write?bucket=b&org=o",
-        Ok(("::1", 8428, "/api/v2/write?bucket=b&org=o")),
+        Ok((false, "::1", 8428, "/api/v2/write?bucket=b&org=o")),
     );
-    url("http://h:9?db=x", Ok(("h", 9, "/?db=x")));
-    url("https://influx/write", Err("https is not supported"));
-    url("influx:8086/write", Err("not an http:// address"));
+    url("http://h:9?db=x", Ok((false, "h", 9, "/?db=x")));
+    url("https://influx/write", Ok((true, "influx", 443, "/write")));
+    url(
+        "https://vm.example.net:8428/write",
+        Ok((true, "vm.example.net", 8428, "/write")),
+    );
+    url(
+        "influx:8086/write",
+        Err("not an http:// or https:// address"),
+    );
+    url(
+        "ftp://influx/write",
+        Err("not an http:// or https:// address"),
+    );
     url("http://u:p@influx/write", Err("credentials"));
     url("http://influx:99999/write", Err("no valid host"));
     url("http://:8086/write", Err("no valid host"));
@@ -60,9 +71,9 @@ fn forward_token_is_hidden_from_debug() {
 #[test]
 fn forward_problems_name_the_key_and_the_fix() {
     check(
-        &format!("{METER}[forward]\nurl = \"https://x/write\"\nbatch_size = 0\ninterval = \"0s\"\nbatch = 3\n"),
+        &format!("{METER}[forward]\nurl = \"htps://x/write\"\nbatch_size = 0\ninterval = \"0s\"\nbatch = 3\n"),
         &[
-            (4, "forward.url", "local proxy"),
+            (4, "forward.url", "not an http:// or https:// address"),
             (5, "forward.batch_size", "1 to 100000"),
             (6, "forward.interval", "out of range"),
             (7, "forward.batch", "did you mean `batch_size`"),
@@ -106,6 +117,41 @@ fn mqtt_table_fills_defaults() {
     assert_eq!(m.discovery_prefix, "homeassistant");
     assert_eq!(m.interval, Duration::from_secs(10));
     assert!(m.username.is_none() && m.password.is_none());
+}
+
+#[test]
+fn tls_keys_set_the_default_port_and_check_the_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let c = ok(&format!(
+        "{METER}[mqtt]\nhost = \"broker\"\ntls = true\nca_file = \"{0}\"\n[forward]\nurl = \"https://vm/write\"\nca_file = \"{0}\"\n",
+        ca.display()
+    ));
+    let m = c.mqtt.expect("mqtt");
+    assert_eq!(
+        (m.tls, m.port, m.ca_file.as_deref()),
+        (true, 8883, Some(ca.as_path()))
+    );
+    let f = c.forward.expect("forward");
+    assert_eq!(
+        (f.tls, f.port, f.ca_file.as_deref()),
+        (true, 443, Some(ca.as_path()))
+    );
+    check(
+        &format!(
+            "{METER}[forward]\nurl = \"https://vm/write\"\nca_file = \"/nonexistent/ca.pem\"\n"
+        ),
+        &[(5, "forward.ca_file", "cannot read /nonexistent/ca.pem")],
+    );
+    check(
+        &format!("{METER}[mqtt]\nhost = \"b\"\ntls = \"yes\"\n"),
+        &[(5, "mqtt.tls", "true or false")],
+    );
 }
 
 #[test]

@@ -19,6 +19,7 @@ const FORWARD_KEYS: &[&str] = &[
     "password_file",
     "batch_size",
     "interval",
+    "ca_file",
 ];
 
 const MQTT_KEYS: &[&str] = &[
@@ -29,6 +30,8 @@ const MQTT_KEYS: &[&str] = &[
     "topic_prefix",
     "discovery_prefix",
     "interval",
+    "tls",
+    "ca_file",
 ];
 
 pub(super) fn forward(
@@ -76,11 +79,14 @@ pub(super) fn forward(
         format!("{n} is out of range; use 1 to 100000 events per request (5000 suits InfluxDB)")
     }) as usize;
     let interval = duration_in(&t, problems, "interval", 1, 3600, Duration::from_secs(5));
-    let (url, (host, port, path_and_query)) = url?;
+    let ca_file = super::validate_smtp::ca_file(&t, base_dir, problems);
+    let (url, (tls, host, port, path_and_query)) = url?;
     Some(ForwardConfig {
         url,
+        tls,
         host,
         port,
+        ca_file,
         path_and_query,
         auth,
         batch_size,
@@ -112,9 +118,16 @@ pub(super) fn mqtt(
             None
         }
     };
-    let port = int_in(&t, problems, "port", 1..=65535, 1883, |n| {
-        format!("{n} is not a port number; use 1 to 65535, usually 1883 for MQTT")
+    let tls = t.boolean(problems, "tls").is_some_and(|f| f.value);
+    let (default_port, usual) = if tls {
+        (8883, "8883 for MQTT over TLS")
+    } else {
+        (1883, "1883 for MQTT")
+    };
+    let port = int_in(&t, problems, "port", 1..=65535, default_port, |n| {
+        format!("{n} is not a port number; use 1 to 65535, usually {usual}")
     }) as u16;
+    let ca_file = super::validate_smtp::ca_file(&t, base_dir, problems);
     let (username, password) = credentials(&t, base_dir, problems, "the MQTT user");
     let topic_prefix = topic(&t, problems, "topic_prefix", "watermeter");
     let discovery_prefix = topic(&t, problems, "discovery_prefix", "homeassistant");
@@ -127,17 +140,22 @@ pub(super) fn mqtt(
         topic_prefix,
         discovery_prefix,
         interval,
+        tls,
+        ca_file,
     })
 }
 
-/// `http://host[:port]/path?query` → (host, port, path and query). Pure.
-pub(super) fn parse_http_url(text: &str) -> Result<(String, u16, String), String> {
-    let example = "write it like \"http://influx:8086/write?db=water\"";
-    if text.starts_with("https://") {
-        return Err(format!("\"{text}\": https is not supported yet; send to a local proxy (such as nginx or stunnel) over http, or {example}"));
-    }
-    let Some(rest) = text.strip_prefix("http://") else {
-        return Err(format!("\"{text}\" is not an http:// address; {example}"));
+/// `http(s)://host[:port]/path?query` → (https?, host, port, path and query). Pure.
+pub(super) fn parse_http_url(text: &str) -> Result<(bool, String, u16, String), String> {
+    let example = "write it like \"http://influx:8086/write?db=water\" or \"https://influx.example.net/write?db=water\"";
+    let (tls, rest) = if let Some(rest) = text.strip_prefix("https://") {
+        (true, rest)
+    } else if let Some(rest) = text.strip_prefix("http://") {
+        (false, rest)
+    } else {
+        return Err(format!(
+            "\"{text}\" is not an http:// or https:// address; {example}"
+        ));
     };
     if text.contains(char::is_whitespace) || text.contains('#') {
         return Err(format!("\"{text}\" contains spaces or a `#`; {example}"));
@@ -151,17 +169,18 @@ pub(super) fn parse_http_url(text: &str) -> Result<(String, u16, String), String
             "\"{text}\" has credentials in it; put them in username/password_file or token instead"
         ));
     }
-    let (host, port) = split_host_port(authority)
+    let default_port = if tls { 443 } else { 80 };
+    let (host, port) = split_host_port(authority, default_port)
         .ok_or_else(|| format!("\"{text}\" has no valid host and port; {example}"))?;
     let path = if path.starts_with('?') {
         format!("/{path}")
     } else {
         path.to_string()
     };
-    Ok((host, port, path))
+    Ok((tls, host, port, path))
 }
 
-fn split_host_port(authority: &str) -> Option<(String, u16)> {
+fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (host, after) = v6.split_once(']')?;
         (host, after.strip_prefix(':'))
@@ -173,7 +192,7 @@ fn split_host_port(authority: &str) -> Option<(String, u16)> {
     };
     let port = match port {
         Some(p) => p.parse::<u16>().ok().filter(|&p| p > 0)?,
-        None => 80,
+        None => default_port,
     };
     (!host.is_empty()).then(|| (host.to_string(), port))
 }

@@ -191,7 +191,11 @@ fn recipients(t: &Table<'_, '_>, problems: &mut Problems) -> Vec<String> {
     list.value.iter().map(|f| f.value.to_string()).collect()
 }
 
-fn ca_file(t: &Table<'_, '_>, base_dir: &Path, problems: &mut Problems) -> Option<PathBuf> {
+pub(super) fn ca_file(
+    t: &Table<'_, '_>,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<PathBuf> {
     let f = t.string(problems, "ca_file")?;
     let path = base_dir.join(f.value);
     match std::fs::read_to_string(&path) {

@@ -1,36 +1,30 @@
-//! A minimal HTTP/1.1 POST over a tokio `TcpStream`, for the forwarder.
+//! The forwarder's HTTP client: hyper's pooled client (hyper-util) over hyper-rustls,
+//! for `http://` and `https://` targets alike.
 //!
-//! One connection per request with `Connection: close`, a `Content-Length` body and
-//! an overall timeout; the answer is read to its end (or its `Content-Length`) and
-//! only the status and the first few hundred bytes of the body are kept, for logs.
-//! Plain `http://` only: no TLS, no redirects, no chunked request bodies. That is all
-//! a line protocol write needs, and it costs no dependency (hyper's client would
-//! pull in hyper-util and its pooling for one POST every few seconds).
+//! One client per forwarder keeps the connection alive between batches. Every
+//! request has an overall timeout; only the status and the start of the body are
+//! kept, for logs (InfluxDB's and VictoriaMetrics' errors are a line of text).
 
+use std::path::Path;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-/// The largest answer kept in memory (InfluxDB's errors are a line of JSON).
+/// The largest answer read (the rest is not needed for a message).
 const MAX_ANSWER: usize = 64 * 1024;
+/// How long a connection may take to open (the request timeout covers the rest).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("cannot connect to {target}: {source}")]
-    Connect {
-        target: String,
-        source: std::io::Error,
-    },
-    #[error("the connection to {target} failed: {source}")]
-    Io {
-        target: String,
-        source: std::io::Error,
-    },
+    #[error("{target}: {reason}")]
+    Failed { target: String, reason: String },
     #[error("{target} did not answer within {0:?}", .timeout)]
     Timeout { target: String, timeout: Duration },
-    #[error("{target} did not answer with HTTP (got {first_line:?})")]
-    NotHttp { target: String, first_line: String },
 }
 
 /// What the server answered.
@@ -41,136 +35,111 @@ pub struct Answer {
     pub body: String,
 }
 
-/// POSTs `body` to `http://host:port{path}` with the extra `headers`.
-pub async fn post(
-    host: &str,
-    port: u16,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    timeout: Duration,
-) -> Result<Answer, HttpError> {
-    let target = format!("{}:{port}", host_for_header(host));
-    match tokio::time::timeout(timeout, exchange(host, port, path, headers, body, &target)).await {
-        Ok(r) => r,
-        Err(_) => Err(HttpError::Timeout { target, timeout }),
-    }
+/// A pooled HTTP(S) client trusting the system's CAs and `ca_file`.
+#[derive(Clone)]
+pub struct Client {
+    inner: hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
-async fn exchange(
-    host: &str,
-    port: u16,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    target: &str,
-) -> Result<Answer, HttpError> {
-    let mut stream =
-        TcpStream::connect((host, port))
-            .await
-            .map_err(|source| HttpError::Connect {
-                target: target.to_string(),
-                source,
-            })?;
-    let io = |source| HttpError::Io {
-        target: target.to_string(),
-        source,
-    };
-    let head = request_head(target, path, headers, body.len());
-    stream.write_all(head.as_bytes()).await.map_err(io)?;
-    stream.write_all(body).await.map_err(io)?;
-    stream.flush().await.map_err(io)?;
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut chunk).await.map_err(io)?;
-        if n == 0 || buf.len() >= MAX_ANSWER {
-            break;
+impl Client {
+    pub fn new(ca_file: Option<&Path>) -> Result<Client, String> {
+        let tls = crate::tls_client::client_config(ca_file)?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let inner = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(1)
+            .build(connector);
+        Ok(Client { inner })
+    }
+
+    /// POSTs `body` as text to `uri` (`http(s)://host:port/path?query`) with the extra `headers`.
+    pub async fn post(
+        &self,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Answer, HttpError> {
+        let target = target_of(uri);
+        let failed = |reason: String| HttpError::Failed {
+            target: target.clone(),
+            reason,
+        };
+        let mut request = hyper::Request::post(uri)
+            .header(
+                "User-Agent",
+                concat!("watermeter/", env!("CARGO_PKG_VERSION")),
+            )
+            .header("Content-Type", "text/plain; charset=utf-8");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
         }
-        buf.extend_from_slice(&chunk[..n]);
-        if answer_complete(&buf) {
-            break;
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| failed(format!("cannot build the request: {e}")))?;
+        let exchange = async {
+            let response = self
+                .inner
+                .request(request)
+                .await
+                .map_err(|e| failed(chain(&e)))?;
+            let status = response.status().as_u16();
+            // A body that breaks off or is too long still leaves the status.
+            let bytes = Limited::new(response.into_body(), MAX_ANSWER)
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let body: String = String::from_utf8_lossy(&bytes).chars().take(500).collect();
+            Ok(Answer {
+                status,
+                body: body.trim().to_string(),
+            })
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(HttpError::Timeout {
+                target: target.clone(),
+                timeout,
+            }),
         }
     }
-    parse_answer(&buf).ok_or_else(|| HttpError::NotHttp {
-        target: target.to_string(),
-        first_line: String::from_utf8_lossy(buf.split(|&b| b == b'\n').next().unwrap_or(&[]))
-            .chars()
-            .take(80)
-            .collect(),
-    })
 }
 
-/// The request line and headers. Pure.
-pub fn request_head(host: &str, path: &str, headers: &[(&str, &str)], len: usize) -> String {
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: watermeter/{}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {len}\r\nConnection: close\r\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
+/// `scheme://authority` of a URI, for messages (the path may hold a database name,
+/// never a secret, but the short form reads better). Pure.
+fn target_of(uri: &str) -> String {
+    let after = uri.find("://").map_or(0, |i| i + 3);
+    let end = uri[after..]
+        .find(['/', '?'])
+        .map_or(uri.len(), |i| after + i);
+    uri[..end].to_string()
+}
+
+/// An error with its causes: hyper's own message ("client error (Connect)") says
+/// little; the cause ("connection refused", "invalid peer certificate: UnknownIssuer")
+/// is what the owner needs.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
     }
-    head.push_str("\r\n");
-    head
-}
-
-fn host_for_header(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    }
-}
-
-/// Whether the headers are in and the `Content-Length` body too (without one,
-/// the server's close ends the answer).
-fn answer_complete(buf: &[u8]) -> bool {
-    let Some(end) = find(buf, b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-    let length = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    let status = parse_status(&head).unwrap_or(0);
-    // 204 and 304 have no body whatever the headers say.
-    match length {
-        _ if status == 204 || status == 304 => true,
-        Some(n) => buf.len() >= end + 4 + n,
-        None => false,
-    }
-}
-
-/// Status and body start of a raw answer. Pure.
-pub fn parse_answer(buf: &[u8]) -> Option<Answer> {
-    let end = find(buf, b"\r\n\r\n");
-    let head = String::from_utf8_lossy(&buf[..end.unwrap_or(buf.len())]);
-    let status = parse_status(&head)?;
-    let body = end.map_or(&[][..], |e| &buf[e + 4..]);
-    let body: String = String::from_utf8_lossy(body).chars().take(500).collect();
-    Some(Answer {
-        status,
-        body: body.trim().to_string(),
-    })
-}
-
-fn parse_status(head: &str) -> Option<u16> {
-    let line = head.lines().next()?;
-    let mut parts = line.split_whitespace();
-    let version = parts.next()?;
-    if !version.to_ascii_uppercase().starts_with("HTTP/1.") {
-        return None;
-    }
-    parts
-        .next()?
-        .parse()
-        .ok()
-        .filter(|s| (100..600).contains(s))
-}
-
-fn find(buf: &[u8], needle: &[u8]) -> Option<usize> {
-    buf.windows(needle.len()).position(|w| w == needle)
+    text
 }
 
 /// `user:password` as HTTP Basic credentials (base64, RFC 4648 with padding).
@@ -185,40 +154,6 @@ pub fn basic_auth(user: &str, password: &str) -> String {
 mod tests {
     use super::*;
 
-    fn check(raw: &str, expected: Option<(u16, &str)>) {
-        let got = parse_answer(raw.as_bytes());
-        assert_eq!(
-            got.as_ref().map(|a| (a.status, a.body.as_str())),
-            expected,
-            "{raw:?}"
-        );
-    }
-
-    #[test]
-    fn answers_give_their_status_and_body() {
-        check("HTTP/1.1 204 No Content\r\nX: y\r\n\r\n", Some((204, "")));
-        check(
-            "HTTP/1.1 400 Bad Request\r\nContent-Length: 18\r\n\r\n{\"error\":\"bad\"}\n",
-            Some((400, "{\"error\":\"bad\"}")),
-        );
-        check("HTTP/1.0 503 Busy", Some((503, "")));
-        check("SSH-2.0-OpenSSH\r\n", None);
-        check("HTTP/1.1 abc\r\n\r\n", None);
-        check("", None);
-    }
-
-    #[test]
-    fn an_answer_is_complete_once_its_length_is_in() {
-        assert!(!answer_complete(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab"
-        ));
-        assert!(answer_complete(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab"
-        ));
-        assert!(answer_complete(b"HTTP/1.1 204 No Content\r\n\r\n"));
-        assert!(!answer_complete(b"HTTP/1.1 200 OK\r\n\r\nno length"));
-    }
-
     #[test]
     fn basic_auth_is_rfc_4648_base64() {
         assert_eq!(
@@ -230,15 +165,73 @@ mod tests {
     }
 
     #[test]
-    fn request_head_carries_length_host_and_extra_headers() {
-        let h = request_head(
-            "influx:8086",
-            "/write?db=w",
-            &[("Authorization", "Token t")],
-            12,
+    fn the_target_in_messages_is_scheme_and_authority() {
+        assert_eq!(target_of("https://vm:8428/write?db=x"), "https://vm:8428");
+        assert_eq!(target_of("http://[::1]:80?x"), "http://[::1]:80");
+        assert_eq!(target_of("http://h"), "http://h");
+    }
+
+    #[test]
+    fn errors_carry_their_causes_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("client error (Connect)")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert_eq!(
+            chain(&Outer(io)),
+            "client error (Connect): connection refused"
         );
-        assert!(h.starts_with("POST /write?db=w HTTP/1.1\r\nHost: influx:8086\r\n"));
-        assert!(h.contains("Content-Length: 12\r\n"));
-        assert!(h.ends_with("Authorization: Token t\r\n\r\n"));
+    }
+
+    /// A real exchange with a one-shot server on 127.0.0.1: status and body come back.
+    #[tokio::test]
+    async fn posts_and_reads_the_answer() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !String::from_utf8_lossy(&got).contains("liters=1") {
+                let n = s.read(&mut buf).await.unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&buf[..n]);
+            }
+            s.write_all(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 16\r\n\r\n{\"error\":\"bad\"}\n",
+            )
+            .await
+            .unwrap();
+            String::from_utf8_lossy(&got).to_string()
+        });
+        let client = Client::new(None).unwrap();
+        let a = client
+            .post(
+                &format!("http://127.0.0.1:{port}/write?db=w"),
+                &[("Authorization", "Token t")],
+                b"water liters=1".to_vec(),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        assert_eq!((a.status, a.body.as_str()), (400, "{\"error\":\"bad\"}"));
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("POST /write?db=w HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(request
+            .to_ascii_lowercase()
+            .contains("authorization: token t"));
     }
 }

@@ -1,5 +1,5 @@
 //! Forwarding: drains the store's forward queue to an external InfluxDB 1.x/2.x or
-//! VictoriaMetrics as line protocol, in order, at least once.
+//! VictoriaMetrics as line protocol, over http or https, in order, at least once.
 //!
 //! A batch leaves the queue only after the target answered 2xx. Anything else keeps
 //! it and backs off exponentially (capped): 5xx, 429 and network errors are logged
@@ -101,6 +101,21 @@ pub fn request_path(path_and_query: &str) -> String {
     format!("{path}?{}", params.join("&"))
 }
 
+/// The URI a batch goes to: scheme, host, port and [`request_path`]. Pure.
+pub fn request_uri(fwd: &ForwardConfig) -> String {
+    let scheme = if fwd.tls { "https" } else { "http" };
+    let host = if fwd.host.contains(':') {
+        format!("[{}]", fwd.host)
+    } else {
+        fwd.host.clone()
+    };
+    format!(
+        "{scheme}://{host}:{}{}",
+        fwd.port,
+        request_path(&fwd.path_and_query)
+    )
+}
+
 /// The line protocol body of a batch: each meter's measurement and tags, field `liters`. Pure.
 pub fn body(config: &Config, events: &[(u64, QueuedEvent)]) -> String {
     let mut out = String::with_capacity(events.len() * 48);
@@ -135,10 +150,21 @@ pub async fn run(
         return;
     };
     status.enabled.store(true, Relaxed);
+    let client = match http::Client::new(fwd.ca_file.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(
+                url = fwd.url,
+                "[forward] {e}; events stay queued until [forward] is fixed"
+            );
+            status.set_error(Some(e));
+            return;
+        }
+    };
     tracing::info!(url = fwd.url, "forwarding every stored event");
     let mut failures: u32 = 0;
     loop {
-        let wait = match attempt(&store, &config, &fwd, &status).await {
+        let wait = match attempt(&client, &store, &config, &fwd, &status).await {
             Ok(full) => {
                 failures = 0;
                 if full {
@@ -164,6 +190,7 @@ pub async fn run(
 
 /// One round; `Ok(true)` when a full batch went out (more may be waiting).
 async fn attempt(
+    client: &http::Client,
     store: &Arc<Store>,
     config: &Config,
     fwd: &ForwardConfig,
@@ -194,7 +221,7 @@ async fn attempt(
     let full = peeked.events.len() + peeked.unknown_meter as usize >= max;
     if !peeked.events.is_empty() {
         let text = body(config, &peeked.events);
-        match send(fwd, text.as_bytes()).await {
+        match send(client, fwd, text.into_bytes()).await {
             Outcome::Accepted => {}
             Outcome::Retry(e) => {
                 tracing::warn!(
@@ -230,7 +257,7 @@ async fn attempt(
     Ok(full)
 }
 
-async fn send(fwd: &ForwardConfig, body: &[u8]) -> Outcome {
+async fn send(client: &http::Client, fwd: &ForwardConfig, body: Vec<u8>) -> Outcome {
     let auth = match &fwd.auth {
         ForwardAuth::None => None,
         ForwardAuth::Token(t) => Some(format!("Token {t}")),
@@ -241,8 +268,10 @@ async fn send(fwd: &ForwardConfig, body: &[u8]) -> Outcome {
         .map(|a| ("Authorization", a))
         .into_iter()
         .collect();
-    let path = request_path(&fwd.path_and_query);
-    match http::post(&fwd.host, fwd.port, &path, &headers, body, REQUEST_TIMEOUT).await {
+    match client
+        .post(&request_uri(fwd), &headers, body, REQUEST_TIMEOUT)
+        .await
+    {
         Ok(a) => outcome_of(a.status, &a.body),
         Err(e) => Outcome::Retry(e.to_string()),
     }

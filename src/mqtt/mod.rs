@@ -18,7 +18,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use rumqttc::{
+    AsyncClient, Event, LastWill, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
+};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -150,6 +152,20 @@ pub async fn run(
     ));
     if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
         opts.set_credentials(u.clone(), p.clone());
+    }
+    if cfg.tls {
+        match crate::tls_client::client_config(cfg.ca_file.as_deref()) {
+            Ok(tls) => {
+                opts.set_transport(Transport::Tls(TlsConfiguration::Rustls(tls)));
+            }
+            Err(e) => {
+                tracing::error!(
+                    host = cfg.host,
+                    "[mqtt] {e}; MQTT stays off until [mqtt] is fixed"
+                );
+                return;
+            }
+        }
     }
     let capacity = 8 * config.meters.len() + 16;
     let (client, mut events) = AsyncClient::new(opts, capacity);

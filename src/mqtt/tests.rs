@@ -14,6 +14,8 @@ fn cfg() -> MqttConfig {
         topic_prefix: "watermeter".into(),
         discovery_prefix: "homeassistant".into(),
         interval: Duration::from_secs(10),
+        tls: false,
+        ca_file: None,
     }
 }
 

@@ -1,7 +1,8 @@
 //! End-to-end tests: the real `watermeter` binary, real sockets on 127.0.0.1,
 //! a temp data directory per test. One test binary, as ripgrep does it.
-//! Third-party servers (InfluxDB, Prometheus, mosquitto) are started by `servers`.
+//! Third-party servers (InfluxDB, Prometheus, mosquitto, VictoriaMetrics) are started by `servers`.
 
+mod pki;
 mod servers;
 mod util;
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::servers::{eventually, mosquitto, retained};
+use crate::servers::{eventually, mosquitto, mosquitto_tls, retained, retained_tls};
 use crate::util::{post, App};
 
 fn value<'a>(msgs: &'a [(String, String)], topic: &str) -> Option<&'a str> {
@@ -70,4 +70,27 @@ fn meters_appear_in_home_assistant_and_come_back_after_a_broker_restart() {
         (value(&m, "watermeter/status") == Some("offline")).then_some(())
     });
     assert!(offline.is_some(), "no offline status after the app died");
+}
+
+#[test]
+fn mqtt_over_tls_trusts_the_owners_ca() {
+    let broker = mosquitto_tls();
+    let ca = broker.dir.path().join("ca.pem");
+    let extra = format!(
+        "[mqtt]\nhost = \"127.0.0.1\"\nport = {}\ntls = true\nca_file = \"{}\"\ninterval = \"1s\"\n",
+        broker.port,
+        ca.display()
+    );
+    let (app, _tmp) = App::start("UTC", &extra);
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let body = format!("water,meter=main liters=7 {now_ms}\n");
+    assert_eq!(post(&app.url("/write?precision=ms"), &body).status, 204);
+    let msgs = eventually(Duration::from_secs(30), || {
+        let m = retained_tls(broker.port, &ca, &["watermeter/#"]);
+        (value(&m, "watermeter/main/today_l") == Some("7")).then_some(m)
+    })
+    .expect("no state arrived over TLS");
+    assert_eq!(value(&msgs, "watermeter/status"), Some("online"));
+    // The broker speaks only TLS: a plain client gets nothing.
+    assert!(retained(broker.port, &["watermeter/#"]).is_empty());
 }

@@ -206,13 +206,36 @@ pub fn prometheus(target: std::net::SocketAddr) -> Server {
 
 /// mosquitto on a free port, anonymous, no persistence.
 pub fn mosquitto() -> Server {
+    mosquitto_with(|_| String::new())
+}
+
+/// mosquitto speaking only MQTT over TLS, with a server certificate for 127.0.0.1
+/// from a test CA; `ca.pem` is in the server's directory for the client to trust.
+pub fn mosquitto_tls() -> Server {
+    mosquitto_with(|dir| {
+        crate::pki::make_pki(dir);
+        // Started as root, mosquitto reads its key after dropping to its own user.
+        use std::os::unix::fs::PermissionsExt;
+        for (path, mode) in [(dir.to_path_buf(), 0o755), (dir.join("server.key"), 0o644)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .expect("make the key readable");
+        }
+        format!(
+            "cafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\n",
+            dir.display()
+        )
+    })
+}
+
+fn mosquitto_with(listener_options: impl FnOnce(&Path) -> String) -> Server {
     let bin = require("mosquitto", "mosquitto");
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
+    let options = listener_options(dir.path());
     let path = dir.path().join("mosquitto.conf");
     std::fs::write(
         &path,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        format!("per_listener_settings false\nallow_anonymous true\npersistence false\nlistener {port} 127.0.0.1\n{options}"),
     )
     .expect("write mosquitto.conf");
     Server::spawn(
@@ -223,10 +246,50 @@ pub fn mosquitto() -> Server {
     )
 }
 
+/// VictoriaMetrics (Debian's `victoria-metrics`) on a free port, serving https with a
+/// server certificate from a test CA (`ca.pem` in its directory) when `tls` is set.
+/// Its InfluxDB line protocol endpoint is `/write`; samples are kept for 100 years
+/// so old test timestamps are not dropped, and searchable without the usual delay.
+pub fn victoria_metrics(tls: bool) -> Server {
+    let bin = require("victoria-metrics", "victoria-metrics");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let mut args = vec![
+        format!("-httpListenAddr=127.0.0.1:{port}"),
+        format!("-storageDataPath={}", dir.path().join("data").display()),
+        "-retentionPeriod=100y".to_string(),
+        "-search.latencyOffset=0s".to_string(),
+        "-search.disableCache".to_string(),
+    ];
+    if tls {
+        crate::pki::make_pki(dir.path());
+        args.push("-tls".into());
+        args.push(format!(
+            "-tlsCertFile={}",
+            dir.path().join("server.pem").display()
+        ));
+        args.push(format!(
+            "-tlsKeyFile={}",
+            dir.path().join("server.key").display()
+        ));
+    }
+    Server::spawn(bin, args, port, dir)
+}
+
 /// The retained messages under `topics` as (topic, payload), via `mosquitto_sub`.
 pub fn retained(port: u16, topics: &[&str]) -> Vec<(String, String)> {
+    retained_with(port, topics, &[])
+}
+
+/// The same over TLS, trusting `ca`.
+pub fn retained_tls(port: u16, ca: &Path, topics: &[&str]) -> Vec<(String, String)> {
+    retained_with(port, topics, &["--cafile", &ca.display().to_string()])
+}
+
+fn retained_with(port: u16, topics: &[&str], extra: &[&str]) -> Vec<(String, String)> {
     let bin = require("mosquitto_sub", "mosquitto-clients");
     let mut cmd = Command::new(bin);
+    cmd.args(extra);
     cmd.args([
         "-h",
         "127.0.0.1",
