@@ -9,7 +9,6 @@ use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 
-use super::api::rfc3339;
 use super::{ApiError, AppState};
 use crate::alert::{outbox_status, AlertState, HistoryEntry, OutboxStatus, TransitionKind};
 use crate::config::{AlertKind, AlertRule};
@@ -132,7 +131,7 @@ struct OutboxBody {
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<AlertsBody>, ApiError> {
     let (loaded, mail) = load(&state, None, API_HISTORY)?;
-    let time = |ms: i64| rfc3339(&state, ms);
+    let time = |ms: i64| crate::figures::rfc3339(state.config.timezone, ms);
     let alerts = loaded
         .iter()
         .map(|l| AlertBody {

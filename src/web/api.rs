@@ -1,7 +1,7 @@
-//! The JSON API (`/api/v1/…`), `/metrics` and `/healthz`.
+//! The JSON API (`/api/v1/…`) and `/healthz`.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::DateTime;
@@ -160,20 +160,6 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "store not writable\n").into_response()
         }
     }
-}
-
-/// Prometheus text format (see `metrics`).
-pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let now = chrono::Utc::now().timestamp_millis();
-    let body = super::metrics::render(&state, now)?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response())
 }
 
 #[cfg(test)]

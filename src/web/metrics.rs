@@ -8,6 +8,10 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
 use super::{ApiError, AppState};
 use crate::ingest::MeterIdx;
 
@@ -252,6 +256,20 @@ fn alerts(e: &mut Exposition, state: &AppState) -> Result<(), ApiError> {
         f64::from(u8::from(mail.failing.is_some())),
     );
     Ok(())
+}
+
+/// Prometheus text format (see `metrics`).
+pub async fn handler(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let body = render(&state, now)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
 }
 
 #[cfg(test)]

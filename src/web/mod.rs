@@ -111,7 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/meters/{id}", get(api::meter))
         .route("/api/v1/meters/{id}/usage", get(api::usage))
         .route("/api/v1/alerts", get(alerts::list))
-        .route("/metrics", get(api::metrics))
+        .route("/metrics", get(metrics::handler))
         .route("/healthz", get(api::healthz))
         .fallback(not_found)
         // Over every route and the fallback; `auth::access` says what each path needs.

@@ -8,7 +8,6 @@ use chrono::TimeZone;
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use super::api::rfc3339;
 use super::AppState;
 use crate::alert::recovery_mail::is_recent;
 use crate::store::recovery::{span_words, RecoveryNotice};
@@ -65,9 +64,9 @@ struct RecoveryBody {
 
 pub fn api_body(state: &AppState, now_ms: i64) -> StoreBody {
     let recovery = state.store.recovery_notice().map(|n| RecoveryBody {
-        recovered: rfc3339(state, n.recovered_at_ms),
-        missing_from: rfc3339(state, n.missing_from_ms),
-        missing_to: rfc3339(state, n.missing_to_ms),
+        recovered: crate::figures::rfc3339(state.config.timezone, n.recovered_at_ms),
+        missing_from: crate::figures::rfc3339(state.config.timezone, n.missing_from_ms),
+        missing_to: crate::figures::rfc3339(state.config.timezone, n.missing_to_ms),
         message: n.message(),
         recent: is_recent(&n, now_ms),
         reason: n.reason,
