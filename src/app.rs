@@ -257,9 +257,9 @@ fn start_integrations(
     tasks
 }
 
-/// Starts the alert evaluator when alerts are configured, and the mail outbox when
-/// `[smtp]` is configured and there are alerts or mail waiting (such as the mail
-/// about unreadable journal records, queued here once).
+/// Starts the alert evaluator when alerts are configured, and the outbox when a
+/// notification channel is configured and there are alerts or notifications waiting
+/// (such as the notice about unreadable journal records, queued here once).
 fn start_alerts(
     state: &AppState,
     opts: &RunOptions,
@@ -269,7 +269,7 @@ fn start_alerts(
     let store: Arc<dyn alert::AlertStore> = state.store.clone();
     let wake = Arc::new(tokio::sync::Notify::new());
     let mut tasks = Vec::new();
-    if config.smtp.is_some() {
+    if crate::notify::configured(&config) {
         queue_recovery_mail(state);
     }
     if !config.alerts.is_empty() {
@@ -290,11 +290,18 @@ fn start_alerts(
         )));
     }
     let waiting = store.outbox_pending().is_ok_and(|p| !p.is_empty());
-    if config.smtp.is_some() && (!config.alerts.is_empty() || waiting) {
-        let (live, down) = (state.alerts.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(async move {
-            alert::engine::run_mail_outbox(&config, store, live, wake, down).await;
-        }));
+    if crate::notify::configured(&config) && (!config.alerts.is_empty() || waiting) {
+        let (channels, problems) = crate::notify::channels(&config);
+        for problem in problems {
+            tracing::error!("alert notifications cannot be sent: {problem}");
+            state.alerts.set_setup_error(problem);
+        }
+        tasks.push(tokio::spawn(alert::engine::run_channels(
+            channels,
+            store,
+            wake,
+            shutdown.clone(),
+        )));
     }
     tasks
 }

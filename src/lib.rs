@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod line_protocol;
 pub mod meter;
 pub mod mqtt;
+pub mod notify;
 pub mod password;
 pub mod store;
 pub mod systemd;

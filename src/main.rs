@@ -245,7 +245,7 @@ fn test_email(path: &Path) -> anyhow::Result<ExitCode> {
             path.display()
         );
     };
-    match runtime()?.block_on(watermeter::alert::test_email(smtp)) {
+    match runtime()?.block_on(watermeter::notify::email::test_email(smtp)) {
         Ok(done) => {
             println!("{done}");
             Ok(ExitCode::SUCCESS)

@@ -5,7 +5,7 @@
 //! to pass). It reads the time from an injectable [`Clock`], so tests can move time
 //! forward. Each evaluation's state goes to [`Live`], which the dashboard and the API
 //! read for the current value. The decisions are in `state.rs`; this file only
-//! schedules them. It never names sled or SMTP.
+//! schedules them. It never names sled, SMTP or another channel's protocol.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
-use super::{check_rule, run_outbox, AlertState, AlertStore, MailContext, Mailer, UsageView};
+use super::{check_rule, run_outbox, AlertState, AlertStore, Channel, MailContext, UsageView};
 use crate::config::{AlertRule, Config};
 
 /// "Now" in milliseconds since the epoch: the wall clock, or a test's clock.
@@ -28,10 +28,10 @@ pub fn wall_clock() -> Clock {
 pub const DEBOUNCE: Duration = Duration::from_secs(1);
 /// The default timer between evaluations.
 pub const DEFAULT_TICK: Duration = Duration::from_secs(30);
-/// At shutdown, how long a waiting mail may still take to go out.
+/// At shutdown, how long a waiting notification may still take to go out.
 pub const OUTBOX_GRACE: Duration = Duration::from_millis(1500);
 
-/// The latest evaluation of each alert, and why mail cannot be set up, if it cannot.
+/// The latest evaluation of each alert, and why a channel cannot be set up, if one cannot.
 #[derive(Debug, Default)]
 pub struct Live {
     inner: Mutex<LiveInner>,
@@ -53,9 +53,19 @@ impl Live {
         self.lock().states.get(alert).cloned()
     }
 
-    /// Set when `[smtp]` cannot even be set up (a bad address, an unreadable `ca_file`).
+    /// Set when a channel cannot even be set up (for `[smtp]`: a bad address, an
+    /// unreadable `ca_file`).
     pub fn mail_setup_error(&self) -> Option<String> {
         self.lock().mail_setup_error.clone()
+    }
+
+    /// Records why a channel cannot be set up (shown on the dashboard).
+    pub fn set_setup_error(&self, error: String) {
+        let mut inner = self.lock();
+        inner.mail_setup_error = Some(match inner.mail_setup_error.take() {
+            Some(before) => format!("{before}; {error}"),
+            None => error,
+        });
     }
 
     fn set_state(&self, alert: &str, state: AlertState) {
@@ -161,27 +171,20 @@ pub async fn run_evaluator<T>(
     }
 }
 
-/// The outbox task over `[smtp]`: sends until `shutdown` turns true, then gives a
-/// waiting mail [`OUTBOX_GRACE`] to go out. A `[smtp]` that cannot be set up is
-/// logged and shown on the dashboard; the mails wait in the store for a fixed config.
-pub async fn run_mail_outbox(
-    config: &Config,
+/// The outbox task over the configured `channels`: delivers until `shutdown` turns
+/// true, then gives a waiting notification [`OUTBOX_GRACE`] to go out. Without any
+/// channel it does not run; notifications wait in the store for a fixed config.
+pub async fn run_channels(
+    channels: Vec<Arc<dyn Channel>>,
     store: Arc<dyn AlertStore>,
-    live: Arc<Live>,
     wake: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let Some(smtp) = &config.smtp else { return };
-    let mailer = match Mailer::new(smtp) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!("alert mail cannot be sent: {e}");
-            live.lock().mail_setup_error = Some(e.to_string());
-            return;
-        }
-    };
+    if channels.is_empty() {
+        return;
+    }
     let grace = grace_after(shutdown, store.clone());
-    run_outbox(store, mailer, wake, grace).await;
+    run_outbox(store, channels, wake, grace).await;
 }
 
 /// Completes when `shutdown` turns true; later by [`OUTBOX_GRACE`] if mail is waiting.

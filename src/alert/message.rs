@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 
 use crate::config::{AlertKind, AlertRule, Config};
 
-use super::outbox::OutboxMail;
+use super::notification::Notification;
 use super::state::{HistoryEntry, Transition, TransitionKind};
 
 /// What composing needs from the config.
@@ -40,7 +40,7 @@ pub fn compose(
     meter_name: &str,
     t: &Transition,
     ctx: &MailContext,
-) -> (OutboxMail, HistoryEntry) {
+) -> (Notification, HistoryEntry) {
     let summary = summary(rule, meter_name, t);
     let prefix = match t.kind {
         TransitionKind::Firing => "[watermeter] ",
@@ -52,13 +52,14 @@ pub fn compose(
         format!("{base}/meters/{}?range=day&at={day}", rule.meter)
     });
     let paragraphs = body(rule, meter_name, t, ctx.tz);
-    let mail = OutboxMail {
+    let mail = Notification {
         alert: rule.name.clone(),
         created_ms: t.at_ms,
         message_id: message_id(&rule.name, t.kind.as_str(), t.at_ms, &ctx.domain),
         subject: format!("{prefix}{summary}"),
         text: text_body(&paragraphs, link.as_deref()),
         html: Some(html_body(&paragraphs, link.as_deref())),
+        link,
     };
     let history = HistoryEntry {
         at_ms: t.at_ms,

@@ -1,21 +1,23 @@
-//! Alerts by email: rules, their state, the mails they cause, and the outbox.
+//! Alerts: rules, their state, the notifications they cause, and the outbox.
 //!
 //! The pieces, from pure to IO:
 //! - `rules.rs` measures a rule over a [`UsageView`] at `now` (pure);
 //! - `state.rs` is the ok → firing → resolved state machine with reminders and the
 //!   resolve hold against flapping (pure);
-//! - `message.rs` words the mail for a transition (pure);
-//! - `outbox.rs` keeps mails in the [`AlertStore`] and sends them with backoff;
-//! - `mail.rs` speaks SMTP (the only module that does);
-//! - `recovery_mail.rs` words and queues, once, the mail about a restored store;
+//! - `message.rs` words the notification for a transition (pure);
+//! - `notification.rs` is what every channel carries, and the [`Channel`] trait;
+//! - `outbox.rs` keeps notifications in the [`AlertStore`] and hands them to the
+//!   channels with backoff (the channels themselves are `src/notify/`);
+//! - `recovery_mail.rs` words and queues, once, the notice about a restored store;
 //! - `engine.rs` runs the evaluator and outbox tasks on a clock.
 //!
-//! The store implements [`UsageView`] and [`AlertStore`]; this module never names sled.
+//! The store implements [`UsageView`] and [`AlertStore`] (through `persist.rs`);
+//! this module never names SMTP or another channel's protocol.
 //! See docs/alerts.md for what each kind means.
 
 pub mod engine;
-pub mod mail;
 pub mod message;
+pub mod notification;
 pub mod outbox;
 pub mod persist;
 pub mod recovery_mail;
@@ -25,13 +27,13 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
-pub use mail::{test_email, MailError, MailErrorKind, Mailer};
 pub use message::{compose, MailContext};
+pub use notification::{Channel, Notification, Sending};
 #[cfg(test)]
 pub use outbox::MemoryStore;
 pub use outbox::{
-    backoff_ms, deliver_due, outbox_status, run_outbox, AlertStore, Attempt, MailSender,
-    OutboxMail, OutboxStatus, PendingMail, StoreError,
+    backoff_ms, deliver_due, outbox_status, run_outbox, AlertStore, Attempt, OutboxStatus, Pending,
+    StoreError,
 };
 #[cfg(test)]
 pub use rules::MemoryUsage;

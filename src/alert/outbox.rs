@@ -1,11 +1,14 @@
-//! The persistent outbox: mails wait in the [`AlertStore`] until the server takes them.
+//! The persistent outbox: notifications wait in the [`AlertStore`] until every
+//! channel has taken them.
 //!
-//! A mail is pushed in the same [`AlertStore::commit`] as the state change that caused
-//! it, so a crash never splits the two. [`run_outbox`] sends the pending mails oldest
-//! first, removes each one after the server accepted it, and on any failure records
-//! the error on the mail and waits ([`backoff_ms`]: 30 s doubling to 1 h). A crash
-//! between the server's "250 OK" and the removal is the one window in which a mail can
-//! go out twice; it then carries the same Message-ID. No SMTP here (that is `mail.rs`).
+//! A notification is pushed in the same [`AlertStore::commit`] as the state change
+//! that caused it, so a crash never splits the two. [`run_outbox`] hands the pending
+//! notifications, oldest first, to each configured [`Channel`] that has not taken
+//! them yet, removes one after all have, and on any failure records the error and
+//! which channels already took it, then waits ([`backoff_ms`]: 30 s doubling to
+//! 1 h). A crash between a server's "OK" and the record is the one window in which
+//! a notification can go out twice; it then carries the same id (a mail's
+//! Message-ID). No channel's protocol here (that is `src/notify/`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,40 +17,28 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use super::mail::MailError;
+use super::notification::{Channel, Notification};
 use super::state::{AlertState, HistoryEntry};
 
-/// A composed mail waiting to be sent. Sender and recipients come from `[smtp]` at
-/// sending time, so a corrected config applies to mails already waiting.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxMail {
-    /// The alert's name (empty for a test mail).
-    pub alert: String,
-    /// When the transition happened: the mail's Date header.
-    pub created_ms: i64,
-    /// `<…@domain>`, fixed at composing time so a re-send keeps it.
-    pub message_id: String,
-    pub subject: String,
-    pub text: String,
-    pub html: Option<String>,
-}
-
-/// The last failed attempt to send one mail.
+/// The last failed attempt to deliver one notification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attempt {
     /// Failed attempts so far.
     pub count: u32,
-    /// The SMTP error with its hint, for the log and the dashboard.
+    /// The channel's error with its hint, for the log and the dashboard.
     pub last_error: String,
     pub last_try_ms: i64,
     pub next_try_ms: i64,
+    /// The channels that already took it ([`Channel::name`]); not sent to again.
+    #[serde(default)]
+    pub delivered: Vec<String>,
 }
 
-/// A mail in the outbox with its id (ids grow: id order is sending order).
+/// A notification in the outbox with its id (ids grow: id order is sending order).
 #[derive(Debug, Clone, PartialEq)]
-pub struct PendingMail {
+pub struct Pending {
     pub id: u64,
-    pub mail: OutboxMail,
+    pub notification: Notification,
     pub attempt: Option<Attempt>,
 }
 
@@ -59,27 +50,22 @@ pub struct StoreError(pub String);
 pub trait AlertStore: Send + Sync {
     fn load_state(&self, alert: &str) -> Result<Option<AlertState>, StoreError>;
     /// In one atomic step: the alert's new state, an optional history line and the
-    /// mails it causes (appended to the outbox with growing ids, which are returned).
+    /// notifications it causes (appended to the outbox with growing ids, which are returned).
     fn commit(
         &self,
         alert: &str,
         state: &AlertState,
         history: Option<&HistoryEntry>,
-        mails: &[OutboxMail],
+        mails: &[Notification],
     ) -> Result<Vec<u64>, StoreError>;
     /// The newest `limit` history lines, newest first.
     fn history(&self, alert: &str, limit: usize) -> Result<Vec<HistoryEntry>, StoreError>;
-    /// Every waiting mail, in id order.
-    fn outbox_pending(&self) -> Result<Vec<PendingMail>, StoreError>;
-    /// Replace the mail's last failed attempt.
+    /// Every waiting notification, in id order.
+    fn outbox_pending(&self) -> Result<Vec<Pending>, StoreError>;
+    /// Replace the notification's last failed attempt.
     fn outbox_record_failure(&self, id: u64, attempt: &Attempt) -> Result<(), StoreError>;
-    /// The server accepted the mail: forget it.
+    /// Every channel took it: forget it.
     fn outbox_remove(&self, id: u64) -> Result<(), StoreError>;
-}
-
-/// Something that delivers one mail: [`super::Mailer`], or a fake in tests.
-pub trait MailSender: Send + Sync {
-    fn send(&self, mail: &OutboxMail) -> impl Future<Output = Result<(), MailError>> + Send;
 }
 
 /// Wait after the first failure; doubles per failure up to [`BACKOFF_MAX_MS`].
@@ -94,14 +80,15 @@ pub fn backoff_ms(failures: u32) -> i64 {
     (BACKOFF_FIRST_MS << doublings).min(BACKOFF_MAX_MS)
 }
 
-/// Send what is due at `now_ms`, oldest first. Stops at the first failure so mails
-/// never overtake each other (a "resolved" before its "firing"): the server is the
-/// same for all of them, so what failed for one almost always fails for the next.
-/// Returns when to try again (`None`: the outbox is empty). `force` ignores backoff
-/// (used once at start-up, so a corrected config is tried at once).
-pub async fn deliver_due<S: MailSender>(
+/// Deliver what is due at `now_ms`, oldest first, to every channel that has not
+/// taken it yet. Stops at the first failure so notifications never overtake each
+/// other (a "resolved" before its "firing"): the server is the same for all of
+/// them, so what failed for one almost always fails for the next. Returns when to
+/// try again (`None`: the outbox is empty). `force` ignores backoff (used once at
+/// start-up, so a corrected config is tried at once).
+pub async fn deliver_due(
     store: &dyn AlertStore,
-    sender: &S,
+    channels: &[Arc<dyn Channel>],
     now_ms: i64,
     force: bool,
 ) -> Result<Option<i64>, StoreError> {
@@ -113,29 +100,47 @@ pub async fn deliver_due<S: MailSender>(
         {
             return Ok(Some(a.next_try_ms));
         }
-        match sender.send(&p.mail).await {
-            Ok(()) => {
-                tracing::info!(id = p.id, subject = %p.mail.subject, "alert mail sent");
-                off_worker(|| store.outbox_remove(p.id))?;
+        let mut delivered = p
+            .attempt
+            .as_ref()
+            .map(|a| a.delivered.clone())
+            .unwrap_or_default();
+        let mut failure = None;
+        for channel in channels {
+            if delivered.iter().any(|d| d == channel.name()) {
+                continue;
             }
-            Err(e) => {
-                let count = p.attempt.map_or(0, |a| a.count).saturating_add(1);
-                let next_try_ms = now_ms + backoff_ms(count);
-                tracing::warn!(
-                    id = p.id,
-                    attempt = count,
-                    "alert mail not sent, retrying later: {e}"
-                );
-                let attempt = Attempt {
-                    count,
-                    last_error: e.to_string(),
-                    last_try_ms: now_ms,
-                    next_try_ms,
-                };
-                off_worker(|| store.outbox_record_failure(p.id, &attempt))?;
-                return Ok(Some(next_try_ms));
+            match channel.send(&p.notification).await {
+                Ok(()) => {
+                    tracing::info!(id = p.id, channel = channel.name(), subject = %p.notification.subject, "notification sent");
+                    delivered.push(channel.name().to_owned());
+                }
+                Err(e) => {
+                    failure = Some(format!("{}: {e}", channel.name()));
+                    break;
+                }
             }
         }
+        let Some(error) = failure else {
+            off_worker(|| store.outbox_remove(p.id))?;
+            continue;
+        };
+        let count = p.attempt.map_or(0, |a| a.count).saturating_add(1);
+        let next_try_ms = now_ms + backoff_ms(count);
+        tracing::warn!(
+            id = p.id,
+            attempt = count,
+            "notification not sent, retrying later: {error}"
+        );
+        let attempt = Attempt {
+            count,
+            last_error: error,
+            last_try_ms: now_ms,
+            next_try_ms,
+            delivered,
+        };
+        off_worker(|| store.outbox_record_failure(p.id, &attempt))?;
+        return Ok(Some(next_try_ms));
     }
     Ok(None)
 }
@@ -151,19 +156,19 @@ fn off_worker<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// The outbox task: sends at start, whenever `wake` is notified (call
-/// `notify_one()` after a commit that queued mail) and when a backoff ends; returns
-/// when `shutdown` completes. Run exactly one per store.
-pub async fn run_outbox<S: MailSender>(
+/// The outbox task: delivers at start, whenever `wake` is notified (call
+/// `notify_one()` after a commit that queued a notification) and when a backoff
+/// ends; returns when `shutdown` completes. Run exactly one per store.
+pub async fn run_outbox(
     store: Arc<dyn AlertStore>,
-    sender: S,
+    channels: Vec<Arc<dyn Channel>>,
     wake: Arc<Notify>,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
     let mut force = true;
     loop {
-        let pass = deliver_due(&*store, &sender, now_ms(), force);
+        let pass = deliver_due(&*store, &channels, now_ms(), force);
         let next = tokio::select! {
             _ = &mut shutdown => return,
             r = pass => r.unwrap_or_else(|e| {
@@ -182,11 +187,11 @@ pub async fn run_outbox<S: MailSender>(
     }
 }
 
-/// What the dashboard and `/api/v1/alerts` show about outgoing mail.
+/// What the dashboard and `/api/v1/alerts` show about outgoing notifications.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutboxStatus {
     pub pending: usize,
-    /// The oldest waiting mail's failure, if it failed: "mail is failing: …".
+    /// The oldest waiting notification's failure, if it failed: "… is failing: …".
     pub failing: Option<Attempt>,
 }
 
@@ -260,7 +265,7 @@ mod memory {
             alert: &str,
             state: &AlertState,
             history: Option<&HistoryEntry>,
-            mails: &[OutboxMail],
+            mails: &[Notification],
         ) -> Result<Vec<u64>, StoreError> {
             let state = to_bytes(state)?;
             let mails = mails.iter().map(to_bytes).collect::<Result<Vec<_>, _>>()?;
@@ -289,15 +294,15 @@ mod memory {
             Ok(all.iter().rev().take(limit).cloned().collect())
         }
 
-        fn outbox_pending(&self) -> Result<Vec<PendingMail>, StoreError> {
+        fn outbox_pending(&self) -> Result<Vec<Pending>, StoreError> {
             let inner = self.lock();
             inner
                 .outbox
                 .iter()
                 .map(|(id, (bytes, attempt))| {
-                    Ok(PendingMail {
+                    Ok(Pending {
                         id: *id,
-                        mail: from_bytes(bytes)?,
+                        notification: from_bytes(bytes)?,
                         attempt: attempt.clone(),
                     })
                 })

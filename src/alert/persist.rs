@@ -18,7 +18,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{
-    AlertState, AlertStore, Attempt, HistoryEntry, OutboxMail, PendingMail, StoreError, UsageView,
+    AlertState, AlertStore, Attempt, HistoryEntry, Notification, Pending, StoreError, UsageView,
 };
 use crate::config::MeterConfig;
 use crate::meter::MeterIdx;
@@ -29,10 +29,12 @@ use crate::store::{record_id, Store};
 /// History lines kept per alert (older ones are dropped in the commit that adds one).
 pub const HISTORY_KEEP: usize = 100;
 
-/// An outbox value: the mail and, once it failed, its last attempt.
+/// An outbox value: the notification and, once it failed, its last attempt. The
+/// field keeps its 0.1 name `mail`, so waiting notifications survive an upgrade.
 #[derive(Serialize, Deserialize)]
 struct StoredMail {
-    mail: OutboxMail,
+    #[serde(rename = "mail")]
+    notification: Notification,
     attempt: Option<Attempt>,
 }
 
@@ -91,7 +93,7 @@ impl AlertStore for Store {
         alert: &str,
         state: &AlertState,
         history: Option<&HistoryEntry>,
-        mails: &[OutboxMail],
+        mails: &[Notification],
     ) -> Result<Vec<u64>, StoreError> {
         let state_json = to_json(state)?;
         let history_json = history.map(to_json).transpose()?;
@@ -99,7 +101,7 @@ impl AlertStore for Store {
             .iter()
             .map(|mail| {
                 to_json(&StoredMail {
-                    mail: mail.clone(),
+                    notification: mail.clone(),
                     attempt: None,
                 })
             })
@@ -160,15 +162,15 @@ impl AlertStore for Store {
             .collect()
     }
 
-    fn outbox_pending(&self) -> Result<Vec<PendingMail>, StoreError> {
+    fn outbox_pending(&self) -> Result<Vec<Pending>, StoreError> {
         let mut out = Vec::new();
         for (k, v) in self.scan_raw(&[prefix::OUTBOX]).map_err(db_err)? {
             let Some(id) = outbox_id(&k) else { continue };
             // A damaged mail is logged and skipped: it must not block the ones behind it.
             match from_json::<StoredMail>("outbox mail", &v) {
-                Ok(s) => out.push(PendingMail {
+                Ok(s) => out.push(Pending {
                     id,
-                    mail: s.mail,
+                    notification: s.notification,
                     attempt: s.attempt,
                 }),
                 Err(e) => tracing::error!(id, "{e}; skipping it"),

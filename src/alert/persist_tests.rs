@@ -34,14 +34,15 @@ fn open(dir: &std::path::Path) -> Store {
     .unwrap()
 }
 
-fn mail(alert: &str, subject: &str) -> OutboxMail {
-    OutboxMail {
+fn mail(alert: &str, subject: &str) -> Notification {
+    Notification {
         alert: alert.into(),
         created_ms: 1,
         message_id: format!("<{subject}@x>"),
         subject: subject.into(),
         text: "body".into(),
         html: None,
+        link: None,
     }
 }
 
@@ -85,7 +86,7 @@ fn state_history_and_mail_survive_a_reopen() {
     let pending = s.outbox_pending().unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].id, ids[0]);
-    assert_eq!(pending[0].mail, mail("a", "fired"));
+    assert_eq!(pending[0].notification, mail("a", "fired"));
     assert_eq!(pending[0].attempt, None);
 }
 
@@ -104,7 +105,7 @@ fn outbox_ids_keep_growing_across_restarts_so_order_is_commit_order() {
         .outbox_pending()
         .unwrap()
         .into_iter()
-        .map(|p| p.mail.subject)
+        .map(|p| p.notification.subject)
         .collect();
     assert_eq!(subjects, ["1", "2", "3"]);
 }
@@ -121,6 +122,7 @@ fn a_failure_is_recorded_on_the_mail_and_removal_forgets_it() {
         last_error: "mail through h:25: refused".into(),
         last_try_ms: 10,
         next_try_ms: 70,
+        delivered: vec!["ntfy".into()],
     };
     s.outbox_record_failure(ids[0], &attempt).unwrap();
     assert_eq!(
@@ -200,4 +202,15 @@ fn usage_view_counts_from_exclusive_to_inclusive_by_meter_id() {
     assert_eq!(u.last_event_ms("main"), Some(900_001));
     assert_eq!(u.last_seen_ms("garden"), Some(5_000));
     assert_eq!(u.last_event_ms("nope"), None);
+}
+
+/// An outbox entry written by 0.2 (no `link`, no `delivered`) still reads: a mail
+/// waiting across the upgrade is not lost.
+#[test]
+fn an_outbox_entry_from_before_the_channels_still_reads() {
+    let old = br#"{"mail":{"alert":"a","created_ms":5,"message_id":"<x@y>","subject":"s","text":"t","html":null},"attempt":{"count":1,"last_error":"e","last_try_ms":1,"next_try_ms":2}}"#;
+    let stored: super::StoredMail = serde_json::from_slice(old).unwrap();
+    assert_eq!(stored.notification.subject, "s");
+    assert_eq!(stored.notification.link, None);
+    assert!(stored.attempt.unwrap().delivered.is_empty());
 }

@@ -10,7 +10,8 @@
 use chrono_tz::Tz;
 
 use super::message::{html_body, message_id, text_body, MailContext};
-use super::outbox::{AlertStore, OutboxMail, StoreError};
+use super::notification::Notification;
+use super::outbox::{AlertStore, StoreError};
 use super::state::AlertState;
 use crate::store::recovery::{span_words, RecoveryNotice};
 
@@ -51,13 +52,13 @@ pub fn queue_once(
 }
 
 /// The mail about `notice`. Pure.
-pub fn compose(notice: &RecoveryNotice, ctx: &MailContext) -> OutboxMail {
+pub fn compose(notice: &RecoveryNotice, ctx: &MailContext) -> Notification {
     let span = span_words(notice.missing_from_ms, notice.missing_to_ms, |ms| {
         local(ms, ctx.tz)
     });
     let paragraphs = body(notice, ctx.tz);
     let link = ctx.dashboard_url.as_deref();
-    OutboxMail {
+    Notification {
         alert: marker(notice),
         created_ms: notice.recovered_at_ms,
         message_id: message_id(
@@ -71,6 +72,7 @@ pub fn compose(notice: &RecoveryNotice, ctx: &MailContext) -> OutboxMail {
         ),
         text: text_body(&paragraphs, link),
         html: Some(html_body(&paragraphs, link)),
+        link: link.map(str::to_owned),
     }
 }
 

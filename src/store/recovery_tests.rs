@@ -2,7 +2,7 @@
 //! that every path ends with the same history as the journal.
 
 use super::*;
-use crate::alert::{AlertState, AlertStore, OutboxMail};
+use crate::alert::{AlertState, AlertStore, Notification};
 use crate::meter::SampleValue;
 
 fn meters() -> Vec<MeterConfig> {
@@ -25,14 +25,15 @@ fn pulses(from_ms: i64, n: i64) -> Vec<Sample> {
 
 const T0: i64 = 1_774_742_400_000; // 2026-03-29 00:00 UTC: the spring-forward day in Vienna
 
-fn mail() -> OutboxMail {
-    OutboxMail {
+fn mail() -> Notification {
+    Notification {
         alert: "leak".into(),
         created_ms: T0,
         message_id: "<1@x>".into(),
         subject: "water runs".into(),
         text: "…".into(),
         html: None,
+        link: None,
     }
 }
 

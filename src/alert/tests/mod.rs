@@ -1,6 +1,5 @@
 //! Tests of the alert module, one file per part; shared helpers here.
 
-mod mail;
 mod message;
 mod outbox;
 mod rules;

@@ -3,27 +3,34 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use crate::alert::mail::{MailError, MailErrorKind};
-use crate::alert::outbox::{backoff_ms, deliver_due, outbox_status, run_outbox, MailSender};
-use crate::alert::{AlertState, AlertStore, MemoryStore, OutboxMail};
+use crate::alert::notification::{Channel, Sending};
+use crate::alert::outbox::{backoff_ms, deliver_due, outbox_status, run_outbox};
+use crate::alert::{AlertState, AlertStore, MemoryStore, Notification};
 
-/// A sender that answers from a script (then succeeds) and records what it sent.
-#[derive(Default)]
-struct FakeSender {
-    script: Mutex<VecDeque<Result<(), MailError>>>,
+/// A channel that answers from a script (then succeeds) and records what it sent.
+struct FakeChannel {
+    name: &'static str,
+    script: Mutex<VecDeque<Result<(), String>>>,
     sent: Mutex<Vec<String>>,
     tries: Mutex<usize>,
     on_send: Arc<Notify>,
 }
 
-impl FakeSender {
-    fn failing(times: usize) -> Self {
-        let fake = FakeSender::default();
-        fake.script
-            .lock()
-            .unwrap()
-            .extend((0..times).map(|_| Err(refused())));
-        fake
+impl FakeChannel {
+    fn named(name: &'static str, failures: usize) -> Arc<Self> {
+        Arc::new(FakeChannel {
+            name,
+            script: Mutex::new((0..failures).map(|_| Err(refused())).collect()),
+            sent: Mutex::default(),
+            tries: Mutex::default(),
+            on_send: Arc::default(),
+        })
+    }
+    fn working() -> Arc<Self> {
+        FakeChannel::named("email", 0)
+    }
+    fn failing(times: usize) -> Arc<Self> {
+        FakeChannel::named("email", times)
     }
     fn sent(&self) -> Vec<String> {
         self.sent.lock().unwrap().clone()
@@ -33,36 +40,41 @@ impl FakeSender {
     }
 }
 
-impl MailSender for FakeSender {
-    async fn send(&self, mail: &OutboxMail) -> Result<(), MailError> {
-        *self.tries.lock().unwrap() += 1;
-        let answer = self.script.lock().unwrap().pop_front().unwrap_or(Ok(()));
-        if answer.is_ok() {
-            self.sent.lock().unwrap().push(mail.subject.clone());
-            self.on_send.notify_one();
-        }
-        answer
+impl Channel for FakeChannel {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn send<'a>(&'a self, n: &'a Notification) -> Sending<'a> {
+        Box::pin(async move {
+            *self.tries.lock().unwrap() += 1;
+            let answer = self.script.lock().unwrap().pop_front().unwrap_or(Ok(()));
+            if answer.is_ok() {
+                self.sent.lock().unwrap().push(n.subject.clone());
+                self.on_send.notify_one();
+            }
+            answer
+        })
     }
 }
 
-fn refused() -> MailError {
-    MailError {
-        kind: MailErrorKind::Connection,
-        server: "127.0.0.1:2525".into(),
-        detail: "Connection error: Connection refused (os error 111)".into(),
-        code: None,
-        hint: Some("is the mail server running at 127.0.0.1:2525?".into()),
-    }
+/// The channels list of the outbox with just `fake`.
+fn only(fake: &Arc<FakeChannel>) -> Vec<Arc<dyn Channel>> {
+    vec![fake.clone()]
 }
 
-fn mail(subject: &str) -> OutboxMail {
-    OutboxMail {
+fn refused() -> String {
+    "mail through 127.0.0.1:2525: Connection error: Connection refused (os error 111) (hint: is the mail server running at 127.0.0.1:2525?)".into()
+}
+
+fn mail(subject: &str) -> Notification {
+    Notification {
         alert: "a".into(),
         created_ms: 0,
         message_id: format!("<{subject}@example.org>"),
         subject: subject.into(),
         text: "body".into(),
         html: None,
+        link: None,
     }
 }
 
@@ -99,8 +111,11 @@ fn backoff_doubles_from_30_seconds_up_to_an_hour() {
 #[tokio::test]
 async fn pending_mails_go_out_oldest_first_and_leave_the_outbox() {
     let store = store_with(&["firing", "reminder", "resolved"]);
-    let fake = FakeSender::default();
-    assert_eq!(deliver_due(&store, &fake, 0, false).await.unwrap(), None);
+    let fake = FakeChannel::working();
+    assert_eq!(
+        deliver_due(&store, &only(&fake), 0, false).await.unwrap(),
+        None
+    );
     assert_eq!(fake.sent(), ["firing", "reminder", "resolved"]);
     assert!(store.outbox_pending().unwrap().is_empty());
 }
@@ -108,31 +123,40 @@ async fn pending_mails_go_out_oldest_first_and_leave_the_outbox() {
 #[tokio::test]
 async fn a_failure_keeps_every_mail_in_order_and_backs_off() {
     let store = store_with(&["firing", "resolved"]);
-    let fake = FakeSender::failing(2);
+    let fake = FakeChannel::failing(2);
     assert_eq!(
-        deliver_due(&store, &fake, 0, false).await.unwrap(),
+        deliver_due(&store, &only(&fake), 0, false).await.unwrap(),
         Some(30_000)
     );
     // Before the backoff ends nothing is tried.
     assert_eq!(
-        deliver_due(&store, &fake, 10_000, false).await.unwrap(),
+        deliver_due(&store, &only(&fake), 10_000, false)
+            .await
+            .unwrap(),
         Some(30_000)
     );
     assert_eq!(fake.tries(), 1);
     assert_eq!(
-        deliver_due(&store, &fake, 30_000, false).await.unwrap(),
+        deliver_due(&store, &only(&fake), 30_000, false)
+            .await
+            .unwrap(),
         Some(90_000)
     );
     let head = store.outbox_pending().unwrap().remove(0);
     let attempt = head.attempt.expect("recorded failure");
-    assert_eq!((head.mail.subject.as_str(), attempt.count), ("firing", 2));
+    assert_eq!(
+        (head.notification.subject.as_str(), attempt.count),
+        ("firing", 2)
+    );
     assert!(
         attempt.last_error.contains("Connection refused"),
         "{}",
         attempt.last_error
     );
     assert_eq!(
-        deliver_due(&store, &fake, 90_000, false).await.unwrap(),
+        deliver_due(&store, &only(&fake), 90_000, false)
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(fake.sent(), ["firing", "resolved"]);
@@ -141,16 +165,19 @@ async fn a_failure_keeps_every_mail_in_order_and_backs_off() {
 #[tokio::test]
 async fn force_ignores_the_backoff_once_at_start() {
     let store = store_with(&["firing"]);
-    let fake = FakeSender::failing(1);
-    deliver_due(&store, &fake, 0, false).await.unwrap();
-    assert_eq!(deliver_due(&store, &fake, 1, true).await.unwrap(), None);
+    let fake = FakeChannel::failing(1);
+    deliver_due(&store, &only(&fake), 0, false).await.unwrap();
+    assert_eq!(
+        deliver_due(&store, &only(&fake), 1, true).await.unwrap(),
+        None
+    );
     assert_eq!(fake.sent(), ["firing"]);
 }
 
 #[tokio::test]
 async fn status_shows_why_mail_is_failing() {
     let store = store_with(&["firing", "resolved"]);
-    deliver_due(&store, &FakeSender::failing(1), 0, false)
+    deliver_due(&store, &only(&FakeChannel::failing(1)), 0, false)
         .await
         .unwrap();
     let status = outbox_status(&store).unwrap();
@@ -162,13 +189,18 @@ async fn status_shows_why_mail_is_failing() {
 #[tokio::test]
 async fn the_outbox_task_sends_what_waits_and_stops_on_shutdown() {
     let store: Arc<dyn AlertStore> = Arc::new(store_with(&["firing"]));
-    let fake = FakeSender::default();
+    let fake = FakeChannel::working();
     let sent = fake.on_send.clone();
     let wake = Arc::new(Notify::new());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run_outbox(store.clone(), fake, wake.clone(), async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(run_outbox(
+        store.clone(),
+        only(&fake),
+        wake.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     sent.notified().await;
     // A mail committed later goes out once the task is woken.
     store
@@ -178,5 +210,33 @@ async fn the_outbox_task_sends_what_waits_and_stops_on_shutdown() {
     sent.notified().await;
     stop.send(()).unwrap();
     task.await.unwrap();
+    assert!(store.outbox_pending().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_channel_that_took_a_notification_does_not_get_it_again_on_retry() {
+    let store = store_with(&["firing"]);
+    let email = FakeChannel::named("email", 0);
+    let push = FakeChannel::named("ntfy", 1);
+    let channels: Vec<Arc<dyn Channel>> = vec![email.clone(), push.clone()];
+    assert_eq!(
+        deliver_due(&store, &channels, 0, false).await.unwrap(),
+        Some(30_000)
+    );
+    let attempt = store.outbox_pending().unwrap()[0].attempt.clone().unwrap();
+    assert_eq!(attempt.delivered, ["email"]);
+    assert!(
+        attempt.last_error.starts_with("ntfy: "),
+        "{}",
+        attempt.last_error
+    );
+    assert_eq!(
+        deliver_due(&store, &channels, 30_000, false).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        (email.sent(), push.sent()),
+        (vec!["firing".to_string()], vec!["firing".to_string()])
+    );
     assert!(store.outbox_pending().unwrap().is_empty());
 }

@@ -1,6 +1,6 @@
-//! SMTP delivery through lettre + rustls: the only module that names SMTP.
+//! The email channel: SMTP through lettre + rustls, the only module that names SMTP.
 //!
-//! [`Mailer`] turns an [`OutboxMail`] into a MIME message (Date and Message-ID from
+//! [`Mailer`] turns a [`Notification`] into a MIME message (Date and Message-ID from
 //! the mail, plain text with an optional HTML alternative) and hands it to the
 //! configured server. Errors keep the server's exact words and add a hint that names
 //! the likely fix ([`MailError`]). Deciding what to send and when is not done here.
@@ -15,8 +15,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{SmtpConfig, SmtpSecurity};
 
-use super::message::{address_domain, message_id};
-use super::outbox::{MailSender, OutboxMail};
+use crate::alert::message::{address_domain, message_id};
+use crate::alert::{Channel, Notification, Sending};
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -136,7 +136,7 @@ impl Mailer {
     }
 
     /// Send one mail; `Ok` once the server accepted it.
-    pub async fn send(&self, mail: &OutboxMail) -> Result<(), MailError> {
+    pub async fn send(&self, mail: &Notification) -> Result<(), MailError> {
         let message = self.build(mail).map_err(|e| MailError {
             kind: MailErrorKind::Message,
             server: self.server(),
@@ -171,7 +171,7 @@ impl Mailer {
         }
     }
 
-    fn build(&self, mail: &OutboxMail) -> Result<Message, lettre::error::Error> {
+    fn build(&self, mail: &Notification) -> Result<Message, lettre::error::Error> {
         let date = u64::try_from(mail.created_ms).map_or_else(
             |_| SystemTime::now(),
             |ms| UNIX_EPOCH + Duration::from_millis(ms),
@@ -219,12 +219,17 @@ impl Mailer {
     }
 }
 
-impl MailSender for Mailer {
-    fn send(
-        &self,
-        mail: &OutboxMail,
-    ) -> impl std::future::Future<Output = Result<(), MailError>> + Send {
-        Mailer::send(self, mail)
+impl Channel for Mailer {
+    fn name(&self) -> &'static str {
+        "email"
+    }
+
+    fn send<'a>(&'a self, notification: &'a Notification) -> Sending<'a> {
+        Box::pin(async move {
+            Mailer::send(self, notification)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }
 
@@ -232,7 +237,7 @@ impl MailSender for Mailer {
 pub async fn test_email(cfg: &SmtpConfig) -> Result<String, MailError> {
     let mailer = Mailer::new(cfg)?;
     let now = chrono::Utc::now().timestamp_millis();
-    let mail = OutboxMail {
+    let mail = Notification {
         alert: String::new(),
         created_ms: now,
         message_id: message_id("test", "test", now, &address_domain(&cfg.from)),
@@ -245,6 +250,7 @@ pub async fn test_email(cfg: &SmtpConfig) -> Result<String, MailError> {
             security_name(cfg.security)
         ),
         html: None,
+        link: None,
     };
     mailer.send(&mail).await?;
     Ok(format!(
@@ -386,3 +392,7 @@ fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> 
     }
     None
 }
+
+#[cfg(test)]
+#[path = "email_tests.rs"]
+mod tests;

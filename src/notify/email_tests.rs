@@ -3,7 +3,7 @@
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-use crate::alert::mail::{hint, test_email, ErrorFacts, MailErrorKind, Mailer};
+use super::{hint, test_email, ErrorFacts, MailErrorKind, Mailer};
 use crate::config::{SmtpConfig, SmtpSecurity};
 
 fn smtp(port: u16, security: SmtpSecurity) -> SmtpConfig {
