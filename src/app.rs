@@ -151,6 +151,7 @@ pub async fn run_with(
         stats,
         forward: Arc::default(),
         mqtt: Arc::default(),
+        rules: Arc::new(alert::kinds::rules(&config)),
         alerts: Arc::default(),
         progress,
         shutdown: shutdown_rx.clone(),

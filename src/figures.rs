@@ -53,26 +53,45 @@ pub fn snapshot(
 /// lone pulse (none before it in the last hour) counts over at least a minute:
 /// its own interval is unknown, and it must not read as a torrent.
 pub fn flow_l_per_min(store: &Store, idx: MeterIdx, now_ms: i64) -> Result<f64, QueryError> {
-    let mut last = [(0i64, 0u64); 2];
-    let mut n = 0;
+    let mut flow = Flow::default();
     store.for_each_event(idx, now_ms - 3_600_000, now_ms + 1, |ts, ml| {
-        last = [last[1], (ts, ml)];
-        n += 1;
+        flow.event(ts, ml)
     })?;
-    if n == 0 {
-        return Ok(0.0);
+    Ok(flow.at(now_ms))
+}
+
+/// The last two events of the hour before now, and what [`flow_l_per_min`] makes
+/// of them; the test doubles of the store feed it too. Pure.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Flow {
+    last: [(i64, u64); 2],
+    n: usize,
+}
+
+impl Flow {
+    /// The next event, in time order.
+    pub fn event(&mut self, ts_ms: i64, ml: u64) {
+        self.last = [self.last[1], (ts_ms, ml)];
+        self.n += 1;
     }
-    let (t1, ml) = last[1];
-    let since = (now_ms - t1).max(0);
-    let interval = if n >= 2 {
-        (t1 - last[0].0).max(1000)
-    } else {
-        since.max(60_000)
-    };
-    if since > (2 * interval).max(60_000) {
-        return Ok(0.0);
+
+    /// Flow at `now_ms` in L/min.
+    pub fn at(&self, now_ms: i64) -> f64 {
+        if self.n == 0 {
+            return 0.0;
+        }
+        let (t1, ml) = self.last[1];
+        let since = (now_ms - t1).max(0);
+        let interval = if self.n >= 2 {
+            (t1 - self.last[0].0).max(1000)
+        } else {
+            since.max(60_000)
+        };
+        if since > (2 * interval).max(60_000) {
+            return 0.0;
+        }
+        ml as f64 / 1000.0 / (interval.max(since) as f64 / 60_000.0)
     }
-    Ok(ml as f64 / 1000.0 / (interval.max(since) as f64 / 60_000.0))
 }
 
 /// An instant in the configured zone, as the API writes it.

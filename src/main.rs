@@ -258,7 +258,7 @@ fn test_email(path: &Path) -> anyhow::Result<ExitCode> {
 }
 
 fn check_config(path: &Path) -> ExitCode {
-    match config::load(path) {
+    match load_checked(path) {
         Ok(c) => {
             let alerts = c.alerts.len();
             println!(
@@ -276,7 +276,13 @@ fn check_config(path: &Path) -> ExitCode {
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {
-    config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+    load_checked(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The config with every alert's kind-specific keys checked too (they live in
+/// `alert::kinds`, above config).
+fn load_checked(path: &Path) -> Result<Config, config::ConfigError> {
+    watermeter::alert::kinds::load_config(path)
 }
 
 fn load_or_defaults(path: Option<&Path>) -> anyhow::Result<Config> {

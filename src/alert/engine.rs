@@ -14,8 +14,9 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
+use super::kinds::{self, Rule};
 use super::{check_rule, run_outbox, AlertState, AlertStore, Channel, MailContext, UsageView};
-use crate::config::{AlertRule, Config};
+use crate::config::Config;
 
 /// "Now" in milliseconds since the epoch: the wall clock, or a test's clock.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -76,7 +77,7 @@ impl Live {
 /// Everything one evaluation pass needs.
 pub struct Evaluator {
     /// Each rule with its meter's display name.
-    rules: Vec<(AlertRule, String)>,
+    rules: Vec<(Rule, String)>,
     ctx: MailContext,
     store: Arc<dyn AlertStore>,
     usage: Arc<dyn UsageView + Send + Sync>,
@@ -94,16 +95,15 @@ impl Evaluator {
         wake: Arc<Notify>,
         clock: Clock,
     ) -> Self {
-        let rules = config
-            .alerts
-            .iter()
+        let rules = kinds::rules(config)
+            .into_iter()
             .map(|r| {
                 let name = config
                     .meters
                     .iter()
                     .find(|m| m.id == r.meter)
                     .map_or_else(|| r.meter.clone(), |m| m.name.clone());
-                (r.clone(), name)
+                (r, name)
             })
             .collect();
         Evaluator {
@@ -201,18 +201,23 @@ mod tests {
 
     use super::*;
     use crate::alert::{MemoryStore, MemoryUsage};
-    use crate::config::AlertKind;
+    use crate::config::{AlertConfig, RawValue, Settings};
 
     fn config() -> Config {
         let mut c = crate::config::builtin_defaults();
-        c.alerts.push(AlertRule {
+        let settings = Settings::from_pairs(
+            "alert[0]",
+            vec![
+                ("kind", RawValue::Text("volume".into())),
+                ("window", RawValue::Text("1h".into())),
+                ("threshold_liters", RawValue::Integer(100)),
+            ],
+        );
+        c.alerts.push(AlertConfig {
             name: "hourly".into(),
             meter: c.meters[0].id.clone(),
-            kind: AlertKind::Volume {
-                window: Duration::from_secs(3600),
-                threshold_liters: 100.0,
-            },
             repeat: Duration::from_secs(4 * 3600),
+            settings,
         });
         c
     }

@@ -6,8 +6,9 @@
 
 use chrono_tz::Tz;
 
-use crate::config::{AlertKind, AlertRule, Config};
+use crate::config::Config;
 
+use super::kinds::Rule;
 use super::notification::Notification;
 use super::state::{HistoryEntry, Transition, TransitionKind};
 
@@ -36,7 +37,7 @@ impl MailContext {
 
 /// Compose the mail and the history line for `t` of `rule` on the meter named `meter_name`.
 pub fn compose(
-    rule: &AlertRule,
+    rule: &Rule,
     meter_name: &str,
     t: &Transition,
     ctx: &MailContext,
@@ -86,51 +87,12 @@ pub fn address_domain(addr: &str) -> String {
 }
 
 /// The one-line summary of a transition, without the `[watermeter]` prefix.
-pub fn summary(rule: &AlertRule, meter: &str, t: &Transition) -> String {
-    let resolved = t.kind == TransitionKind::Resolved;
-    match &rule.kind {
-        AlertKind::Volume {
-            window,
-            threshold_liters,
-        } => format!(
-            "{meter}: {} in {} (limit {})",
-            liters(t.value),
-            duration(window.as_secs_f64()),
-            liters(*threshold_liters)
-        ),
-        AlertKind::ContinuousFlow { duration: d, .. } if resolved => format!(
-            "{meter}: the water stopped (limit {} of continuous flow)",
-            duration(d.as_secs_f64())
-        ),
-        AlertKind::ContinuousFlow { duration: d, .. } => format!(
-            "{meter}: water flowing for {} without a break (limit {})",
-            duration(t.value),
-            duration(d.as_secs_f64())
-        ),
-        AlertKind::NightUse {
-            from,
-            to,
-            threshold_liters,
-        } => format!(
-            "{meter}: {} at night {}–{} (limit {})",
-            liters(t.value),
-            from.format("%H:%M"),
-            to.format("%H:%M"),
-            liters(*threshold_liters)
-        ),
-        AlertKind::NoData { after } if resolved => format!(
-            "{meter}: data is arriving again (limit {} of silence)",
-            duration(after.as_secs_f64())
-        ),
-        AlertKind::NoData { after } => format!(
-            "{meter}: no data for {} (limit {})",
-            duration(t.value),
-            duration(after.as_secs_f64())
-        ),
-    }
+pub fn summary(rule: &Rule, meter: &str, t: &Transition) -> String {
+    rule.kind
+        .summary(meter, t.value, t.kind == TransitionKind::Resolved)
 }
 
-fn body(rule: &AlertRule, meter: &str, t: &Transition, tz: Tz) -> Vec<String> {
+fn body(rule: &Rule, meter: &str, t: &Transition, tz: Tz) -> Vec<String> {
     let since = local(t.firing_since_ms, tz).format("%Y-%m-%d %H:%M");
     let at = local(t.at_ms, tz).format("%Y-%m-%d %H:%M");
     let head = match t.kind {

@@ -1,7 +1,9 @@
 //! Alerts: rules, their state, the notifications they cause, and the outbox.
 //!
 //! The pieces, from pure to IO:
-//! - `rules.rs` measures a rule over a [`UsageView`] at `now` (pure);
+//! - `kinds/` holds one file per alert kind: its keys and their check, its rule
+//!   over a [`UsageView`] at `now` (pure), its words and its page fields;
+//! - `rules.rs` is what the rules read ([`UsageView`]) and give ([`rules::Measurement`]);
 //! - `state.rs` is the ok → firing → resolved state machine with reminders and the
 //!   resolve hold against flapping (pure);
 //! - `message.rs` words the notification for a transition (pure);
@@ -16,6 +18,7 @@
 //! See docs/alerts.md for what each kind means.
 
 pub mod engine;
+pub mod kinds;
 pub mod message;
 pub mod notification;
 pub mod outbox;
@@ -27,6 +30,7 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
+pub use kinds::{AlertKind, Rule};
 pub use message::{compose, MailContext};
 pub use notification::{Channel, Notification, Sending};
 #[cfg(test)]
@@ -40,15 +44,13 @@ pub use rules::MemoryUsage;
 pub use rules::UsageView;
 pub use state::{evaluate, AlertState, Evaluation, HistoryEntry, Transition, TransitionKind};
 
-use crate::config::AlertRule;
-
 /// Evaluate one rule at `now_ms` and store the outcome: the new state, and for a
 /// transition its history line and mail, in one commit. Call it after each event
 /// of the rule's meter and on a timer (resolving, `no_data` and `continuous_flow`
 /// need time to pass). When the returned evaluation has a transition, wake the
 /// outbox. The returned state carries the live value for the dashboard.
 pub fn check_rule(
-    rule: &AlertRule,
+    rule: &Rule,
     meter_name: &str,
     usage: &dyn UsageView,
     store: &dyn AlertStore,

@@ -233,7 +233,7 @@ impl StoreUsage {
     }
 }
 
-fn logged<T: Default>(what: &str, r: Result<T, crate::store::StoreError>) -> T {
+fn logged<T: Default, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> T {
     r.unwrap_or_else(|e| {
         tracing::warn!("alert evaluation: reading {what} failed: {e}");
         T::default()
@@ -272,6 +272,16 @@ impl UsageView for StoreUsage {
             |ts, _| times.push(ts),
         );
         logged("events", r.map(|()| times))
+    }
+
+    fn flow_l_per_min(&self, meter: &str, now_ms: i64) -> f64 {
+        let Some(idx) = self.idx(meter) else {
+            return 0.0;
+        };
+        logged(
+            "the flow",
+            crate::figures::flow_l_per_min(&self.store, idx, now_ms),
+        )
     }
 }
 

@@ -14,9 +14,8 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AlertKind, AlertRule};
-
-use super::rules::{current_flow, measure, Measurement, UsageView};
+use super::kinds::Rule;
+use super::rules::{Measurement, UsageView};
 
 /// The longest resolve hold; shorter rules (a 5-minute `quiet`) use their own length.
 pub const MAX_RESOLVE_HOLD: Duration = Duration::from_secs(15 * 60);
@@ -105,14 +104,17 @@ pub struct Evaluation {
 /// Measure `rule` at `now_ms` and advance its state. `tz` is the configured zone
 /// (`night_use` reads wall-clock hours).
 pub fn evaluate(
-    rule: &AlertRule,
+    rule: &Rule,
     usage: &dyn UsageView,
     state: &AlertState,
     now_ms: i64,
     tz: Tz,
 ) -> Evaluation {
-    let m = measure(rule, usage, now_ms, tz, state.firing_since);
-    let (mut next, kind) = step(state, m, now_ms, rule.repeat, resolve_hold(&rule.kind));
+    let m = rule
+        .kind
+        .measure(&rule.meter, usage, now_ms, tz, state.firing_since);
+    let hold = rule.kind.resolve_hold().min(MAX_RESOLVE_HOLD);
+    let (mut next, kind) = step(state, m, now_ms, rule.repeat, hold);
     next.value = m.value;
     next.evaluated_ms = Some(now_ms);
     let transition = kind.map(|kind| Transition {
@@ -120,24 +122,13 @@ pub fn evaluate(
         at_ms: now_ms,
         value: m.value,
         firing_since_ms: state.firing_since.or(next.firing_since).unwrap_or(now_ms),
-        flow_l_per_min: current_flow(usage, &rule.meter, now_ms),
+        flow_l_per_min: usage.flow_l_per_min(&rule.meter, now_ms),
     });
     Evaluation {
         persist: transition.is_some() || next.differs_in_phase(state),
         state: next,
         transition,
     }
-}
-
-/// How long the condition must stay clear before a firing alert resolves.
-pub fn resolve_hold(kind: &AlertKind) -> Duration {
-    let own = match kind {
-        AlertKind::Volume { window, .. } => *window,
-        AlertKind::ContinuousFlow { quiet, .. } => *quiet,
-        AlertKind::NightUse { .. } => MAX_RESOLVE_HOLD,
-        AlertKind::NoData { after } => *after,
-    };
-    own.min(MAX_RESOLVE_HOLD)
 }
 
 /// The bare state machine, separate from measuring so it can be tested on its own.

@@ -10,6 +10,7 @@
 
 mod error;
 mod reader;
+pub mod settings;
 mod validate;
 mod validate_alert;
 mod validate_auth;
@@ -33,12 +34,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::NaiveTime;
 use chrono_tz::Tz;
 
 use crate::line_protocol::Precision;
 
 pub use error::{ConfigError, Problem};
+pub use settings::{RawValue, Settings};
+pub use validate_alert::COMMON_KEYS as ALERT_COMMON_KEYS;
 
 /// Reads and validates the config file at `path` (and the files it names).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -53,8 +55,35 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Validates config `text`; `path` names the file in messages, and relative
 /// `password_file`/`ca_file` paths are resolved against its directory.
+///
+/// An alert's `kind` and its own keys are kept unchecked in [`AlertConfig::settings`]:
+/// use [`parse_with`] with the kinds' check (`alert::kinds::check`) to check them too.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    validate::document(text, path)
+    validate::document(text, path, &|_| Vec::new())
+}
+
+/// [`parse`], with `check_alert_kind` run on every `[[alert]]`'s kept settings; its
+/// problems are reported with all others, in line order.
+pub fn parse_with(
+    text: &str,
+    path: &Path,
+    check_alert_kind: &dyn Fn(&Settings) -> Vec<Problem>,
+) -> Result<Config, ConfigError> {
+    validate::document(text, path, check_alert_kind)
+}
+
+/// [`load`] with [`parse_with`].
+pub fn load_with(
+    path: &Path,
+    check_alert_kind: &dyn Fn(&Settings) -> Vec<Problem>,
+) -> Result<Config, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_with(&text, path, check_alert_kind),
+        Err(err) => Err(ConfigError::single(
+            path,
+            format!("cannot read the config file ({err}); check the path and its permissions"),
+        )),
+    }
 }
 
 /// `[http]` when the table or a key is absent: this machine only, no login,
@@ -126,7 +155,7 @@ pub struct Config {
     /// `None` when the `[udp]` table is absent from a config file.
     pub udp: Option<UdpConfig>,
     pub meters: Vec<MeterConfig>,
-    pub alerts: Vec<AlertRule>,
+    pub alerts: Vec<AlertConfig>,
     pub smtp: Option<SmtpConfig>,
     /// `[forward]`: every stored event also goes to an external InfluxDB/VictoriaMetrics.
     pub forward: Option<ForwardConfig>,
@@ -282,34 +311,16 @@ pub enum FieldSelector {
     Counter(String),
 }
 
-#[derive(Debug, Clone)]
-pub struct AlertRule {
+/// One `[[alert]]` as config knows it: the keys every alert has, and the rest
+/// (`kind` and the kind's own keys) as written, for `alert::kinds` to read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertConfig {
+    /// Unique; the mail subject and the key of the alert's state.
     pub name: String,
     pub meter: String,
-    pub kind: AlertKind,
     /// Reminder interval while firing (default 4 h).
     pub repeat: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum AlertKind {
-    Volume {
-        window: Duration,
-        threshold_liters: f64,
-    },
-    ContinuousFlow {
-        duration: Duration,
-        /// No pulse for this long means water stopped (default 15 min).
-        quiet: Duration,
-    },
-    NightUse {
-        from: NaiveTime,
-        to: NaiveTime,
-        threshold_liters: f64,
-    },
-    NoData {
-        after: Duration,
-    },
+    pub settings: Settings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,7 @@ use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+use super::values::closest;
 use super::Problem;
 
 /// Problems found so far, and the line index used to place them.
@@ -71,6 +72,16 @@ impl Problems {
         self.list.is_empty()
     }
 
+    /// A problem found by a higher layer over [`super::settings::Settings`]: sorted
+    /// in at the start of its line.
+    pub fn push(&mut self, problem: Problem) {
+        let offset = problem
+            .line
+            .and_then(|l| self.line_starts.get(l.saturating_sub(1)).copied())
+            .unwrap_or(usize::MAX);
+        self.list.push((offset, problem));
+    }
+
     /// All problems in file order; problems without a line go last.
     pub fn into_sorted(mut self) -> Vec<Problem> {
         self.list.sort_by_key(|(offset, _)| *offset);
@@ -119,6 +130,26 @@ impl<'t, 'i> Table<'t, 'i> {
                 problems.add(Some(&span), &self.key_path(key), message);
             }
         }
+    }
+
+    /// The value of `key` as written, for [`super::settings::Settings`], with its span.
+    pub fn raw(&self, key: &str) -> Option<(super::settings::RawValue, Range<usize>)> {
+        use super::settings::RawValue;
+        let (value, field) = self.get(key)?;
+        let raw = match value {
+            DeValue::String(s) => RawValue::Text(s.to_string()),
+            DeValue::Integer(n) => match i64::from_str_radix(n.as_str(), n.radix()) {
+                Ok(n) => RawValue::Integer(n),
+                Err(_) => RawValue::Other("a whole number too large"),
+            },
+            DeValue::Float(x) => match x.as_str().parse::<f64>() {
+                Ok(x) => RawValue::Float(x),
+                Err(_) => RawValue::Other("a number with a decimal point"),
+            },
+            DeValue::Boolean(b) => RawValue::Bool(*b),
+            other => RawValue::Other(type_name(other)),
+        };
+        Some((raw, field.span))
     }
 
     /// Reports that the required `key` is missing, at this table's header.
@@ -333,50 +364,4 @@ fn type_name(value: &DeValue<'_>) -> &'static str {
         DeValue::Array(_) => "a list",
         DeValue::Table(_) => "a table",
     }
-}
-
-/// The candidate closest to `word`: a plausible typo (small edit distance)
-/// or a shortened/extended form (`threshold` → `threshold_liters`).
-pub(super) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let word = word.to_lowercase();
-    let limit = (word.chars().count() / 3).max(1);
-    let typo = candidates
-        .iter()
-        .map(|c| (edit_distance(&word, &c.to_lowercase()), *c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c);
-    typo.or_else(|| {
-        candidates.iter().copied().find(|c| {
-            let c = c.to_lowercase();
-            c.len().min(word.len()) >= 4 && (c.starts_with(&word) || word.starts_with(&c))
-        })
-    })
-}
-
-/// Edit distance on chars where swapping two neighbours counts as one edit
-/// (optimal string alignment), so `mian` is one typo away from `main`.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
 }

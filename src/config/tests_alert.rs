@@ -1,145 +1,15 @@
-//! Tests for `[[alert]]`, `[smtp]` and `config.example.toml`.
+//! Tests for `[[alert]]`'s common keys, `[smtp]` and `config.example.toml`. The
+//! kinds' own keys are tested with the kinds (`alert/kinds/tests.rs`).
 
-use std::path::Path;
-use std::time::Duration;
-
-use chrono::NaiveTime;
-
-use super::tests::{check, ok, METER, PATH};
+use super::tests::{check, ok, METER};
 use super::*;
 
 const SMTP: &str =
     "[smtp]\nhost = \"smtp.example.org\"\nfrom = \"pi@example.org\"\nto = \"owner@example.org\"\n";
-const MIN: u64 = 60;
 
 /// A config with one meter, one alert whose own keys start on line 6, and SMTP.
 fn alert(body: &str) -> String {
     format!("{METER}[[alert]]\nname = \"a\"\nmeter = \"main\"\n{body}{SMTP}")
-}
-
-fn kind_of(body: &str) -> (AlertKind, Duration) {
-    let rule = ok(&alert(body)).alerts.remove(0);
-    (rule.kind, rule.repeat)
-}
-
-#[test]
-fn volume_alert_is_read_with_default_repeat() {
-    let (kind, repeat) = kind_of("kind = \"volume\"\nwindow = \"1h\"\nthreshold_liters = 100\n");
-    let window = Duration::from_secs(3600);
-    assert_eq!(
-        kind,
-        AlertKind::Volume {
-            window,
-            threshold_liters: 100.0
-        }
-    );
-    assert_eq!(repeat, Duration::from_secs(4 * 3600));
-}
-
-#[test]
-fn volume_window_must_be_between_15_minutes_and_7_days() {
-    let text = |w: &str| {
-        alert(&format!(
-            "kind = \"volume\"\nwindow = \"{w}\"\nthreshold_liters = 1\n"
-        ))
-    };
-    check(
-        &text("10m"),
-        &[(7, "alert[0].window", "use a duration from 15m to 7d")],
-    );
-    check(
-        &text("8d"),
-        &[(7, "alert[0].window", "use a duration from 15m to 7d")],
-    );
-    check(
-        &text("1 hour"),
-        &[(7, "alert[0].window", "is not a duration")],
-    );
-    ok(&text("15m"));
-    ok(&text("7d"));
-}
-
-#[test]
-fn volume_needs_a_positive_threshold() {
-    check(
-        &alert("kind = \"volume\"\nwindow = \"1h\"\n"),
-        &[(
-            3,
-            "alert[0].threshold_liters",
-            "`threshold_liters` is missing",
-        )],
-    );
-    check(
-        &alert("kind = \"volume\"\nwindow = \"1h\"\nthreshold_liters = 0\n"),
-        &[(8, "alert[0].threshold_liters", "must be more than 0")],
-    );
-}
-
-#[test]
-fn continuous_flow_alert_defaults_quiet_to_15_minutes() {
-    let (kind, _) = kind_of("kind = \"continuous_flow\"\nduration = \"2h\"\nrepeat = \"1h\"\n");
-    let expected = AlertKind::ContinuousFlow {
-        duration: Duration::from_secs(7200),
-        quiet: Duration::from_secs(15 * MIN),
-    };
-    assert_eq!(kind, expected);
-    check(
-        &alert("kind = \"continuous_flow\"\nduration = \"5m\"\n"),
-        &[(7, "alert[0].duration", "at least 15m")],
-    );
-}
-
-#[test]
-fn night_use_alert_reads_times_of_day() {
-    let (kind, _) =
-        kind_of("kind = \"night_use\"\nfrom = \"23:30\"\nto = \"05:00\"\nthreshold_liters = 5.5\n");
-    let at = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
-    assert_eq!(
-        kind,
-        AlertKind::NightUse {
-            from: at(23, 30),
-            to: at(5, 0),
-            threshold_liters: 5.5
-        }
-    );
-}
-
-#[test]
-fn night_use_rejects_bad_or_equal_times() {
-    let text = alert("kind = \"night_use\"\nfrom = \"25:00\"\nto = \"5\"\nthreshold_liters = 1\n");
-    check(
-        &text,
-        &[
-            (7, "alert[0].from", "write it as \"HH:MM\""),
-            (8, "alert[0].to", "write it as \"HH:MM\""),
-        ],
-    );
-    let text =
-        alert("kind = \"night_use\"\nfrom = \"01:00\"\nto = \"01:00\"\nthreshold_liters = 1\n");
-    check(&text, &[(8, "alert[0].to", "is the same time as `from`")]);
-}
-
-#[test]
-fn no_data_alert_needs_at_least_a_minute() {
-    let (kind, _) = kind_of("kind = \"no_data\"\nafter = \"30m\"\n");
-    assert_eq!(
-        kind,
-        AlertKind::NoData {
-            after: Duration::from_secs(30 * MIN)
-        }
-    );
-    check(
-        &alert("kind = \"no_data\"\nafter = \"30s\"\n"),
-        &[(7, "alert[0].after", "at least 1m")],
-    );
-    check(
-        &alert("kind = \"no_data\"\nafter = 30\n"),
-        &[(
-            7,
-            "alert[0].after",
-            "must be a string in quotes, not a whole number",
-        )],
-    );
 }
 
 #[test]
@@ -148,46 +18,6 @@ fn repeat_must_be_at_least_five_minutes() {
         &alert("kind = \"no_data\"\nafter = \"1h\"\nrepeat = \"1m\"\n"),
         &[(8, "alert[0].repeat", "at least 5m")],
     );
-}
-
-#[test]
-fn key_of_another_kind_says_which_kind_it_belongs_to() {
-    let text = alert("kind = \"no_data\"\nafter = \"1h\"\nwindow = \"1h\"\n");
-    check(
-        &text,
-        &[(
-            8,
-            "alert[0].window",
-            "does not apply to a no_data alert (it belongs to volume alerts)",
-        )],
-    );
-}
-
-#[test]
-fn unknown_key_in_alert_suggests_the_known_one() {
-    let text =
-        alert("kind = \"volume\"\nwindow = \"1h\"\nthreshold_liters = 1\nthreshold_liter = 1\n");
-    check(
-        &text,
-        &[(
-            9,
-            "alert[0].threshold_liter",
-            "did you mean `threshold_liters`?",
-        )],
-    );
-}
-
-#[test]
-fn alert_kind_must_be_known() {
-    check(
-        &alert("kind = \"leak\"\n"),
-        &[(
-            6,
-            "alert[0].kind",
-            "use \"volume\", \"continuous_flow\", \"night_use\" or \"no_data\"",
-        )],
-    );
-    check(&alert(""), &[(3, "alert[0].kind", "`kind` is missing")]);
 }
 
 #[test]
@@ -329,51 +159,4 @@ fn example_config_loads_without_problems() {
     assert_eq!(config.http.listen.to_string(), "0.0.0.0:8080");
     assert!(config.udp.is_some());
     assert!(config.alerts.is_empty() && config.smtp.is_none());
-}
-
-#[test]
-fn example_config_with_alert_and_smtp_enabled_loads() {
-    let dir = tempfile::tempdir().unwrap();
-    let password_file = dir.path().join("smtp-password");
-    std::fs::write(&password_file, "pw\n").unwrap();
-    let mut enabled = String::new();
-    let mut in_alert_section = false;
-    for line in EXAMPLE.lines() {
-        in_alert_section |= line.starts_with("# --- Alerts");
-        let disabled = line.starts_with('#') && !line.starts_with("# ") && line.len() > 1;
-        enabled.push_str(if in_alert_section && disabled {
-            &line[1..]
-        } else {
-            line
-        });
-        enabled.push('\n');
-    }
-    let enabled = enabled.replace(
-        "/etc/watermeter/smtp-password",
-        &password_file.to_string_lossy(),
-    );
-    let config = parse(&enabled, Path::new(PATH)).unwrap_or_else(|err| panic!("{err}\n{enabled}"));
-    assert_eq!(config.alerts.len(), 1);
-    let volume = AlertKind::Volume {
-        window: Duration::from_secs(3600),
-        threshold_liters: 100.0,
-    };
-    assert_eq!(config.alerts[0].kind, volume);
-    assert_eq!(config.smtp.and_then(|s| s.password), Some("pw".to_string()));
-}
-
-#[test]
-fn shortened_key_suggests_the_full_one() {
-    let text = alert("kind = \"volume\"\nwindow = \"1h\"\nthreshold = 1\n");
-    check(
-        &text,
-        &[
-            (
-                3,
-                "alert[0].threshold_liters",
-                "`threshold_liters` is missing",
-            ),
-            (8, "alert[0].threshold", "did you mean `threshold_liters`?"),
-        ],
-    );
 }

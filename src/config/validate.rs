@@ -24,7 +24,11 @@ const TOP_KEYS: &[&str] = &[
     "data_dir", "timezone", "store", "http", "udp", "meter", "alert", "smtp", "forward", "mqtt",
 ];
 
-pub(super) fn document(text: &str, path: &Path) -> Result<Config, ConfigError> {
+pub(super) fn document(
+    text: &str,
+    path: &Path,
+    check_alert_kind: &dyn Fn(&super::Settings) -> Vec<super::Problem>,
+) -> Result<Config, ConfigError> {
     let mut problems = Problems::new(text);
     let (doc, syntax_errors) = DeTable::parse_recoverable(text);
     if !syntax_errors.is_empty() {
@@ -55,7 +59,7 @@ pub(super) fn document(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let http = http(&root, base_dir, &mut problems);
     let udp = udp(&root, &mut problems);
     let meters = validate_meter::meters(&root, &mut problems);
-    let alerts = validate_alert::alerts(&root, &meters, &mut problems);
+    let alerts = validate_alert::alerts(&root, &meters, check_alert_kind, &mut problems);
     let smtp = validate_smtp::smtp(&root, base_dir, &mut problems);
     let forward = validate_forward::forward(&root, base_dir, &mut problems);
     let mqtt = validate_forward::mqtt(&root, base_dir, &mut problems);

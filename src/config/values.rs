@@ -208,3 +208,49 @@ pub(super) fn is_http_url(text: &str) -> bool {
         None => false,
     }
 }
+
+/// The candidate closest to `word`: a plausible typo (small edit distance)
+/// or a shortened/extended form (`threshold` → `threshold_liters`).
+pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let word = word.to_lowercase();
+    let limit = (word.chars().count() / 3).max(1);
+    let typo = candidates
+        .iter()
+        .map(|c| (edit_distance(&word, &c.to_lowercase()), *c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c);
+    typo.or_else(|| {
+        candidates.iter().copied().find(|c| {
+            let c = c.to_lowercase();
+            c.len().min(word.len()) >= 4 && (c.starts_with(&word) || word.starts_with(&c))
+        })
+    })
+}
+
+/// Edit distance on chars where swapping two neighbours counts as one edit
+/// (optimal string alignment), so `mian` is one typo away from `main`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}

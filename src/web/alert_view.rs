@@ -11,7 +11,6 @@ use chrono_tz::Tz;
 
 use super::alerts::{load, Loaded};
 use super::AppState;
-use crate::config::AlertKind;
 
 /// History lines shown per alert on the pages.
 pub const RECENT: usize = 3;
@@ -81,8 +80,7 @@ pub fn alert_views(state: &AppState, meter: Option<&str>) -> Vec<AlertView> {
         Err(e) => {
             tracing::warn!("reading the alert states failed: {e:?}");
             state
-                .config
-                .alerts
+                .rules
                 .iter()
                 .filter(|r| meter.is_none_or(|m| r.meter == m))
                 .map(|rule| {
@@ -108,7 +106,7 @@ fn view(l: &Loaded, tz: Tz, mail_failing: Option<String>) -> AlertView {
     AlertView {
         name: l.rule.name.clone(),
         meter: l.rule.meter.clone(),
-        rule: describe(&l.rule.kind),
+        rule: l.rule.kind.describe(),
         state,
         since: l.since_ms().map(|t| local(t, tz)),
         recent: l
@@ -134,59 +132,38 @@ fn local(ts_ms: i64, tz: Tz) -> String {
     }
 }
 
-fn describe(kind: &AlertKind) -> String {
-    let d = |d: &std::time::Duration| crate::words::duration(d.as_secs_f64());
-    match kind {
-        AlertKind::Volume {
-            window,
-            threshold_liters,
-        } => format!("more than {threshold_liters} L within {}", d(window)),
-        AlertKind::ContinuousFlow { duration, .. } => {
-            format!("water flowing without a pause for {}", d(duration))
-        }
-        AlertKind::NightUse {
-            from,
-            to,
-            threshold_liters,
-        } => format!(
-            "more than {threshold_liters} L between {} and {}",
-            from.format("%H:%M"),
-            to.format("%H:%M")
-        ),
-        AlertKind::NoData { after } => format!("no pulse for {}", d(after)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{HistoryEntry, TransitionKind};
-    use crate::config::AlertRule;
+    use crate::alert::kinds::volume::Volume;
+    use crate::alert::{HistoryEntry, Rule, TransitionKind};
+    use std::sync::Arc;
     use std::time::Duration;
 
-    fn rule(kind: AlertKind) -> AlertRule {
-        AlertRule {
+    fn volume() -> Rule {
+        Rule {
             name: "r".into(),
             meter: "main".into(),
-            kind,
             repeat: Duration::from_secs(4 * 3600),
+            kind: Arc::new(Volume {
+                window: Duration::from_secs(3600),
+                threshold_liters: 100.0,
+            }),
         }
     }
 
-    fn volume() -> AlertRule {
-        rule(AlertKind::Volume {
-            window: Duration::from_secs(3600),
-            threshold_liters: 100.0,
-        })
-    }
-
     #[test]
-    fn rules_are_described_in_words() {
-        assert_eq!(describe(&volume().kind), "more than 100 L within 1 h");
-        let no_data = AlertKind::NoData {
-            after: Duration::from_secs(2 * 86_400),
+    fn the_page_describes_the_rule_in_its_kinds_words() {
+        let r = volume();
+        let l = Loaded {
+            rule: &r,
+            state: None,
+            history: Vec::new(),
         };
-        assert_eq!(describe(&no_data), "no pulse for 2 d");
+        assert_eq!(
+            view(&l, chrono_tz::UTC, None).rule,
+            "more than 100 L within 1 h"
+        );
     }
 
     #[test]

@@ -10,15 +10,15 @@ use axum::Json;
 use serde::Serialize;
 
 use super::{ApiError, AppState};
+use crate::alert::Rule;
 use crate::alert::{outbox_status, AlertState, HistoryEntry, OutboxStatus, TransitionKind};
-use crate::config::{AlertKind, AlertRule};
 
 /// History lines per alert in the API.
 pub const API_HISTORY: usize = 20;
 
 /// One alert's state as read for display.
 pub struct Loaded<'a> {
-    pub rule: &'a AlertRule,
+    pub rule: &'a Rule,
     /// `None` when the alert was never evaluated (no state stored yet).
     pub state: Option<AlertState>,
     /// Newest first.
@@ -58,8 +58,7 @@ pub fn load<'a>(
     let internal = |e: crate::alert::StoreError| ApiError::Internal(e.to_string());
     let mut out = Vec::new();
     for rule in state
-        .config
-        .alerts
+        .rules
         .iter()
         .filter(|r| meter.is_none_or(|m| r.meter == m))
     {
@@ -137,11 +136,11 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<AlertsBody>, Api
         .map(|l| AlertBody {
             name: l.rule.name.clone(),
             meter: l.rule.meter.clone(),
-            kind: kind_name(&l.rule.kind),
+            kind: l.rule.kind.name(),
             state: l.phase(),
             since: l.since_ms().map(time),
             value: l.state.as_ref().map(|s| s.value),
-            unit: unit(&l.rule.kind),
+            unit: l.rule.kind.unit(),
             last_notified: l.state.as_ref().and_then(|s| s.last_notified_ms).map(time),
             evaluated: l.state.as_ref().and_then(|s| s.evaluated_ms).map(time),
             history: l
@@ -167,20 +166,4 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<AlertsBody>, Api
         },
         store: super::store_notice::api_body(&state, chrono::Utc::now().timestamp_millis()),
     }))
-}
-
-pub fn kind_name(kind: &AlertKind) -> &'static str {
-    match kind {
-        AlertKind::Volume { .. } => "volume",
-        AlertKind::ContinuousFlow { .. } => "continuous_flow",
-        AlertKind::NightUse { .. } => "night_use",
-        AlertKind::NoData { .. } => "no_data",
-    }
-}
-
-fn unit(kind: &AlertKind) -> &'static str {
-    match kind {
-        AlertKind::Volume { .. } | AlertKind::NightUse { .. } => "L",
-        AlertKind::ContinuousFlow { .. } | AlertKind::NoData { .. } => "s",
-    }
 }

@@ -225,7 +225,7 @@ struct InProcess {
 
 impl InProcess {
     fn start(config: &Path, offset: &Arc<AtomicI64>) -> InProcess {
-        let config = watermeter::config::load(config).expect("config");
+        let config = watermeter::alert::kinds::load_config(config).expect("config");
         let offset = offset.clone();
         let clock: watermeter::alert::engine::Clock =
             Arc::new(move || chrono::Utc::now().timestamp_millis() + offset.load(Ordering::SeqCst));

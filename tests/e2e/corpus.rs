@@ -50,7 +50,10 @@ fn every_config_corpus_file_loads_or_explains_without_a_panic() {
         let Ok(text) = std::str::from_utf8(&data) else {
             continue;
         };
-        if let Err(e) = config::parse(text, Path::new("/nonexistent/corpus/config.toml")) {
+        if let Err(e) = watermeter::alert::kinds::parse_config(
+            text,
+            Path::new("/nonexistent/corpus/config.toml"),
+        ) {
             assert!(!e.to_string().is_empty(), "{}", path.display());
         }
     }

@@ -1,6 +1,9 @@
 use super::*;
+use crate::alert::kinds::continuous_flow::ContinuousFlow;
+use crate::alert::kinds::night_use::NightUse;
+use crate::alert::kinds::no_data::NoData;
 use crate::alert::message::{address_domain, compose, duration, liters, MailContext};
-use crate::alert::{Transition, TransitionKind};
+use crate::alert::{Rule, Transition, TransitionKind};
 
 fn ctx() -> MailContext {
     MailContext {
@@ -127,32 +130,29 @@ fn message_id_is_the_same_for_the_same_transition_and_differs_otherwise() {
 #[test]
 fn other_kinds_have_readable_subjects() {
     let at = "2026-11-26 03:00";
-    let check = |kind, value, expected: &str| {
+    let check = |r: Rule, value, expected: &str| {
         let t = transition(TransitionKind::Firing, value, at, at);
-        assert_eq!(
-            compose(&rule(kind), "House", &t, &ctx()).0.subject,
-            expected
-        );
+        assert_eq!(compose(&r, "House", &t, &ctx()).0.subject, expected);
     };
     check(
-        AlertKind::ContinuousFlow {
+        rule(ContinuousFlow {
             duration: mins(120),
             quiet: mins(15),
-        },
+        }),
         8100.0,
         "[watermeter] House: water flowing for 2 h 15 min without a break (limit 2 h)",
     );
     check(
-        AlertKind::NightUse {
+        rule(NightUse {
             from: hm("22:00"),
             to: hm("06:00"),
             threshold_liters: 20.0,
-        },
+        }),
         25.0,
         "[watermeter] House: 25 L at night 22:00–06:00 (limit 20 L)",
     );
     check(
-        AlertKind::NoData { after: mins(60) },
+        rule(NoData { after: mins(60) }),
         7200.0,
         "[watermeter] House: no data for 2 h (limit 1 h)",
     );

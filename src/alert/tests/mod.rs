@@ -10,7 +10,8 @@ use std::time::Duration;
 use chrono::{NaiveDateTime, NaiveTime};
 use chrono_tz::Tz;
 
-use crate::config::{AlertKind, AlertRule};
+use crate::alert::kinds::volume::Volume;
+use crate::alert::{AlertKind, Rule};
 
 pub const VIENNA: Tz = chrono_tz::Europe::Vienna;
 pub const MIN: i64 = 60_000;
@@ -30,17 +31,17 @@ pub fn mins(m: u64) -> Duration {
     Duration::from_secs(m * 60)
 }
 
-pub fn rule(kind: AlertKind) -> AlertRule {
-    AlertRule {
+pub fn rule(kind: impl AlertKind + 'static) -> Rule {
+    Rule {
         name: "More than 100 L in one hour".into(),
         meter: "main".into(),
-        kind,
+        kind: std::sync::Arc::new(kind),
         repeat: mins(240),
     }
 }
 
-pub fn volume(window_min: u64, threshold: f64) -> AlertRule {
-    rule(AlertKind::Volume {
+pub fn volume(window_min: u64, threshold: f64) -> Rule {
+    rule(Volume {
         window: mins(window_min),
         threshold_liters: threshold,
     })

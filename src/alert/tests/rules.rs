@@ -1,9 +1,22 @@
 use super::*;
-use crate::alert::rules::{flowing_since, measure, night_window, Measurement, MemoryUsage};
-use crate::config::AlertKind;
+use crate::alert::kinds::continuous_flow::{flowing_since, ContinuousFlow};
+use crate::alert::kinds::night_use::{night_window, NightUse};
+use crate::alert::kinds::no_data::NoData;
+use crate::alert::rules::{Measurement, MemoryUsage, UsageView};
+
+fn measure(
+    rule: &Rule,
+    usage: &dyn UsageView,
+    now_ms: i64,
+    tz: chrono_tz::Tz,
+    firing_since_ms: Option<i64>,
+) -> Measurement {
+    rule.kind
+        .measure(&rule.meter, usage, now_ms, tz, firing_since_ms)
+}
 
 /// Measure `rule` over `events` (Vienna wall-clock time, liters) at `now`.
-fn check(rule: &AlertRule, events: &[(&str, f64)], now: &str, expected: (f64, bool)) {
+fn check(rule: &Rule, events: &[(&str, f64)], now: &str, expected: (f64, bool)) {
     let mut usage = MemoryUsage::new();
     for (t, l) in events {
         usage.add("main", vienna(t), *l);
@@ -66,8 +79,8 @@ fn volume_window_over_the_dst_fall_back_hour_is_one_real_hour() {
     assert_eq!(at(first + HOUR), 30.0);
 }
 
-fn leak() -> AlertRule {
-    rule(AlertKind::ContinuousFlow {
+fn leak() -> Rule {
+    rule(ContinuousFlow {
         duration: mins(120),
         quiet: mins(15),
     })
@@ -137,8 +150,8 @@ fn continuous_flow_reports_the_whole_run_when_given_the_firing_start() {
     assert_eq!(hinted.value, 8.0 * 3600.0);
 }
 
-fn night(from: &str, to: &str, threshold: f64) -> AlertRule {
-    rule(AlertKind::NightUse {
+fn night(from: &str, to: &str, threshold: f64) -> Rule {
+    rule(NightUse {
         from: hm(from),
         to: hm(to),
         threshold_liters: threshold,
@@ -195,8 +208,8 @@ fn night_window_is_none_when_from_equals_to() {
     assert_eq!(night_window(hm("22:00"), hm("22:00"), 0, VIENNA), None);
 }
 
-fn no_data(after_min: u64) -> AlertRule {
-    rule(AlertKind::NoData {
+fn no_data(after_min: u64) -> Rule {
+    rule(NoData {
         after: mins(after_min),
     })
 }
