@@ -61,7 +61,13 @@ pub(super) fn alerts(
             }
         };
         let meter = meter_ref(&t, &ids, problems);
-        let repeat = duration(&t, problems, "repeat", 5 * MINUTE, None);
+        // "0s" turns reminders off (docs/alerts.md); anything else is at least 5 minutes.
+        let repeat = match t.string(problems, "repeat") {
+            Some(f) if values::parse_duration(f.value).is_ok_and(|d| d.is_zero()) => {
+                Some(Duration::ZERO)
+            }
+            _ => duration(&t, problems, "repeat", 5 * MINUTE, None),
+        };
         let settings = settings(&t, problems);
         let kind_problems = check_kind(&settings);
         let kind_ok = kind_problems.is_empty();
