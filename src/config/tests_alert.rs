@@ -18,7 +18,9 @@ fn repeat_must_be_at_least_five_minutes() {
         &alert("kind = \"no_data\"\nafter = \"1h\"\nrepeat = \"1m\"\n"),
         &[(8, "alert[0].repeat", "at least 5m")],
     );
-    let off = ok(&alert("kind = \"no_data\"\nafter = \"1h\"\nrepeat = \"0s\"\n"));
+    let off = ok(&alert(
+        "kind = \"no_data\"\nafter = \"1h\"\nrepeat = \"0s\"\n",
+    ));
     assert_eq!(off.alerts[0].repeat, std::time::Duration::ZERO);
 }
 
