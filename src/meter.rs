@@ -18,8 +18,12 @@ pub struct Sample {
 pub enum SampleValue {
     /// This many liters flowed at `ts_ms` (a pulse, or a `liters=` point).
     Liters(f64),
-    /// A cumulative counter in liters (`total=…i`); its differences are the liters.
+    /// A cumulative counter in liters (`total=…i`) that restarts from 0 when its
+    /// device reboots; its differences are the liters.
     Counter(f64),
+    /// The meter's own absolute register in liters (a camera reader's or a radio
+    /// meter's reading); it never goes back, so a lower value is a misread.
+    Reading(f64),
 }
 
 /// Liters as whole milliliters (the store's unit); nothing for a value that is not

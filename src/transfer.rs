@@ -166,6 +166,7 @@ fn csv_converter(config: &Config, header: &[u8], precision: Precision) -> influx
         match &m.line_protocol.field {
             FieldSelector::Liters(names) => fields.extend(names.iter().cloned()),
             FieldSelector::Counter(name) => fields.push(name.clone()),
+            FieldSelector::Reading { field, .. } => fields.push(field.clone()),
         }
     }
     influx_csv::Converter::new(&String::from_utf8_lossy(header), fields, precision)
@@ -202,7 +203,7 @@ pub fn export(
             .collect();
         let field = match &lp.field {
             FieldSelector::Liters(names) => names.first().map_or("liters", |s| s.as_str()),
-            FieldSelector::Counter(_) => "liters",
+            FieldSelector::Counter(_) | FieldSelector::Reading { .. } => "liters",
         };
         let mut io_error = None;
         store.for_each_event(idx, from_ms, to_ms, |ts, ml| {

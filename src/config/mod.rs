@@ -128,6 +128,8 @@ pub fn builtin_defaults() -> Config {
             reading_set_at_ms: None,
             gpio: None,
             line_protocol: LineProtocolMatch::default_for("main"),
+            max_flow_l_per_min: validate_meter::DEFAULT_MAX_FLOW_L_PER_MIN,
+            wmbus_id: None,
         }],
         alerts: Vec::new(),
         smtp: None,
@@ -251,6 +253,11 @@ pub struct MeterConfig {
     pub reading_set_at_ms: Option<i64>,
     pub gpio: Option<GpioConfig>,
     pub line_protocol: LineProtocolMatch,
+    /// Physical plausibility (default 100 L/min, far above a household pipe's
+    /// maximum): more water than this in the time between two values is a misread.
+    pub max_flow_l_per_min: f64,
+    /// `[meter.wmbus] id`: the wireless M-Bus meter id wmbusmeters reports (`"id"`).
+    pub wmbus_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,12 +299,14 @@ pub struct LineProtocolMatch {
 
 impl LineProtocolMatch {
     /// What a meter without a `[meter.line_protocol]` block takes:
-    /// `water,meter=<id>` points, liters in the field `liters` or `value`.
+    /// `water,meter=<id>` points, liters in the field `liters`. Not `value`: camera
+    /// readers send the meter's absolute register in it, which read as liters per
+    /// point would count the whole register again with every point.
     pub fn default_for(meter_id: &str) -> Self {
         LineProtocolMatch {
             measurement: "water".into(),
             tags: vec![("meter".into(), meter_id.into())],
-            field: FieldSelector::Liters(vec!["liters".into(), "value".into()]),
+            field: FieldSelector::Liters(vec!["liters".into()]),
         }
     }
 }
@@ -307,6 +316,9 @@ pub enum FieldSelector {
     /// Each point carries liters in the first of these fields that is present
     /// (default `["liters", "value"]`).
     Liters(Vec<String>),
+    /// The meter's own absolute register (`reading_field`), as liters per unit
+    /// written (1000 for `reading_unit = "m3"`, 1 for `"l"`).
+    Reading { field: String, liters_per_unit: f64 },
     /// A cumulative counter in liters; its differences are the liters.
     Counter(String),
 }

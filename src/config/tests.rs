@@ -81,10 +81,8 @@ fn builtin_defaults_serve_one_meter_on_localhost() {
     let lp = &config.meters[0].line_protocol;
     assert_eq!(lp.measurement, "water");
     assert_eq!(lp.tags, vec![("meter".to_string(), "main".to_string())]);
-    assert_eq!(
-        lp.field,
-        FieldSelector::Liters(vec!["liters".into(), "value".into()])
-    );
+    // Not `value`: camera readers send the meter's absolute reading in it (issue 14).
+    assert_eq!(lp.field, FieldSelector::Liters(vec!["liters".into()]));
     assert!(config.alerts.is_empty() && config.smtp.is_none());
 }
 

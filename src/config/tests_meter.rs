@@ -242,3 +242,60 @@ fn gpio_that_is_not_a_table_shows_the_header_to_write() {
         )],
     );
 }
+
+#[test]
+fn a_reading_field_takes_the_meters_own_reading_in_m3_or_liters() {
+    let c = ok(&format!(
+        "{METER}max_flow_l_per_min = 40\n[meter.line_protocol]\nmeasurement = \"watermeter\"\nreading_field = \"main/value\"\n[meter.wmbus]\nid = \"33225544\"\n"
+    ));
+    let m = &c.meters[0];
+    assert_eq!(
+        m.line_protocol.field,
+        FieldSelector::Reading {
+            field: "main/value".into(),
+            liters_per_unit: 1000.0
+        }
+    );
+    assert!(
+        m.line_protocol.tags.is_empty(),
+        "camera readers send no tags"
+    );
+    assert_eq!(m.max_flow_l_per_min, 40.0);
+    assert_eq!(m.wmbus_id.as_deref(), Some("33225544"));
+    let l = ok(&format!(
+        "{METER}[meter.line_protocol]\nreading_field = \"value\"\nreading_unit = \"l\"\ntags = {{ meter = \"main\" }}\n"
+    ));
+    assert_eq!(
+        l.meters[0].line_protocol.field,
+        FieldSelector::Reading {
+            field: "value".into(),
+            liters_per_unit: 1.0
+        }
+    );
+    assert_eq!(l.meters[0].line_protocol.tags.len(), 1);
+    assert_eq!(ok(METER).meters[0].max_flow_l_per_min, 100.0);
+}
+
+#[test]
+fn reading_keys_are_checked() {
+    check(
+        &format!("{METER}max_flow_l_per_min = 0\n[meter.line_protocol]\nfield = \"liters\"\nreading_field = \"v\"\nreading_unit = \"gallons\"\n"),
+        &[
+            (3, "meter[0].max_flow_l_per_min", "out of range"),
+            (6, "meter[0].line_protocol.reading_field", "set only one of"),
+            (7, "meter[0].line_protocol.reading_unit", "use \"m3\""),
+        ],
+    );
+    check(
+        &format!("{METER}[meter.line_protocol]\nreading_unit = \"l\"\n"),
+        &[(
+            4,
+            "meter[0].line_protocol.reading_unit",
+            "applies only with `reading_field`",
+        )],
+    );
+    check(
+        &format!("{METER}[meter.wmbus]\nid = \"1\"\n[[meter]]\nid = \"b\"\nline_protocol = {{ tags = {{ meter = \"b\" }} }}\n[meter.wmbus]\nid = \"1\"\n"),
+        &[(5, "meter[1].wmbus.id", "already the id of meter[0]")],
+    );
+}

@@ -14,6 +14,8 @@ const METER_KEYS: &[&str] = &[
     "reading_set_at",
     "gpio",
     "line_protocol",
+    "max_flow_l_per_min",
+    "wmbus",
 ];
 const GPIO_KEYS: &[&str] = &[
     "pin",
@@ -23,7 +25,18 @@ const GPIO_KEYS: &[&str] = &[
     "min_pulse_ms",
     "min_gap_ms",
 ];
-const LINE_PROTOCOL_KEYS: &[&str] = &["measurement", "tags", "field", "counter_field"];
+const LINE_PROTOCOL_KEYS: &[&str] = &[
+    "measurement",
+    "tags",
+    "field",
+    "counter_field",
+    "reading_field",
+    "reading_unit",
+];
+
+/// The default physical limit: far above a household pipe (a 3/4" pipe at high
+/// pressure delivers some 60 L/min), far below a misread register digit.
+pub const DEFAULT_MAX_FLOW_L_PER_MIN: f64 = 100.0;
 
 /// Every meter, best effort even when one has problems (so alerts can still
 /// check that the meter they name exists).
@@ -98,6 +111,27 @@ fn meter(t: &Table<'_, '_>, problems: &mut Problems) -> MeterConfig {
             .map_err(|message| problems.bad(&f, message))
             .ok()
     });
+    let max_flow_l_per_min = match t.number(problems, "max_flow_l_per_min") {
+        Some(f) if f.value <= 0.0 || f.value > 100_000.0 => {
+            let message = format!("{} is out of range; use the most liters per minute the pipe can deliver, more than 0 (default {DEFAULT_MAX_FLOW_L_PER_MIN})", f.value);
+            problems.bad(&f, message);
+            DEFAULT_MAX_FLOW_L_PER_MIN
+        }
+        Some(f) => f.value,
+        None => DEFAULT_MAX_FLOW_L_PER_MIN,
+    };
+    let wmbus_id = t.table(problems, "wmbus").and_then(|w| {
+        w.check_keys(problems, &["id"]);
+        match w.string(problems, "id") {
+            Some(f) => non_empty(f, problems, "write the meter id wmbusmeters reports, such as \"33225544\""),
+            None => {
+                if !w.has("id") {
+                    w.missing(problems, "id", "write the meter id wmbusmeters reports in \"id\", such as id = \"33225544\"");
+                }
+                None
+            }
+        }
+    });
     let gpio = t.table(problems, "gpio").map(|g| gpio(&g, problems));
     let line_protocol = match t.table(problems, "line_protocol") {
         Some(lp) => line_protocol(&lp, &id, problems),
@@ -110,6 +144,8 @@ fn meter(t: &Table<'_, '_>, problems: &mut Problems) -> MeterConfig {
         initial_reading_m3,
         reading_set_at_ms,
         gpio,
+        max_flow_l_per_min,
+        wmbus_id,
         line_protocol,
     }
 }
@@ -182,6 +218,8 @@ fn line_protocol(t: &Table<'_, '_>, id: &str, problems: &mut Problems) -> LinePr
     }
     let field = t.strings(problems, "field");
     let counter = t.string(problems, "counter_field");
+    let reading = t.string(problems, "reading_field");
+    let unit = t.string(problems, "reading_unit");
     if let Some(list) = &field {
         let names: Vec<String> = list
             .value
@@ -213,6 +251,40 @@ fn line_protocol(t: &Table<'_, '_>, id: &str, problems: &mut Problems) -> LinePr
             "write the field name of the counter, such as \"total\"",
         ) {
             config.field = FieldSelector::Counter(name);
+        }
+    }
+    let liters_per_unit = match &unit {
+        Some(f) if f.value == "m3" => 1000.0,
+        Some(f) if f.value == "l" => 1.0,
+        Some(f) => {
+            problems.bad(f, format!("\"{}\" is not a unit of a meter reading; use \"m3\" (cubic meters, the default) or \"l\" (liters)", f.value));
+            1000.0
+        }
+        None => 1000.0,
+    };
+    if let (Some(f), None) = (&unit, &reading) {
+        problems.bad(f, "applies only with `reading_field`; name the field that carries the meter's reading, or remove reading_unit");
+    }
+    if let Some(f) = reading {
+        if field.is_some() || t.has("counter_field") {
+            problems.bad(
+                &f,
+                "set only one of `field` (liters in each point), `counter_field` (a counter that restarts on reboot) and `reading_field` (the meter's own reading); remove the others",
+            );
+        }
+        if let Some(name) = non_empty(
+            f,
+            problems,
+            "write the field that carries the meter's reading, such as \"value\" or \"main/value\"",
+        ) {
+            config.field = FieldSelector::Reading {
+                field: name,
+                liters_per_unit,
+            };
+            // Camera readers send no tags: without `tags` the measurement alone matches.
+            if !t.has("tags") {
+                config.tags.clear();
+            }
         }
     }
     config
@@ -247,6 +319,13 @@ fn check_across(tables: &[Table<'_, '_>], meters: &[MeterConfig], problems: &mut
                     );
                     problems.add(t.span.as_ref(), &t.key_path("gpio.pin"), message);
                 }
+            }
+            if meter.wmbus_id.is_some() && meter.wmbus_id == earlier.wmbus_id {
+                let message = format!(
+                    "wmbus id \"{}\" is already the id of meter[{i}]; one radio meter feeds one [[meter]]",
+                    meter.wmbus_id.as_deref().unwrap_or_default()
+                );
+                problems.add(t.span.as_ref(), &t.key_path("wmbus.id"), message);
             }
             if takes_same_points(&earlier.line_protocol, &meter.line_protocol) {
                 let message = format!(

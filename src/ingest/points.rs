@@ -3,8 +3,15 @@
 //!
 //! A meter matches a point by measurement and tags (every configured tag must be
 //! present with its value) and takes its water from the configured field: liters
-//! (the first present of e.g. `liters`, `value`) or a cumulative counter. A
-//! counter meter also accepts a plain `liters` point, which is what `export` writes.
+//! (the first present of e.g. `liters`), a cumulative counter, or the meter's own
+//! absolute reading. A counter or reading meter also accepts a plain `liters`
+//! point, which is what `export` writes.
+//!
+//! Points that cannot be true are refused with the reason (and counted): liters
+//! beyond what the meter's pipe delivers in an hour, a time before the year 2000
+//! (almost always seconds sent without `precision=s`), and a time more than 5
+//! minutes ahead while the clock is synchronised (before that the Pi's own clock
+//! may be days behind its senders). Old history stays legal.
 
 use super::line_protocol::{FieldValue, Point, Precision};
 use super::{MeterIdx, Sample, SampleValue};
@@ -15,12 +22,26 @@ use crate::config::{FieldSelector, MeterConfig};
 pub enum Rejection {
     #[error("no configured meter takes measurement '{measurement}' with tags {tags}")]
     NoMeter { measurement: String, tags: String },
-    #[error("meter '{meter}' needs a numeric field {expected}, and this point has none")]
-    NoField { meter: String, expected: String },
+    #[error("meter '{meter}' needs a numeric field {expected}, and this point has none{hint}")]
+    NoField {
+        meter: String,
+        expected: String,
+        hint: &'static str,
+    },
     #[error("field '{field}' must be a non-negative number of liters, not {value}")]
     BadValue { field: String, value: String },
     #[error("timestamp {0} is outside the years 1970 to 2100 at the given precision")]
     BadTimestamp(i64),
+    #[error("timestamp {0} is before the year 2000: were seconds sent without precision=s? add precision=s (or ms, us) to the URL, or send nanoseconds")]
+    Before2000(i64),
+    #[error("timestamp {ts} is {minutes} minutes ahead of this machine's synchronised clock; check the sender's clock and the precision")]
+    InTheFuture { ts: i64, minutes: i64 },
+    #[error("{liters} L in one point is more than meter '{meter}' can take in an hour at its max_flow_l_per_min ({max_flow} L/min); a misread or a wrong unit?")]
+    Implausible {
+        meter: String,
+        liters: f64,
+        max_flow: f64,
+    },
 }
 
 impl Rejection {
@@ -30,15 +51,27 @@ impl Rejection {
             Rejection::NoField { .. } => "no_field",
             Rejection::BadValue { .. } => "bad_value",
             Rejection::BadTimestamp(_) => "bad_timestamp",
+            Rejection::Before2000(_) => "before_2000",
+            Rejection::InTheFuture { .. } => "in_the_future",
+            Rejection::Implausible { .. } => "implausible",
         }
     }
 }
 
 /// Latest instant a point may carry (2100-01-01).
 const MAX_TS_MS: i64 = 4_102_444_800_000;
+/// 2000-01-01: anything earlier is almost always seconds read as nanoseconds.
+const MIN_TS_MS: i64 = 946_684_800_000;
+/// How far ahead of a synchronised clock a point may be.
+const FUTURE_MS: i64 = 5 * 60 * 1000;
+
+/// The hint for a point that carries only `value` to a meter that takes liters.
+const VALUE_HINT: &str = "; its `value` field is not read as liters, because camera readers such as AI-on-the-edge-device send the meter's absolute reading in it: set reading_field = \"value\" in the meter's [meter.line_protocol] for a reading, or field = \"value\" if it really is liters per point";
 
 pub struct Matcher {
     meters: Vec<(String, crate::config::LineProtocolMatch)>,
+    /// Each meter's `max_flow_l_per_min`.
+    max_flow: Vec<f64>,
     /// Meters per measurement name. A short list searched in order: a config has a
     /// few measurements, and comparing them costs less than hashing one per point.
     by_measurement: Vec<(String, Vec<usize>)>,
@@ -59,11 +92,13 @@ impl Matcher {
                 .iter()
                 .map(|m| (m.id.clone(), m.line_protocol.clone()))
                 .collect(),
+            max_flow: meters.iter().map(|m| m.max_flow_l_per_min).collect(),
             by_measurement,
         }
     }
 
-    /// The sample a point stands for; points without a timestamp get `now_ms`.
+    /// The sample a point stands for; points without a timestamp get `now_ms`
+    /// (an unplaced stamp while the clock is not synchronised, see `clock`).
     pub fn sample(
         &self,
         p: &Point<'_>,
@@ -77,16 +112,46 @@ impl Matcher {
                 Some(v) => SampleValue::Counter(liters(name, v)?),
                 None => SampleValue::Liters(liters_field(p, &["liters"], id, || name.clone())?),
             },
+            FieldSelector::Reading {
+                field,
+                liters_per_unit,
+            } => match p.field(field) {
+                Some(v) => SampleValue::Reading(liters(field, v)? * liters_per_unit),
+                None => SampleValue::Liters(liters_field(p, &["liters"], id, || field.clone())?),
+            },
             FieldSelector::Liters(names) => {
                 SampleValue::Liters(liters_field(p, names, id, || names.join(" or "))?)
             }
         };
+        let max_flow = self.max_flow[idx];
+        if let SampleValue::Liters(l) = value {
+            if l > max_flow * 60.0 {
+                return Err(Rejection::Implausible {
+                    meter: id.clone(),
+                    liters: l,
+                    max_flow,
+                });
+            }
+        }
         let ts_ms = match p.timestamp {
             None => now_ms,
-            Some(ts) => precision
-                .to_unix_ms(ts)
-                .filter(|t| (0..MAX_TS_MS).contains(t))
-                .ok_or(Rejection::BadTimestamp(ts))?,
+            Some(ts) => {
+                let t = precision
+                    .to_unix_ms(ts)
+                    .filter(|t| (0..MAX_TS_MS).contains(t))
+                    .ok_or(Rejection::BadTimestamp(ts))?;
+                if t < MIN_TS_MS {
+                    return Err(Rejection::Before2000(ts));
+                }
+                // `now_ms` is the wall clock only once it is synchronised.
+                if !crate::clock::is_unplaced(now_ms) && t > now_ms + FUTURE_MS {
+                    return Err(Rejection::InTheFuture {
+                        ts,
+                        minutes: (t - now_ms) / 60_000,
+                    });
+                }
+                t
+            }
         };
         Ok(Sample {
             meter: idx as MeterIdx,
@@ -132,9 +197,11 @@ fn liters_field(
             return liters(name.as_ref(), v);
         }
     }
+    let only_value = p.field("value").is_some() && !names.iter().any(|n| n.as_ref() == "value");
     Err(Rejection::NoField {
         meter: meter.to_string(),
         expected: expected(),
+        hint: if only_value { VALUE_HINT } else { "" },
     })
 }
 
@@ -287,6 +354,8 @@ mod tests {
             initial_reading_m3: 0.0,
             reading_set_at_ms: None,
             gpio: None,
+            max_flow_l_per_min: 100.0,
+            wmbus_id: None,
             line_protocol: LineProtocolMatch {
                 measurement: measurement.into(),
                 tags: tags
@@ -312,14 +381,18 @@ mod tests {
         ])
     }
 
-    /// Parses `input` and returns the samples and the rejection messages.
+    /// Seconds of the test points (2023-11-14), and the receive time (2027).
+    const T: i64 = 1_700_000_000;
+    const NOW: i64 = 1_800_000_000_000;
+
+    /// Parses `input` (seconds) at [`NOW`], and checks the samples and the rejections.
     fn check(input: &str, samples: &[(MeterIdx, i64, SampleValue)], rejected: &[&str]) {
         let stats = IngestStats::default();
         let parsed = parse_body(
             &matcher(),
             input.as_bytes(),
             Precision::Seconds,
-            42,
+            NOW,
             &stats,
             "test",
         );
@@ -343,9 +416,9 @@ mod tests {
     #[test]
     fn points_go_to_the_meter_whose_tags_all_match() {
         check(
-            "water,meter=main liters=1 10\nwater,site=home,meter=garden value=2.5 11\nwater,meter=garden liters=1 12",
-            &[(0, 10_000, SampleValue::Liters(1.0)), (1, 11_000, SampleValue::Liters(2.5))],
-            &["line 3: 'water,meter=garden liters=1 12': no configured meter takes measurement 'water' with tags meter=garden"],
+            &format!("water,meter=main liters=1 {}\nwater,site=home,meter=garden value=2.5 {}\nwater,meter=garden liters=1 {}", T + 10, T + 11, T + 12),
+            &[(0, (T + 10) * 1000, SampleValue::Liters(1.0)), (1, (T + 11) * 1000, SampleValue::Liters(2.5))],
+            &[&format!("line 3: 'water,meter=garden liters=1 {}': no configured meter takes measurement 'water' with tags meter=garden", T + 12)],
         );
     }
 
@@ -353,7 +426,7 @@ mod tests {
     fn points_without_a_timestamp_get_the_receive_time() {
         check(
             "water,meter=main liters=3i",
-            &[(0, 42, SampleValue::Liters(3.0))],
+            &[(0, NOW, SampleValue::Liters(3.0))],
             &[],
         );
     }
@@ -361,12 +434,17 @@ mod tests {
     #[test]
     fn counter_meters_take_counters_and_plain_liters() {
         check(
-            "flow total=123456u 1\nflow liters=2 2\nflow other=1 3",
+            &format!(
+                "flow total=123456u {}\nflow liters=2 {}\nflow other=1 {}",
+                T + 1,
+                T + 2,
+                T + 3
+            ),
             &[
-                (2, 1000, SampleValue::Counter(123456.0)),
-                (2, 2000, SampleValue::Liters(2.0)),
+                (2, (T + 1) * 1000, SampleValue::Counter(123456.0)),
+                (2, (T + 2) * 1000, SampleValue::Liters(2.0)),
             ],
-            &["line 3: 'flow other=1 3': meter 'flat' needs a numeric field total"],
+            &["line 3: 'flow other=1 1700000003': meter 'flat' needs a numeric field total"],
         );
     }
 
@@ -374,7 +452,7 @@ mod tests {
     fn non_numeric_or_negative_liters_are_rejected_with_the_value() {
         check(
             "water,meter=main liters=\"one\"\nwater,meter=main liters=-1\nwater,meter=main liters=true\nwater,meter=main liters=1",
-            &[(0, 42, SampleValue::Liters(1.0))],
+            &[(0, NOW, SampleValue::Liters(1.0))],
             &["the string \"one\"", "not -1", "the boolean true"],
         );
     }
@@ -391,17 +469,91 @@ mod tests {
     #[test]
     fn parse_errors_name_the_line_and_quote_it() {
         check(
-            "water,meter=main liters=1 1\n\n# note\nwater,meter=main liters=abc 2\r\nwater,meter=main liters=1 3\r\n",
-            &[(0, 1000, SampleValue::Liters(1.0)), (0, 3000, SampleValue::Liters(1.0))],
+            &format!("water,meter=main liters=1 {}\n\n# note\nwater,meter=main liters=abc 2\r\nwater,meter=main liters=1 {}\r\n", T + 1, T + 3),
+            &[(0, (T + 1) * 1000, SampleValue::Liters(1.0)), (0, (T + 3) * 1000, SampleValue::Liters(1.0))],
             &["line 4: unable to parse 'water,meter=main liters=abc 2'"],
+        );
+    }
+
+    #[test]
+    fn impossible_points_are_refused_with_the_reason_and_old_history_is_kept() {
+        check(
+            &format!(
+                "water,meter=main liters=1e9 {t}\nwater,meter=main liters=1 1700000\nwater,meter=main liters=1 {far}\nwater,meter=main liters=1 946684800\nwater,meter=main liters=6000 {t}",
+                t = T,
+                far = NOW / 1000 + 600
+            ),
+            &[
+                (0, 946_684_800_000, SampleValue::Liters(1.0)),
+                (0, T * 1000, SampleValue::Liters(6000.0)),
+            ],
+            &[
+                "1000000000 L in one point is more than meter 'main' can take in an hour",
+                "before the year 2000: were seconds sent without precision=s?",
+                "10 minutes ahead of this machine's synchronised clock",
+            ],
+        );
+        // Before the clock is synchronised "now" is an unplaced stamp: no future check.
+        let stats = IngestStats::default();
+        let unplaced = crate::clock::UNPLACED_BASE + 5;
+        let far = format!("water,meter=main liters=1 {}", NOW / 1000 + 600);
+        let parsed = parse_body(
+            &matcher(),
+            far.as_bytes(),
+            Precision::Seconds,
+            unplaced,
+            &stats,
+            "test",
+        );
+        assert_eq!(parsed.samples.len(), 1);
+    }
+
+    #[test]
+    fn a_value_field_is_not_liters_by_default_and_a_reading_field_is_a_reading() {
+        let m = Matcher::new(&[
+            meter(
+                "main",
+                "water",
+                &[("meter", "main")],
+                crate::config::LineProtocolMatch::default_for("main").field,
+            ),
+            meter(
+                "cam",
+                "watermeter",
+                &[],
+                FieldSelector::Reading {
+                    field: "main/value".into(),
+                    liters_per_unit: 1000.0,
+                },
+            ),
+        ]);
+        let stats = IngestStats::default();
+        let body = format!(
+            "water,meter=main value=123.456 {T}\nwatermeter main/value=123.529 {T}000000000"
+        );
+        let parsed = parse_body(
+            &m,
+            body.as_bytes(),
+            Precision::Nanoseconds,
+            NOW,
+            &stats,
+            "test",
+        );
+        // `value` alone is refused with the hint; the camera reader's line is a reading.
+        assert_eq!(parsed.samples.len(), 1, "{:?}", parsed.rejected);
+        assert_eq!(parsed.samples[0].value, SampleValue::Reading(123_529.0));
+        assert!(
+            parsed.rejected[0].1.contains("reading_field = \"value\""),
+            "{:?}",
+            parsed.rejected
         );
     }
 
     #[test]
     fn invalid_utf8_loses_only_its_line() {
         let stats = IngestStats::default();
-        let input = b"water,meter=main liters=1 1\nwater,meter=ma\xffin liters=1 2\nwater,meter=main liters=1 3";
-        let parsed = parse_body(&matcher(), input, Precision::Seconds, 0, &stats, "test");
+        let input = b"water,meter=main liters=1 1700000001\nwater,meter=ma\xffin liters=1 2\nwater,meter=main liters=1 1700000003";
+        let parsed = parse_body(&matcher(), input, Precision::Seconds, NOW, &stats, "test");
         assert_eq!(parsed.samples.len(), 2);
         assert_eq!(parsed.rejected[0].0, 2);
         assert_eq!(stats.rejected_by_reason()[0], ("parse", 1));

@@ -18,6 +18,10 @@ pub struct IngestStats {
     pub rejected_no_field: AtomicU64,
     pub rejected_bad_value: AtomicU64,
     pub rejected_bad_timestamp: AtomicU64,
+    pub rejected_before_2000: AtomicU64,
+    pub rejected_in_the_future: AtomicU64,
+    pub rejected_implausible: AtomicU64,
+    pub rejected_other: AtomicU64,
     pub udp_datagrams: AtomicU64,
     pub udp_dropped_not_allowed: AtomicU64,
     pub udp_dropped_too_large: AtomicU64,
@@ -41,18 +45,26 @@ impl IngestStats {
             "no_meter" => &self.rejected_no_meter,
             "no_field" => &self.rejected_no_field,
             "bad_value" => &self.rejected_bad_value,
-            _ => &self.rejected_bad_timestamp,
+            "bad_timestamp" => &self.rejected_bad_timestamp,
+            "before_2000" => &self.rejected_before_2000,
+            "in_the_future" => &self.rejected_in_the_future,
+            "implausible" => &self.rejected_implausible,
+            _ => &self.rejected_other,
         };
         c.fetch_add(1, Relaxed);
     }
 
-    pub fn rejected_by_reason(&self) -> [(&'static str, u64); 5] {
+    pub fn rejected_by_reason(&self) -> [(&'static str, u64); 9] {
         [
             ("parse", self.rejected_parse.load(Relaxed)),
             ("no_meter", self.rejected_no_meter.load(Relaxed)),
             ("no_field", self.rejected_no_field.load(Relaxed)),
             ("bad_value", self.rejected_bad_value.load(Relaxed)),
             ("bad_timestamp", self.rejected_bad_timestamp.load(Relaxed)),
+            ("before_2000", self.rejected_before_2000.load(Relaxed)),
+            ("in_the_future", self.rejected_in_the_future.load(Relaxed)),
+            ("implausible", self.rejected_implausible.load(Relaxed)),
+            ("other", self.rejected_other.load(Relaxed)),
         ]
     }
 

@@ -14,6 +14,7 @@ use chrono_tz::Tz;
 
 use super::codec::{self, meter_field, meter_key, prefix, series_key, Entry, DAY_MS};
 use super::reading::{decode_anchor, encode_anchor};
+use super::readings::{self, Position, Step};
 use super::record::{Event, Op};
 use super::{global_key, read_i64, Applied, Store, StoreError};
 use crate::buckets;
@@ -28,33 +29,49 @@ pub fn record_id(seq: u64, index: usize) -> u64 {
 }
 
 impl Store {
-    /// Resolves `samples` into the ops of one record: events, and each touched
-    /// meter's counter position and last-seen time.
+    /// Resolves `samples` into the ops of one record: events, and each touched meter's
+    /// counter and reading position (see `readings`) and last-seen time.
     pub(super) fn resolve(&self, samples: &[Sample]) -> Result<Vec<Op>, StoreError> {
         let mut states: BTreeMap<u16, Seen> = BTreeMap::new();
         let mut events = Vec::with_capacity(samples.len());
         for s in samples {
-            let key = self.slot(s.meter)?.key;
+            let slot = self.slot(s.meter)?;
+            let key = slot.key;
             let seen = match states.entry(key) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(v) => v.insert(self.load_seen(key)?),
             };
             seen.last_seen = Some(seen.last_seen.map_or(s.ts_ms, |t| t.max(s.ts_ms)));
-            let ml = match s.value {
-                SampleValue::Liters(l) => super::liters_to_ml(l),
-                SampleValue::Counter(c) => seen.counter_step(c, s.ts_ms),
+            let step = match s.value {
+                SampleValue::Liters(l) => {
+                    let ml = super::liters_to_ml(l);
+                    if ml > 0 {
+                        events.push(Event {
+                            meter: key,
+                            ts_ms: s.ts_ms,
+                            ml,
+                        });
+                    }
+                    continue;
+                }
+                SampleValue::Counter(c) => {
+                    seen.counter_changed = true;
+                    seen.counter.counter(c, s.ts_ms, slot.max_flow_l_per_min)
+                }
+                SampleValue::Reading(r) => {
+                    seen.reading_changed = true;
+                    seen.reading.reading(r, s.ts_ms, slot.max_flow_l_per_min)
+                }
             };
-            // A time outside the index's range is dropped by the Applier, which
-            // finds each event's block and day anyway.
-            if ml > 0 {
-                events.push(Event {
-                    meter: key,
-                    ts_ms: s.ts_ms,
-                    ml,
-                });
-            }
+            slot.count(&step, s.meter, s.ts_ms);
+            let Step { events: spread, .. } = step;
+            events.extend(spread.into_iter().map(|(ts_ms, ml)| Event {
+                meter: key,
+                ts_ms,
+                ml,
+            }));
         }
-        let mut ops = Vec::with_capacity(1 + 2 * states.len());
+        let mut ops = Vec::with_capacity(1 + 3 * states.len());
         if !events.is_empty() {
             ops.push(Op::Events {
                 forward: self.forward.is_enabled(),
@@ -72,49 +89,48 @@ impl Store {
         let counter = data
             .get(meter_key(key, meter_field::COUNTER))?
             .and_then(|v| decode_counter(&v));
+        let reading = data
+            .get(meter_key(key, meter_field::READING))?
+            .and_then(|v| readings::decode(&v))
+            .unwrap_or_default();
         let last_seen = data
             .get(meter_key(key, meter_field::LAST_SEEN_MS))?
             .map(|v| read_i64(&v))
             .filter(|&t| t != i64::MIN);
         Ok(Seen {
-            counter,
+            counter: Position {
+                last: counter,
+                lower: Vec::new(),
+            },
             counter_changed: false,
+            reading,
+            reading_changed: false,
             last_seen_old: last_seen,
             last_seen,
         })
     }
 }
 
-/// A meter's counter position and last-seen time while a batch is resolved.
+/// A meter's counter and reading positions and last-seen time while a batch is resolved.
 struct Seen {
-    counter: Option<(f64, i64)>,
+    counter: Position,
     counter_changed: bool,
+    reading: Position,
+    reading_changed: bool,
     last_seen_old: Option<i64>,
     last_seen: Option<i64>,
 }
 
 impl Seen {
-    /// Turns a cumulative counter value into the milliliters since the last one.
-    ///
-    /// The first value only sets the baseline. A value below the last one is a
-    /// device reboot (the counter restarted from 0, so all of it is new water) —
-    /// unless it is older than the last one, in which case it is a late duplicate
-    /// and already counted.
-    fn counter_step(&mut self, value: f64, ts_ms: i64) -> u64 {
-        let ml = match self.counter {
-            None => 0,
-            Some((last, _)) if value >= last => super::liters_to_ml(value - last),
-            Some((_, last_ts)) if ts_ms < last_ts => return 0,
-            Some(_) => super::liters_to_ml(value),
-        };
-        self.counter = Some((value, ts_ms));
-        self.counter_changed = true;
-        ml
-    }
-
     fn write(&self, meter: u16, ops: &mut Vec<Op>) {
+        if self.reading_changed {
+            ops.push(Op::Put {
+                key: meter_key(meter, meter_field::READING).to_vec(),
+                value: readings::encode(&self.reading),
+            });
+        }
         if self.counter_changed {
-            if let Some((value, ts)) = self.counter {
+            if let Some((value, ts)) = self.counter.last {
                 let mut v = vec![0u8; 16];
                 v[0..8].copy_from_slice(&value.to_be_bytes());
                 v[8..16].copy_from_slice(&ts.to_be_bytes());

@@ -48,6 +48,8 @@ pub mod meter_field {
     pub const COUNTER: u8 = 4;
     pub const ANCHOR: u8 = 5;
     pub const READING_OVERRIDE: u8 = 6;
+    /// The reading engine's position for an absolute source (`readings::encode`).
+    pub const READING: u8 = 7;
 }
 
 pub fn series_key(prefix: u8, meter: u16, slot: u32) -> [u8; 7] {

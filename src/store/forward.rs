@@ -226,8 +226,13 @@ mod tests {
         };
         s.apply(&[c(1_000, 100.0), c(2_000, 100.0), c(3_000, 104.0)])
             .unwrap();
+        // The 4 L rise is spread over its second as four 1 L events.
         let p = s.forward_peek(10).unwrap();
-        assert_eq!(p.events.len(), 1);
-        assert_eq!(p.events[0].1.ml, 4_000);
+        assert_eq!(p.events.len(), 4);
+        assert_eq!(p.events.iter().map(|e| e.1.ml).sum::<u64>(), 4_000);
+        assert!(p
+            .events
+            .iter()
+            .all(|e| e.1.ts_ms > 2_000 && e.1.ts_ms <= 3_000));
     }
 }

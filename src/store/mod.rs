@@ -24,6 +24,7 @@ pub mod journal;
 mod migrate;
 pub mod query;
 mod reading;
+pub mod readings;
 pub mod record;
 pub mod recovery;
 mod unplaced;
@@ -86,6 +87,12 @@ struct MeterSlot {
     reading: std::sync::RwLock<ReadingBase>,
     /// The config's values, to tell whether a reading set on the dashboard still applies.
     configured: ReadingBase,
+    /// `max_flow_l_per_min`: more than this is a misread, not water.
+    max_flow_l_per_min: f64,
+    /// Values the reading engine ignored since the start: decrease, jump, stale.
+    ignored: [std::sync::atomic::AtomicU64; 3],
+    /// Times the baseline moved to agreeing lower readings since the start.
+    reanchored: std::sync::atomic::AtomicU64,
 }
 
 /// A key and its value, from [`Store::scan_raw`].
@@ -145,6 +152,9 @@ impl Store {
                 key,
                 reading: std::sync::RwLock::new(reading),
                 configured,
+                max_flow_l_per_min: m.max_flow_l_per_min,
+                ignored: Default::default(),
+                reanchored: Default::default(),
             });
         }
         store.ensure_layout()?;

@@ -44,8 +44,20 @@ impl Store {
     }
 
     /// What the physical meter shows now, in m³.
+    /// What the physical meter shows. For a meter with an absolute source (a camera
+    /// reader, a radio meter) that is the sensor's last accepted reading; for the
+    /// others the configured or dashboard-set reading plus the liters since.
     pub fn reading_m3(&self, meter: MeterIdx) -> Result<f64, StoreError> {
-        let base = self.slot(meter)?.reading();
+        let slot = self.slot(meter)?;
+        let sensor = self
+            .data()?
+            .get(meter_key(slot.key, meter_field::READING))?
+            .and_then(|v| super::readings::decode(&v))
+            .and_then(|p| p.last);
+        if let Some((liters, _)) = sensor {
+            return Ok(liters / 1000.0);
+        }
+        let base = slot.reading();
         Ok(base.m3 + self.reading_ml(meter)? as f64 / 1e6)
     }
 

@@ -24,6 +24,48 @@ impl MeterSlot {
     pub(super) fn anchor_ms(&self) -> Option<i64> {
         self.reading().anchor_ms
     }
+
+    /// Counts what the reading engine did with one value, and logs what the owner
+    /// should know (a re-anchored baseline, a reboot), once each.
+    pub(super) fn count(&self, step: &super::readings::Step, meter: MeterIdx, ts_ms: i64) {
+        use super::readings::Outcome;
+        use std::sync::atomic::Ordering::Relaxed;
+        let slot = match step.outcome {
+            Outcome::Decrease => 0,
+            Outcome::Jump => 1,
+            Outcome::Stale => 2,
+            Outcome::Reanchored => {
+                self.reanchored.fetch_add(1, Relaxed);
+                tracing::warn!(meter, ts_ms, "several readings in a row agree on a value below the meter's baseline: the baseline was a misread and moves down to them (no water is taken back)");
+                return;
+            }
+            Outcome::Reboot => {
+                tracing::info!(meter, ts_ms, "the meter's counter restarted from 0 (its sender rebooted); counting on from its new value");
+                return;
+            }
+            Outcome::Baseline | Outcome::Water => return,
+        };
+        self.ignored[slot].fetch_add(1, Relaxed);
+    }
+}
+
+impl Store {
+    /// Values the reading engine ignored since the start, by reason (`decrease`,
+    /// `jump`, `stale`), and how often the baseline moved down to agreeing readings.
+    pub fn readings_ignored(&self, meter: MeterIdx) -> ([(&'static str, u64); 3], u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Ok(slot) = self.slot(meter) else {
+            return ([("decrease", 0), ("jump", 0), ("stale", 0)], 0);
+        };
+        (
+            [
+                ("decrease", slot.ignored[0].load(Relaxed)),
+                ("jump", slot.ignored[1].load(Relaxed)),
+                ("stale", slot.ignored[2].load(Relaxed)),
+            ],
+            slot.reanchored.load(Relaxed),
+        )
+    }
 }
 
 impl Store {

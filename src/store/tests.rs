@@ -16,6 +16,8 @@ fn meter(id: &str, anchor: Option<i64>) -> MeterConfig {
         initial_reading_m3: 0.0,
         reading_set_at_ms: anchor,
         gpio: None,
+        max_flow_l_per_min: 100.0,
+        wmbus_id: None,
         line_protocol: LineProtocolMatch {
             measurement: "water".into(),
             tags: vec![("meter".into(), id.into())],

@@ -166,6 +166,7 @@ fn encode(e: &Entry) -> Vec<u8> {
         let (tag, v) = match value {
             SampleValue::Liters(l) => (0u8, *l),
             SampleValue::Counter(c) => (1u8, *c),
+            SampleValue::Reading(r) => (2u8, *r),
         };
         out.push(tag);
         out.extend_from_slice(&v.to_be_bytes());
@@ -193,10 +194,10 @@ fn decode(b: &[u8]) -> Option<Entry> {
         let tag = *b.get(pos)?;
         pos += 1;
         let v = f64::from_be_bytes(word(&mut pos)?);
-        let value = if tag == 0 {
-            SampleValue::Liters(v)
-        } else {
-            SampleValue::Counter(v)
+        let value = match tag {
+            0 => SampleValue::Liters(v),
+            1 => SampleValue::Counter(v),
+            _ => SampleValue::Reading(v),
         };
         samples.push((meter, mono, value));
     }

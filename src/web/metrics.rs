@@ -142,6 +142,26 @@ fn meters(e: &mut Exposition, state: &AppState, now_ms: i64) -> Result<(), ApiEr
                 .map_err(|e| ApiError::Internal(e.to_string()))?,
         );
     }
+    let name = "watermeter_readings_ignored_total";
+    e.family(
+        name,
+        Kind::Counter,
+        "Counter and reading values not taken as water since the start, by reason: decrease (a reading below the meter's), jump (more than max_flow_l_per_min can deliver), stale (a counter value older or slightly below the last).",
+    );
+    for &(i, id) in &ids {
+        for (reason, n) in store.readings_ignored(i).0 {
+            e.sample(name, &[("meter", id), ("reason", reason)], n as f64);
+        }
+    }
+    let name = "watermeter_readings_reanchored_total";
+    e.family(
+        name,
+        Kind::Counter,
+        "Times several readings in a row agreed on a value below the baseline, which then moved down to them.",
+    );
+    for &(i, id) in &ids {
+        e.sample(name, &[("meter", id)], store.readings_ignored(i).1 as f64);
+    }
     Ok(())
 }
 

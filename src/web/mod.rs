@@ -25,6 +25,7 @@ mod settings;
 mod store_notice;
 pub mod tls;
 mod view;
+mod wmbus;
 mod write;
 
 use std::sync::Arc;
@@ -107,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .route("/favicon.ico", get(assets::favicon))
         .route("/write", post(write::write))
         .route("/api/v2/write", post(write::write))
+        .route("/api/v1/ingest/wmbusmeters", post(wmbus::ingest))
         .route("/ping", get(write::ping).head(write::ping))
         .route("/query", get(write::query).post(write::query))
         .route("/api/v1/meters", get(api::meters))

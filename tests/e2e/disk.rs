@@ -105,7 +105,7 @@ fn a_full_disk_refuses_writes_with_503_and_recovers_when_space_returns() {
     assert_eq!(get(&app.url("/api/v1/meters/main")).status, 200);
     std::fs::remove_file(&filler).unwrap();
     assert_eq!(wait_health(&app, 200), 200);
-    let a = post(&app.url("/write?precision=s"), &points(1_800_000_000, 100));
+    let a = post(&app.url("/write?precision=s"), &points(1_750_000_000, 100));
     assert_eq!(a.status, 204, "{}", a.body);
     let total = app.total_liters("main");
     let acked = (100 + acked + 100) as f64;

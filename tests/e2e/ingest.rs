@@ -26,11 +26,17 @@ fn ten_thousand_udp_datagrams_are_ten_thousand_liters() {
 #[test]
 fn udp_datagram_with_several_lines_and_a_bad_one_keeps_the_rest() {
     let (app, _tmp) = App::start("UTC", "");
-    app.send_udp("water,meter=main liters=1\nwater,meter=main liters=oops\n# comment\nwater,meter=main value=2.5 1700000000000000000\n");
+    // `value` is not liters for the default meter: a camera reader's absolute
+    // reading there would count the whole register again with every point.
+    app.send_udp("water,meter=main liters=1\nwater,meter=main liters=oops\n# comment\nwater,meter=main liters=2.5 1700000000000000000\nwater,meter=main value=123.456\n");
     assert_eq!(app.wait_total("main", 3.5, Duration::from_secs(10)), 3.5);
     let metrics = get(&app.url("/metrics")).body;
     assert!(
         metrics.contains("watermeter_points_rejected_total{reason=\"parse\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("watermeter_points_rejected_total{reason=\"no_field\"} 1"),
         "{metrics}"
     );
 }

@@ -32,6 +32,7 @@ mod powercut;
 mod recovery;
 mod recovery_notice;
 mod security;
+mod sensors;
 mod slow_disk;
 mod systemd;
 mod udp_allow;

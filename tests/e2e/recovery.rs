@@ -16,7 +16,7 @@ pub(crate) fn store_seventy_liters(app: App) -> App {
     let app = app.restart();
     let a = post(
         &app.url("/write?db=w&precision=s"),
-        &points(1_800_000_000, 20),
+        &points(1_750_000_000, 20),
     );
     assert_eq!(a.status, 204, "{}", a.body);
     assert_eq!(app.total_liters("main"), 70.0);
@@ -58,7 +58,7 @@ fn check_rebuilt(damage: impl Fn(&Path)) {
     // New data goes on top, and a restart keeps it all.
     let a = post(
         &app.url("/write?db=w&precision=s"),
-        &points(1_900_000_000, 5),
+        &points(1_760_000_000, 5),
     );
     assert_eq!(a.status, 204, "{}", a.body);
     let app = app.restart();
