@@ -248,10 +248,15 @@ fn start_integrations(
         )));
     }
     if state.config.mqtt.is_some() {
+        let intake = crate::mqtt::Intake {
+            writer: state.writer.clone(),
+            stats: state.stats.clone(),
+        };
         tasks.push(tokio::spawn(crate::mqtt::run(
             state.store.clone(),
             state.config.clone(),
             state.mqtt.clone(),
+            intake,
             shutdown.clone(),
         )));
     }

@@ -130,6 +130,7 @@ pub fn builtin_defaults() -> Config {
             line_protocol: LineProtocolMatch::default_for("main"),
             max_flow_l_per_min: validate_meter::DEFAULT_MAX_FLOW_L_PER_MIN,
             wmbus_id: None,
+            mqtt_in: None,
         }],
         alerts: Vec::new(),
         smtp: None,
@@ -258,6 +259,30 @@ pub struct MeterConfig {
     pub max_flow_l_per_min: f64,
     /// `[meter.wmbus] id`: the wireless M-Bus meter id wmbusmeters reports (`"id"`).
     pub wmbus_id: Option<String>,
+    /// `[meter.mqtt]`: a topic on the `[mqtt]` broker that carries this meter's water.
+    pub mqtt_in: Option<MqttIn>,
+}
+
+/// `[meter.mqtt]`: which topic, where in the payload, and what the number means.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttIn {
+    /// An exact topic (no wildcards), such as `wmbusmeters/MyTapWater`.
+    pub topic: String,
+    /// The JSON field holding the number; `None`: the payload is the number.
+    pub json_field: Option<String>,
+    pub form: MqttForm,
+    /// Liters per unit of the number: 1000 for `unit = "m3"` (default), 1 for `"l"`.
+    pub liters_per_unit: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MqttForm {
+    /// The meter's own absolute register.
+    Reading,
+    /// A total that restarts from 0 when its sender reboots.
+    Counter,
+    /// Liters since the last message.
+    Liters,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

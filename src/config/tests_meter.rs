@@ -299,3 +299,32 @@ fn reading_keys_are_checked() {
         &[(5, "meter[1].wmbus.id", "already the id of meter[0]")],
     );
 }
+
+#[test]
+fn a_meter_may_take_an_mqtt_topic_once_mqtt_is_configured() {
+    let text = format!(
+        "{METER}[meter.mqtt]\ntopic = \"wmbusmeters/MyTapWater\"\njson_field = \"total_m3\"\nform = \"reading\"\n[mqtt]\nhost = \"b\"\n"
+    );
+    let m = ok(&text).meters.remove(0).mqtt_in.expect("mqtt in");
+    assert_eq!(
+        m,
+        MqttIn {
+            topic: "wmbusmeters/MyTapWater".into(),
+            json_field: Some("total_m3".into()),
+            form: MqttForm::Reading,
+            liters_per_unit: 1000.0
+        }
+    );
+    check(
+        &format!("{METER}[meter.mqtt]\ntopic = \"a/#\"\nform = \"total\"\nunit = \"gal\"\n"),
+        &[
+            (4, "meter[0].mqtt.topic", "not one exact topic"),
+            (5, "meter[0].mqtt.form", "use \"reading\""),
+            (6, "meter[0].mqtt.unit", "use \"m3\""),
+        ],
+    );
+    check(
+        &format!("{METER}[meter.mqtt]\ntopic = \"a/b\"\nform = \"liters\"\n"),
+        &[(0, "mqtt", "[mqtt] is missing")],
+    );
+}

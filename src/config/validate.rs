@@ -63,6 +63,15 @@ pub(super) fn document(
     let smtp = validate_smtp::smtp(&root, base_dir, &mut problems);
     let forward = validate_forward::forward(&root, base_dir, &mut problems);
     let mqtt = validate_forward::mqtt(&root, base_dir, &mut problems);
+    if mqtt.is_none() && !root.has("mqtt") {
+        if let Some(m) = meters.iter().find(|m| m.mqtt_in.is_some()) {
+            problems.add(
+                None,
+                "mqtt",
+                format!("meter \"{}\" takes an MQTT topic ([meter.mqtt]) but [mqtt] is missing; add an [mqtt] table naming the broker", m.id),
+            );
+        }
+    }
 
     if problems.is_empty() {
         Ok(Config {

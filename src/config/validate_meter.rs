@@ -4,7 +4,9 @@
 use super::reader::{Field, Problems, Table};
 use super::validate::{int_in, parsed};
 use super::values;
-use super::{Edge, FieldSelector, GpioConfig, LineProtocolMatch, MeterConfig, Pull};
+use super::{
+    Edge, FieldSelector, GpioConfig, LineProtocolMatch, MeterConfig, MqttForm, MqttIn, Pull,
+};
 
 const METER_KEYS: &[&str] = &[
     "id",
@@ -16,6 +18,7 @@ const METER_KEYS: &[&str] = &[
     "line_protocol",
     "max_flow_l_per_min",
     "wmbus",
+    "mqtt",
 ];
 const GPIO_KEYS: &[&str] = &[
     "pin",
@@ -132,6 +135,9 @@ fn meter(t: &Table<'_, '_>, problems: &mut Problems) -> MeterConfig {
             }
         }
     });
+    let mqtt_in = t
+        .table(problems, "mqtt")
+        .and_then(|m| mqtt_in(&m, problems));
     let gpio = t.table(problems, "gpio").map(|g| gpio(&g, problems));
     let line_protocol = match t.table(problems, "line_protocol") {
         Some(lp) => line_protocol(&lp, &id, problems),
@@ -146,6 +152,7 @@ fn meter(t: &Table<'_, '_>, problems: &mut Problems) -> MeterConfig {
         gpio,
         max_flow_l_per_min,
         wmbus_id,
+        mqtt_in,
         line_protocol,
     }
 }
@@ -290,6 +297,66 @@ fn line_protocol(t: &Table<'_, '_>, id: &str, problems: &mut Problems) -> LinePr
     config
 }
 
+/// `[meter.mqtt]`: topic (exact), json_field, form, unit.
+fn mqtt_in(t: &Table<'_, '_>, problems: &mut Problems) -> Option<MqttIn> {
+    t.check_keys(problems, &["topic", "json_field", "form", "unit"]);
+    let topic = match t.string(problems, "topic") {
+        Some(f) if f.value.contains(['+', '#']) || f.value.is_empty() => {
+            problems.bad(&f, format!("\"{}\" is not one exact topic; write the topic the sender publishes to, without wildcards, such as \"wmbusmeters/MyTapWater\"", f.value));
+            None
+        }
+        Some(f) => Some(f.value.to_string()),
+        None => {
+            if !t.has("topic") {
+                t.missing(problems, "topic", "write the topic the sender publishes to, such as topic = \"wmbusmeters/MyTapWater\"");
+            }
+            None
+        }
+    };
+    let json_field = t
+        .string(problems, "json_field")
+        .and_then(|f| non_empty(f, problems, "name the JSON field with the number, such as \"total_m3\", or remove the key for a plain number"));
+    let choices = "use \"reading\" (the meter's own register), \"counter\" (a total that restarts when its sender reboots) or \"liters\" (liters since the last message)";
+    let form = match t.string(problems, "form") {
+        Some(f) => match f.value {
+            "reading" => Some(MqttForm::Reading),
+            "counter" => Some(MqttForm::Counter),
+            "liters" => Some(MqttForm::Liters),
+            other => {
+                problems.bad(&f, format!("\"{other}\" is not a form; {choices}"));
+                None
+            }
+        },
+        None => {
+            if !t.has("form") {
+                t.missing(problems, "form", choices);
+            }
+            None
+        }
+    };
+    let liters_per_unit = match t.string(problems, "unit") {
+        Some(f) if f.value == "m3" => 1000.0,
+        Some(f) if f.value == "l" => 1.0,
+        Some(f) => {
+            problems.bad(
+                &f,
+                format!(
+                    "\"{}\" is not a unit; use \"m3\" (the default) or \"l\"",
+                    f.value
+                ),
+            );
+            1000.0
+        }
+        None => 1000.0,
+    };
+    Some(MqttIn {
+        topic: topic?,
+        json_field,
+        form: form?,
+        liters_per_unit,
+    })
+}
+
 fn non_empty(f: Field<&str>, problems: &mut Problems, fix: &str) -> Option<String> {
     if f.value.is_empty() {
         problems.bad(&f, format!("must not be empty; {fix}"));
@@ -319,6 +386,14 @@ fn check_across(tables: &[Table<'_, '_>], meters: &[MeterConfig], problems: &mut
                     );
                     problems.add(t.span.as_ref(), &t.key_path("gpio.pin"), message);
                 }
+            }
+            let topic = |m: &MeterConfig| m.mqtt_in.as_ref().map(|i| i.topic.clone());
+            if topic(meter).is_some() && topic(meter) == topic(earlier) {
+                let message = format!(
+                    "topic \"{}\" is already the topic of meter[{i}]; one topic feeds one [[meter]]",
+                    topic(meter).unwrap_or_default()
+                );
+                problems.add(t.span.as_ref(), &t.key_path("mqtt.topic"), message);
             }
             if meter.wmbus_id.is_some() && meter.wmbus_id == earlier.wmbus_id {
                 let message = format!(

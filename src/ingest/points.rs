@@ -356,6 +356,7 @@ mod tests {
             gpio: None,
             max_flow_l_per_min: 100.0,
             wmbus_id: None,
+            mqtt_in: None,
             line_protocol: LineProtocolMatch {
                 measurement: measurement.into(),
                 tags: tags

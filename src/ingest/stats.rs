@@ -13,6 +13,7 @@ pub struct IngestStats {
     pub accepted_udp: AtomicU64,
     pub accepted_http: AtomicU64,
     pub accepted_gpio: AtomicU64,
+    pub accepted_mqtt: AtomicU64,
     pub rejected_parse: AtomicU64,
     pub rejected_no_meter: AtomicU64,
     pub rejected_no_field: AtomicU64,

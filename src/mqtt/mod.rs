@@ -10,10 +10,16 @@
 //! - `<discovery>/sensor/watermeter_<meter>/<sensor>/config`: retained discovery
 //!   messages, sent on every (re)connect.
 //!
+//! The same connection also takes water in: meters with `[meter.mqtt]` subscribe to
+//! their topic on every connect, and each message goes through `input` into the
+//! writer (readings and counters through the store's reading engine).
+//!
 //! The client (rumqttc) reconnects by itself; this task polls it, re-announces on
 //! every CONNACK and never blocks the rest of the app: a state that cannot be queued
 //! while the broker is away is skipped (the next interval sends a fresh one).
 //! The pure parts (topics and payloads) are separate from the loop and tested alone.
+
+pub mod input;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -27,6 +33,8 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::config::{MeterConfig, MqttConfig};
 use crate::figures::{snapshot, MeterSnapshot};
+use crate::ingest::stats::IngestStats;
+use crate::store::writer::Writer;
 use crate::store::Store;
 
 /// What `/metrics` shows about the broker connection.
@@ -79,6 +87,9 @@ pub fn discovery(cfg: &MqttConfig, meter: &MeterConfig) -> Vec<Message> {
             let payload = json!({
                 "name": name,
                 "unique_id": format!("{device_id}_{key}"),
+                // HA 2026.4 and later take the entity id from `default_entity_id`;
+                // older ones from `object_id`.
+                "default_entity_id": format!("sensor.{device_id}_{key}"),
                 "object_id": format!("{device_id}_{key}"),
                 "state_topic": state_topic(cfg, &meter.id, key),
                 "unit_of_measurement": unit,
@@ -103,19 +114,32 @@ pub fn discovery(cfg: &MqttConfig, meter: &MeterConfig) -> Vec<Message> {
         .collect()
 }
 
-/// The state messages of one meter. Pure.
-pub fn states(cfg: &MqttConfig, s: &MeterSnapshot) -> Vec<Message> {
+/// The state messages of one meter. Pure. `published_m3` is the highest reading
+/// published before (this run): HA's `total_increasing` reads any drop as a meter
+/// reset and books the whole reading again, so the total is never published lower,
+/// nor as 0 before anything was counted (a fresh store); the other two still go.
+pub fn states(cfg: &MqttConfig, s: &MeterSnapshot, published_m3: &mut Option<f64>) -> Vec<Message> {
+    let total = match *published_m3 {
+        _ if s.reading_m3 <= 0.0 => None,
+        Some(before) if s.reading_m3 < before => Some(before),
+        _ => Some(s.reading_m3),
+    };
+    if total.is_some() {
+        *published_m3 = total;
+    }
     let values = [
-        format!("{:.3}", s.reading_m3),
-        format!("{}", round(s.today_liters, 3)),
-        format!("{}", round(s.flow_l_per_min, 2)),
+        total.map(|t| format!("{t:.3}")),
+        Some(format!("{}", round(s.today_liters, 3))),
+        Some(format!("{}", round(s.flow_l_per_min, 2))),
     ];
     SENSORS
         .iter()
         .zip(values)
-        .map(|((key, ..), payload)| Message {
-            topic: state_topic(cfg, &s.id, key),
-            payload,
+        .filter_map(|((key, ..), payload)| {
+            Some(Message {
+                topic: state_topic(cfg, &s.id, key),
+                payload: payload?,
+            })
         })
         .collect()
 }
@@ -129,11 +153,19 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * f).round() / f
 }
 
-/// Runs until shutdown: keeps the connection, announces on connect, publishes states.
+/// Where messages on the meters' topics go.
+pub struct Intake {
+    pub writer: Writer,
+    pub stats: std::sync::Arc<IngestStats>,
+}
+
+/// Runs until shutdown: keeps the connection, announces on connect, publishes
+/// states, and takes the meters' topics in.
 pub async fn run(
     store: std::sync::Arc<Store>,
     config: std::sync::Arc<Config>,
     status: std::sync::Arc<Status>,
+    intake: Intake,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let state = (&*store, &*config);
@@ -172,6 +204,7 @@ pub async fn run(
     let mut tick = tokio::time::interval(cfg.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failures: u32 = 0;
+    let mut published = vec![None; config.meters.len()];
     loop {
         tokio::select! {
             ev = events.poll() => match ev {
@@ -181,7 +214,15 @@ pub async fn run(
                     status.connects.fetch_add(1, Relaxed);
                     tracing::info!(host = cfg.host, port = cfg.port, "connected to the MQTT broker");
                     announce(&client, &cfg, state);
-                    publish_states(&client, &cfg, state);
+                    publish_states(&client, &cfg, state, &mut published);
+                    for topic in input::topics(&config.meters) {
+                        if let Err(e) = client.try_subscribe(topic, QoS::AtLeastOnce) {
+                            tracing::warn!(topic, "subscribing failed: {e}");
+                        }
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    take_in(&intake, &config, &p.topic, &p.payload).await;
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -197,7 +238,7 @@ pub async fn run(
                 }
             },
             _ = tick.tick() => if status.connected.load(Relaxed) {
-                publish_states(&client, &cfg, state);
+                publish_states(&client, &cfg, state, &mut published);
             },
             _ = shutdown.changed() => break,
         }
@@ -210,6 +251,22 @@ pub async fn run(
             while events.poll().await.is_ok() {}
         })
         .await;
+    }
+}
+
+/// One message on a meter's topic into the writer; a bad one is counted and logged.
+async fn take_in(intake: &Intake, config: &Config, topic: &str, payload: &[u8]) {
+    let now = crate::clock::now_stamp();
+    match input::sample(&config.meters, topic, payload, now) {
+        Ok(sample) => {
+            if intake.writer.submit(vec![sample]).await.is_ok() {
+                intake.stats.accepted_mqtt.fetch_add(1, Relaxed);
+            }
+        }
+        Err(e) => {
+            intake.stats.rejected(e.reason());
+            intake.stats.log_bad("mqtt", &e);
+        }
     }
 }
 
@@ -228,11 +285,18 @@ fn announce(client: &AsyncClient, cfg: &MqttConfig, (_, config): (&Store, &Confi
     );
 }
 
-fn publish_states(client: &AsyncClient, cfg: &MqttConfig, (store, config): (&Store, &Config)) {
+fn publish_states(
+    client: &AsyncClient,
+    cfg: &MqttConfig,
+    (store, config): (&Store, &Config),
+    published: &mut [Option<f64>],
+) {
     let now = chrono::Utc::now().timestamp_millis();
-    for i in 0..config.meters.len() {
+    for (i, published_m3) in published.iter_mut().enumerate().take(config.meters.len()) {
         match snapshot(store, config, i as crate::meter::MeterIdx, now) {
-            Ok(s) => states(cfg, &s).into_iter().for_each(|m| send(client, m)),
+            Ok(s) => states(cfg, &s, published_m3)
+                .into_iter()
+                .for_each(|m| send(client, m)),
             Err(e) => tracing::warn!("reading a meter for MQTT failed: {e:?}"),
         }
     }

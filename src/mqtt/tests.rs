@@ -66,7 +66,7 @@ fn states_carry_reading_today_and_flow() {
         flow_l_per_min: 7.256,
         last_event: None,
     };
-    let got: Vec<(String, String)> = states(&cfg(), &s)
+    let got: Vec<(String, String)> = states(&cfg(), &s, &mut None)
         .into_iter()
         .map(|m| (m.topic, m.payload))
         .collect();
@@ -80,4 +80,53 @@ fn states_carry_reading_today_and_flow() {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
     assert_eq!(got, want);
+}
+
+#[test]
+fn the_total_is_never_published_lower_nor_as_zero() {
+    let mut s = MeterSnapshot {
+        id: "main".into(),
+        name: "House".into(),
+        reading_m3: 0.0,
+        total_liters: 0.0,
+        today_liters: 0.0,
+        this_hour_liters: 0.0,
+        flow_l_per_min: 0.0,
+        last_event: None,
+    };
+    let total = |msgs: Vec<Message>| {
+        msgs.into_iter()
+            .find(|m| m.topic.ends_with("/total_m3"))
+            .map(|m| m.payload)
+    };
+    let mut published = None;
+    assert_eq!(total(states(&cfg(), &s, &mut published)), None);
+    s.reading_m3 = 123.5;
+    assert_eq!(
+        total(states(&cfg(), &s, &mut published)).as_deref(),
+        Some("123.500")
+    );
+    // A reading moved down (a camera re-anchored): HA keeps seeing the higher one.
+    s.reading_m3 = 123.4;
+    assert_eq!(
+        total(states(&cfg(), &s, &mut published)).as_deref(),
+        Some("123.500")
+    );
+    s.reading_m3 = 123.6;
+    assert_eq!(
+        total(states(&cfg(), &s, &mut published)).as_deref(),
+        Some("123.600")
+    );
+}
+
+#[test]
+fn discovery_names_the_entity_for_new_and_old_home_assistant() {
+    let meter = &crate::config::builtin_defaults().meters[0];
+    let msgs = discovery(&cfg(), meter);
+    let total: serde_json::Value = serde_json::from_str(&msgs[0].payload).unwrap();
+    assert_eq!(
+        total["default_entity_id"],
+        "sensor.watermeter_main_total_m3"
+    );
+    assert_eq!(total["object_id"], "watermeter_main_total_m3");
 }

@@ -18,6 +18,7 @@ fn meter(id: &str, anchor: Option<i64>) -> MeterConfig {
         gpio: None,
         max_flow_l_per_min: 100.0,
         wmbus_id: None,
+        mqtt_in: None,
         line_protocol: LineProtocolMatch {
             measurement: "water".into(),
             tags: vec![("meter".into(), id.into())],

@@ -173,6 +173,7 @@ fn ingest(e: &mut Exposition, state: &AppState) {
         ("udp", &s.accepted_udp),
         ("http", &s.accepted_http),
         ("gpio", &s.accepted_gpio),
+        ("mqtt", &s.accepted_mqtt),
     ] {
         e.sample(name, &[("input", input)], c.load(Relaxed) as f64);
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::servers::{eventually, mosquitto, mosquitto_tls, retained, retained_tls};
+use crate::servers::{eventually, mosquitto, mosquitto_tls, publish, retained, retained_tls};
 use crate::util::{post, App};
 
 fn value<'a>(msgs: &'a [(String, String)], topic: &str) -> Option<&'a str> {
@@ -93,4 +93,60 @@ fn mqtt_over_tls_trusts_the_owners_ca() {
     assert_eq!(value(&msgs, "watermeter/status"), Some("online"));
     // The broker speaks only TLS: a plain client gets nothing.
     assert!(retained(broker.port, &["watermeter/#"]).is_empty());
+}
+
+/// Water in over MQTT, as the senders publish it: wmbusmeters' JSON with the
+/// meter's own reading, and a plain counter from ESPHome that repeats, goes back
+/// by a stale message and counts on.
+#[test]
+fn meters_take_their_water_from_mqtt_topics() {
+    let broker = mosquitto();
+    let extra = format!(
+        "[[meter]]\nid = \"radio\"\n[meter.mqtt]\ntopic = \"wmbusmeters/MyTapWater\"\njson_field = \"total_m3\"\nform = \"reading\"\n\
+         [[meter]]\nid = \"esp\"\nline_protocol = {{ tags = {{ meter = \"esp\" }} }}\n[meter.mqtt]\ntopic = \"esphome/water/total\"\nform = \"counter\"\nunit = \"l\"\n\
+         [mqtt]\nhost = \"127.0.0.1\"\nport = {}\ninterval = \"1s\"\n",
+        broker.port
+    );
+    let (app, _tmp) = App::start("UTC", &extra);
+    let connected = eventually(Duration::from_secs(30), || {
+        let m = crate::util::get(&app.url("/metrics")).body;
+        m.contains("watermeter_mqtt_connected 1").then_some(())
+    });
+    assert!(connected.is_some(), "never connected");
+    // The subscription follows the CONNACK; give it a moment to reach the broker.
+    std::thread::sleep(Duration::from_millis(500));
+    let telegram = |m3: &str| {
+        format!(
+            r#"{{"_":"telegram","media":"water","meter":"iperl","name":"MyTapWater","id":"33225544","total_m3":{m3},"timestamp":"2026-11-30T10:00:00Z"}}"#
+        )
+    };
+    for (topic, payload) in [
+        ("wmbusmeters/MyTapWater", telegram("123.529")),
+        ("esphome/water/total", "1000".to_string()),
+        ("wmbusmeters/MyTapWater", telegram("123.529")),
+        ("esphome/water/total", "1005".to_string()),
+        ("esphome/water/total", "1003".to_string()),
+        ("esphome/water/total", "unavailable".to_string()),
+        ("wmbusmeters/MyTapWater", telegram("123.541")),
+        ("esphome/water/total", "1010".to_string()),
+    ] {
+        publish(broker.port, topic, &payload);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(app.wait_total("radio", 12.0, Duration::from_secs(20)), 12.0);
+    assert_eq!(app.wait_total("esp", 10.0, Duration::from_secs(20)), 10.0);
+    assert_eq!(app.meter_json("radio")["reading_m3"], 123.541);
+    let metrics = crate::util::get(&app.url("/metrics")).body;
+    assert!(
+        metrics.contains("watermeter_points_rejected_total{reason=\"bad_value\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("watermeter_readings_ignored_total{meter=\"esp\",reason=\"stale\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("watermeter_points_accepted_total{input=\"mqtt\"} 7"),
+        "{metrics}"
+    );
 }

@@ -310,3 +310,28 @@ fn retained_with(port: u16, topics: &[&str], extra: &[&str]) -> Vec<(String, Str
         .map(|(t, p)| (t.to_string(), p.to_string()))
         .collect()
 }
+
+/// Publishes one message with `mosquitto_pub` (QoS 1, not retained), as a sensor would.
+pub fn publish(port: u16, topic: &str, payload: &str) {
+    let bin = require("mosquitto_pub", "mosquitto-clients");
+    let out = Command::new(bin)
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            topic,
+            "-m",
+            payload,
+        ])
+        .output()
+        .expect("run mosquitto_pub");
+    assert!(
+        out.status.success(),
+        "mosquitto_pub: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
