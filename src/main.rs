@@ -76,6 +76,9 @@ enum Command {
         /// Precision of the timestamps in the file.
         #[arg(long, default_value = "ns")]
         precision: String,
+        /// Import the file even if the same content was imported before.
+        #[arg(long)]
+        force: bool,
         #[arg(value_name = "FILE.lp")]
         file: PathBuf,
     },
@@ -155,12 +158,20 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Import {
             config,
             precision,
+            force,
             file,
         } => {
             let config = load_or_defaults(config.as_deref())?;
             let precision = Precision::parse(&precision).map_err(anyhow::Error::msg)?;
             let store = app::open_store(&config)?;
-            let summary = transfer::import(&store, &config, &file, precision)?;
+            let summary = transfer::import(&store, &config, &file, precision, force);
+            let summary = match summary {
+                Ok(s) => s,
+                Err(e) => {
+                    store.close()?;
+                    return Err(e);
+                }
+            };
             store.close()?;
             println!("{summary}");
         }

@@ -30,6 +30,54 @@ pub struct ImportSummary {
     pub examples: Vec<String>,
     pub ddl_lines: u64,
     pub reasons: Vec<(&'static str, u64)>,
+    /// Per meter id: events that were stored before, in the time span this file covers.
+    pub overlaps: Vec<(String, u64)>,
+}
+
+/// What is kept about an imported file, under `I | fingerprint`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ImportRecord {
+    pub file: String,
+    pub imported_at_ms: i64,
+    pub points: u64,
+    pub liters: f64,
+}
+
+/// A file's content fingerprint: its length, CRC-32 and FNV-1a 64, as hex. Two
+/// different files share it only by an astronomically unlikely accident. Pure.
+pub fn fingerprint(reader: &mut dyn std::io::Read) -> std::io::Result<String> {
+    let mut crc = crc32fast::Hasher::new();
+    let mut fnv: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut len: u64 = 0;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        crc.update(&buf[..n]);
+        for &b in &buf[..n] {
+            fnv = (fnv ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        len += n as u64;
+    }
+    Ok(format!("{len:x}-{:08x}-{fnv:016x}", crc.finalize()))
+}
+
+fn imported_key(fingerprint: &str) -> Vec<u8> {
+    let mut key = vec![crate::store::codec::prefix::IMPORTED];
+    key.extend_from_slice(fingerprint.as_bytes());
+    key
+}
+
+/// Why an import did not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{file} was already imported on {when} ({points} points, {liters} L); importing it again would count its water twice. Pass --force to import it anyway")]
+pub struct AlreadyImported {
+    pub file: String,
+    pub when: String,
+    pub points: u64,
+    pub liters: f64,
 }
 
 impl std::fmt::Display for ImportSummary {
@@ -51,6 +99,9 @@ impl std::fmt::Display for ImportSummary {
         if self.ddl_lines > 0 {
             write!(f, "; ignored {} CREATE statements", self.ddl_lines)?;
         }
+        for (meter, n) in self.overlaps.iter().filter(|(_, n)| *n > 0) {
+            write!(f, "\n  note: meter {meter} already had {n} events in the time span of this file; if they are the same history, it is now counted twice")?;
+        }
         for e in &self.examples {
             write!(f, "\n  {e}")?;
         }
@@ -58,8 +109,54 @@ impl std::fmt::Display for ImportSummary {
     }
 }
 
-/// Imports a line protocol file (e.g. `influx_inspect export` output).
+/// Imports a line protocol file (e.g. `influx_inspect export` output), unless the
+/// same content was imported before (then [`AlreadyImported`]; `force` imports it
+/// anyway). Two points with the same meter and time stay two events, as everywhere:
+/// idempotency comes from the file, not from matching events.
 pub fn import(
+    store: &Store,
+    config: &Config,
+    path: &Path,
+    precision: Precision,
+    force: bool,
+) -> anyhow::Result<ImportSummary> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let print = fingerprint(&mut file).with_context(|| format!("reading {}", path.display()))?;
+    if let Some(bytes) = store.get_raw(&imported_key(&print))? {
+        if let (false, Ok(before)) = (force, serde_json::from_slice::<ImportRecord>(&bytes)) {
+            let when = chrono::DateTime::from_timestamp_millis(before.imported_at_ms)
+                .map(|t| {
+                    t.with_timezone(&config.timezone)
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            return Err(AlreadyImported {
+                file: before.file,
+                when,
+                points: before.points,
+                liters: before.liters,
+            }
+            .into());
+        }
+    }
+    let summary = import_file(store, config, path, precision)?;
+    let record = ImportRecord {
+        file: path.display().to_string(),
+        imported_at_ms: chrono::Utc::now().timestamp_millis(),
+        points: summary.points,
+        liters: summary.liters,
+    };
+    let value = serde_json::to_vec(&record).context("recording the import")?;
+    let key = imported_key(&print);
+    store
+        .write_ops(|_| vec![crate::store::record::Op::Put { key, value }], true)
+        .context("recording the import")?;
+    Ok(summary)
+}
+
+fn import_file(
     store: &Store,
     config: &Config,
     path: &Path,
@@ -77,6 +174,8 @@ pub fn import(
         (Vec::new(), Vec::new(), 1usize, 0usize, 0u64);
     let now = chrono::Utc::now().timestamp_millis();
     let mut csv: Option<influx_csv::Converter> = None;
+    // Per meter: the time span of its imported points, and how many were stored.
+    let mut spans: Vec<Option<(i64, i64, u64)>> = vec![None; config.meters.len()];
     loop {
         line.clear();
         let n = reader
@@ -127,6 +226,14 @@ pub fn import(
                 ));
             }
             summary.skipped += parsed.rejected.len() as u64;
+            for sample in &parsed.samples {
+                if let Some(span) = spans.get_mut(usize::from(sample.meter)) {
+                    let (lo, hi, n) = span.get_or_insert((sample.ts_ms, sample.ts_ms, 0));
+                    *lo = (*lo).min(sample.ts_ms);
+                    *hi = (*hi).max(sample.ts_ms);
+                    *n += 1;
+                }
+            }
             let applied = store
                 .apply(&parsed.samples)
                 .context("writing to the store")?;
@@ -156,6 +263,19 @@ pub fn import(
     }
     store.sync().context("syncing the store")?;
     summary.reasons = stats.rejected_by_reason().to_vec();
+    // What the span holds now, less what this file added, was there before.
+    for (i, span) in spans.iter().enumerate() {
+        let Some((lo, hi, added)) = *span else {
+            continue;
+        };
+        let mut now_there = 0u64;
+        store.for_each_event(i as MeterIdx, lo, hi.saturating_add(1), |_, _| {
+            now_there += 1
+        })?;
+        summary
+            .overlaps
+            .push((config.meters[i].id.clone(), now_there.saturating_sub(added)));
+    }
     Ok(summary)
 }
 

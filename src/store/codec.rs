@@ -38,6 +38,8 @@ pub mod prefix {
     pub const FORWARD: u8 = b'F';
     /// Samples waiting for the clock to be synchronised (`store::unplaced`): `U | seq u64`.
     pub const UNPLACED: u8 = b'U';
+    /// Files imported (owned by `transfer`): `I | fingerprint` → JSON summary.
+    pub const IMPORTED: u8 = b'I';
 }
 
 /// Fields of the per-meter state under `prefix::METER`.

@@ -82,3 +82,63 @@ fn influx_cli_csv_exports_import_in_every_time_format() {
         );
     }
 }
+
+/// The same file twice is refused (its water would count twice) unless forced; an
+/// overlapping file says how many events were already there.
+#[test]
+fn importing_the_same_file_twice_is_refused_and_overlaps_are_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config.toml");
+    std::fs::write(
+        &config,
+        config_text(&tmp.path().join("data"), "UTC", MAIN_METER),
+    )
+    .unwrap();
+    let lines = |from: i64, n: i64| -> String {
+        (0..n)
+            .map(|i| format!("water,meter=main liters=1 {}\n", from + i))
+            .collect()
+    };
+    let first = tmp.path().join("first.lp");
+    std::fs::write(&first, lines(1_700_000_000, 100)).unwrap();
+    let run = |file: &std::path::Path, force: bool| {
+        let mut args = vec![
+            "import",
+            "--config",
+            config.to_str().unwrap(),
+            "--precision",
+            "s",
+        ];
+        if force {
+            args.push("--force");
+        }
+        args.push(file.to_str().unwrap());
+        run_cli(&args)
+    };
+    let (code, out, err) = run(&first, false);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("imported 100 points (100 L)"), "{out}");
+    assert!(!out.contains("note:"), "{out}");
+
+    let (code, out, err) = run(&first, false);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("was already imported on"), "{err}");
+    assert!(
+        err.contains("100 points, 100 L") && err.contains("--force"),
+        "{err}"
+    );
+
+    // A second export that overlaps the first by 40 seconds.
+    let second = tmp.path().join("second.lp");
+    std::fs::write(&second, lines(1_700_000_060, 100)).unwrap();
+    let (code, out, err) = run(&second, false);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("meter main already had 40 events in the time span"),
+        "{out}"
+    );
+
+    let (code, out, err) = run(&first, true);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("imported 100 points"), "{out}");
+}
