@@ -88,8 +88,12 @@ pub fn address_domain(addr: &str) -> String {
 
 /// The one-line summary of a transition, without the `[watermeter]` prefix.
 pub fn summary(rule: &Rule, meter: &str, t: &Transition) -> String {
-    rule.kind
-        .summary(meter, t.value, t.kind == TransitionKind::Resolved)
+    rule.kind.summary(
+        meter,
+        t.value,
+        t.kind == TransitionKind::Resolved,
+        t.detail.as_deref(),
+    )
 }
 
 fn body(rule: &Rule, meter: &str, t: &Transition, tz: Tz) -> Vec<String> {

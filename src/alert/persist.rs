@@ -274,6 +274,13 @@ impl UsageView for StoreUsage {
         logged("events", r.map(|()| times))
     }
 
+    fn meter_alarms(&self, meter: &str) -> Vec<String> {
+        let Some(idx) = self.idx(meter) else {
+            return Vec::new();
+        };
+        logged("the meter's alarms", self.store.meter_alarms(idx))
+    }
+
     fn flow_l_per_min(&self, meter: &str, now_ms: i64) -> f64 {
         let Some(idx) = self.idx(meter) else {
             return 0.0;

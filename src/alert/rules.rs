@@ -24,6 +24,9 @@ pub trait UsageView {
     fn event_times(&self, meter: &str, from_ms: i64, to_ms: i64) -> Vec<i64>;
     /// Flow now in L/min, as the dashboard shows it (`figures::flow_l_per_min`).
     fn flow_l_per_min(&self, meter: &str, now_ms: i64) -> f64;
+    /// The alarm flags the meter itself reports now (a radio meter's "leak",
+    /// "burst", …); empty when it reports none or cannot report any.
+    fn meter_alarms(&self, meter: &str) -> Vec<String>;
 }
 
 /// One evaluation of a rule's condition at one instant.
@@ -63,6 +66,7 @@ mod memory {
     pub struct MemoryUsage {
         events: HashMap<String, Vec<(i64, f64)>>,
         seen: HashMap<String, i64>,
+        alarms: HashMap<String, Vec<String>>,
     }
 
     impl MemoryUsage {
@@ -76,6 +80,14 @@ mod memory {
             let at = events.partition_point(|(t, _)| *t <= ts_ms);
             events.insert(at, (ts_ms, liters));
             self.see(meter, ts_ms);
+        }
+
+        /// The meter reports these alarm flags from now on (empty: none).
+        pub fn alarms(&mut self, meter: &str, flags: &[&str]) {
+            self.alarms.insert(
+                meter.to_owned(),
+                flags.iter().map(|f| f.to_string()).collect(),
+            );
         }
 
         /// A sample that carried no water (a counter that did not move).
@@ -117,6 +129,10 @@ mod memory {
             self.in_range(meter, from_ms, to_ms)
                 .map(|(t, _)| *t)
                 .collect()
+        }
+
+        fn meter_alarms(&self, meter: &str) -> Vec<String> {
+            self.alarms.get(meter).cloned().unwrap_or_default()
         }
 
         fn flow_l_per_min(&self, meter: &str, now_ms: i64) -> f64 {

@@ -70,7 +70,7 @@ impl TransitionKind {
 }
 
 /// A change worth one mail.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
     pub kind: TransitionKind,
     pub at_ms: i64,
@@ -78,8 +78,10 @@ pub struct Transition {
     pub value: f64,
     /// When the alert started firing (for `Resolved`: the episode that just ended).
     pub firing_since_ms: i64,
-    /// Liters per minute over the last 5 minutes.
+    /// Flow now in L/min (the dashboard's figure).
     pub flow_l_per_min: f64,
+    /// What the kind adds in words (a meter's alarm flags), if anything.
+    pub detail: Option<String>,
 }
 
 /// One line of an alert's history, as the dashboard and `/api/v1/alerts` show it.
@@ -123,6 +125,7 @@ pub fn evaluate(
         value: m.value,
         firing_since_ms: state.firing_since.or(next.firing_since).unwrap_or(now_ms),
         flow_l_per_min: usage.flow_l_per_min(&rule.meter, now_ms),
+        detail: rule.kind.detail(&rule.meter, usage),
     });
     Evaluation {
         persist: transition.is_some() || next.differs_in_phase(state),

@@ -52,6 +52,8 @@ pub mod meter_field {
     pub const READING_OVERRIDE: u8 = 6;
     /// The reading engine's position for an absolute source (`readings::encode`).
     pub const READING: u8 = 7;
+    /// The alarm flags the meter itself reports now, one per line.
+    pub const ALARMS: u8 = 8;
 }
 
 pub fn series_key(prefix: u8, meter: u16, slot: u32) -> [u8; 7] {

@@ -50,6 +50,34 @@ impl MeterSlot {
 }
 
 impl Store {
+    /// The alarm flags the meter itself reports now (a radio meter's telegram).
+    pub fn meter_alarms(&self, meter: MeterIdx) -> Result<Vec<String>, StoreError> {
+        let key = meter_key(self.slot(meter)?.key, meter_field::ALARMS);
+        Ok(self
+            .data()?
+            .get(key)?
+            .map(|v| {
+                String::from_utf8_lossy(&v)
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// The meter reports these alarm flags from now on (empty: none), through the
+    /// journal; nothing is written when they did not change.
+    pub fn set_meter_alarms(&self, meter: MeterIdx, flags: &[String]) -> Result<(), StoreError> {
+        if self.meter_alarms(meter)? == flags {
+            return Ok(());
+        }
+        let key = meter_key(self.slot(meter)?.key, meter_field::ALARMS).to_vec();
+        let value = flags.join("\n").into_bytes();
+        self.write_ops(|_| vec![Op::Put { key, value }], true)?;
+        Ok(())
+    }
+
     /// Values the reading engine ignored since the start, by reason (`decrease`,
     /// `jump`, `stale`), and how often the baseline moved down to agreeing readings.
     pub fn readings_ignored(&self, meter: MeterIdx) -> ([(&'static str, u64); 3], u64) {

@@ -5,7 +5,9 @@
 //! The meter whose `[meter.wmbus] id` is the telegram's `id` takes `total_m3` as
 //! its absolute reading at `timestamp` (the receive time without one), through the
 //! reading engine: a meter resending the same total every few seconds adds nothing,
-//! a misread is ignored. 204 once stored (after the fsync), 400 with the reason.
+//! a misread is ignored. The meter's own alarm flags (`current_alarms`, `status`,
+//! …: leak, burst, backflow, dry) are kept as the meter's alarms for the
+//! `meter_alarm` alert kind. 204 once stored (after the fsync), 400 with the reason.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -49,6 +51,34 @@ impl Refused {
     }
 }
 
+/// The fields in which wmbusmeters' drivers report a meter's alarms.
+const ALARM_FIELDS: [&str; 4] = ["current_alarms", "alarms", "current_status", "status"];
+
+/// The alarm flags of a telegram, lower case (`None`: it reports no status at all;
+/// empty: it reports "OK"). Pure.
+pub fn alarms(body: &[u8]) -> Option<Vec<String>> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let t = v.as_object()?;
+    let mut seen = false;
+    let mut flags: Vec<String> = Vec::new();
+    for field in ALARM_FIELDS {
+        let Some(text) = t.get(field).and_then(serde_json::Value::as_str) else {
+            continue;
+        };
+        seen = true;
+        for word in text.split([',', ' ', ';']).map(|w| w.trim().to_lowercase()) {
+            let quiet = matches!(
+                word.as_str(),
+                "" | "ok" | "no_alarm" | "none" | "null" | "no_error"
+            );
+            if !quiet && !flags.contains(&word) {
+                flags.push(word);
+            }
+        }
+    }
+    seen.then_some(flags)
+}
+
 /// The sample a telegram stands for; without a `timestamp` it gets `now_ms`. Pure.
 pub fn read(meters: &[MeterConfig], body: &[u8], now_ms: i64) -> Result<Sample, Refused> {
     let v: serde_json::Value =
@@ -88,6 +118,14 @@ pub async fn ingest(State(state): State<AppState>, body: Bytes) -> Result<Respon
         state.stats.log_bad("http wmbusmeters", &e);
         ApiError::BadRequest(e.to_string())
     })?;
+    // The alarms first: the alert evaluation that follows the stored reading sees them.
+    if let Some(flags) = alarms(&body) {
+        let (store, meter) = (state.store.clone(), sample.meter);
+        tokio::task::spawn_blocking(move || store.set_meter_alarms(meter, &flags))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    }
     state
         .writer
         .submit_durable(vec![sample])
@@ -116,6 +154,23 @@ mod tests {
         assert_eq!(s.value, SampleValue::Reading(123_529.0));
         let no_time = br#"{"id":"33225544","total_m3":1.5}"#;
         assert_eq!(read(&meters(), no_time, 7).unwrap().ts_ms, 7);
+    }
+
+    #[test]
+    fn alarm_flags_are_read_from_the_drivers_fields() {
+        assert_eq!(alarms(br#"{"id":"1","total_m3":1}"#), None);
+        assert_eq!(
+            alarms(br#"{"current_alarms":"no_alarm","status":"OK"}"#),
+            Some(vec![])
+        );
+        assert_eq!(
+            alarms(br#"{"current_alarms":"leak,burst","status":"LEAK"}"#),
+            Some(vec!["leak".to_string(), "burst".to_string()])
+        );
+        assert_eq!(
+            alarms(br#"{"status":"DRY BACKFLOW"}"#),
+            Some(vec!["dry".to_string(), "backflow".to_string()])
+        );
     }
 
     #[test]

@@ -208,3 +208,44 @@ fn wmbusmeters_telegrams_are_readings_and_repeats_add_nothing() {
         "{metrics}"
     );
 }
+
+/// A radio meter's own leak flag, as wmbusmeters reports it, fires a `meter_alarm`
+/// alert with its words in a real mail, and resolves when the flag clears.
+#[test]
+fn a_radio_meters_leak_flag_fires_a_meter_alarm_by_mail() {
+    let smtp = crate::alerts::Smtp::started();
+    let extra = format!(
+        "[[meter]]\nid = \"main\"\nname = \"House\"\n[meter.wmbus]\nid = \"33225544\"\n\
+         [[alert]]\nname = \"The meter reports a leak\"\nmeter = \"main\"\nkind = \"meter_alarm\"\nflags = \"leak\"\n\
+         [smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"starttls\"\nusername = \"{}\"\npassword_file = \"{}\"\n\
+         from = \"watermeter <pi@example.org>\"\nto = [\"owner@example.org\"]\nca_file = \"{}\"\n",
+        smtp.port,
+        crate::alerts::USER,
+        smtp.dir.path().join("password").display(),
+        smtp.ca_file().display()
+    );
+    let (app, _tmp) = App::start("UTC", &extra);
+    let url = app.url("/api/v1/ingest/wmbusmeters");
+    let json = [("content-type", "application/json")];
+    let telegram = |total: &str, alarms: &str| {
+        format!(
+            r#"{{"_":"telegram","media":"water","meter":"iperl","id":"33225544","total_m3":{total},"current_alarms":"{alarms}"}}"#
+        )
+    };
+    let r = request("POST", &url, &json, &telegram("123.529", "no_alarm"));
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = request("POST", &url, &json, &telegram("123.530", "leak,backflow"));
+    assert_eq!(r.status, 204, "{}", r.body);
+    let mails = smtp.wait_mails(1);
+    assert_eq!(
+        mails[0].subject,
+        "[watermeter] House: the meter itself reports an alarm: leak"
+    );
+    let r = request("POST", &url, &json, &telegram("123.531", "no_alarm"));
+    assert_eq!(r.status, 204, "{}", r.body);
+    let mails = smtp.wait_mails(2);
+    assert_eq!(
+        mails[1].subject,
+        "[watermeter] resolved: House: the meter no longer reports an alarm"
+    );
+}

@@ -69,7 +69,7 @@ impl AlertKind for ContinuousFlow {
         self.quiet
     }
 
-    fn summary(&self, meter: &str, value: f64, resolved: bool) -> String {
+    fn summary(&self, meter: &str, value: f64, resolved: bool, _detail: Option<&str>) -> String {
         let limit = duration(self.duration.as_secs_f64());
         if resolved {
             format!("{meter}: the water stopped (limit {limit} of continuous flow)")

@@ -11,6 +11,7 @@
 //! one line in [`KINDS`]. Nothing else in the engine, the outbox or the pages.
 
 pub mod continuous_flow;
+pub mod meter_alarm;
 pub mod night_use;
 pub mod no_data;
 pub mod volume;
@@ -45,8 +46,13 @@ pub trait AlertKind: Send + Sync + std::fmt::Debug {
     /// state machine caps it at `state::MAX_RESOLVE_HOLD`).
     fn resolve_hold(&self) -> Duration;
     /// One line about a transition, as the subject says it: "main: 120 L in 1 h
-    /// (limit 100 L)". `value` is the measurement, `resolved` whether it resolved.
-    fn summary(&self, meter: &str, value: f64, resolved: bool) -> String;
+    /// (limit 100 L)". `value` is the measurement, `resolved` whether it resolved,
+    /// `detail` what [`AlertKind::detail`] said when it happened.
+    fn summary(&self, meter: &str, value: f64, resolved: bool, detail: Option<&str>) -> String;
+    /// Words a transition carries beside its value (a meter's own alarm flags).
+    fn detail(&self, _meter: &str, _usage: &dyn UsageView) -> Option<String> {
+        None
+    }
     /// The rule in words for the pages: "more than 100 L within 1 h".
     fn describe(&self) -> String;
 }
@@ -67,6 +73,7 @@ pub const KINDS: &[&KindDef] = &[
     &continuous_flow::DEF,
     &night_use::DEF,
     &no_data::DEF,
+    &meter_alarm::DEF,
 ];
 
 /// A configured alert, ready to evaluate.

@@ -77,7 +77,7 @@ impl AlertKind for NightUse {
         Duration::MAX
     }
 
-    fn summary(&self, meter: &str, value: f64, _resolved: bool) -> String {
+    fn summary(&self, meter: &str, value: f64, _resolved: bool, _detail: Option<&str>) -> String {
         format!(
             "{meter}: {} at night {}–{} (limit {})",
             liters(value),

@@ -58,7 +58,7 @@ impl AlertKind for NoData {
         self.after
     }
 
-    fn summary(&self, meter: &str, value: f64, resolved: bool) -> String {
+    fn summary(&self, meter: &str, value: f64, resolved: bool, _detail: Option<&str>) -> String {
         let limit = duration(self.after.as_secs_f64());
         if resolved {
             format!("{meter}: data is arriving again (limit {limit} of silence)")

@@ -215,7 +215,7 @@ fn alert_kind_must_be_known() {
         &[(
             6,
             "alert[0].kind",
-            "use \"volume\", \"continuous_flow\", \"night_use\" or \"no_data\"",
+            "use \"volume\", \"continuous_flow\", \"night_use\", \"no_data\" or \"meter_alarm\"",
         )],
     );
     check(&alert(""), &[(3, "alert[0].kind", "`kind` is missing")]);
@@ -282,7 +282,7 @@ fn every_kind_says_its_rule_and_its_transitions_in_words() {
     };
     assert_eq!(no_data.describe(), "no pulse for 2 d");
     assert_eq!(
-        no_data.summary("House", 0.0, true),
+        no_data.summary("House", 0.0, true, None),
         "House: data is arriving again (limit 2 d of silence)"
     );
     let flow = ContinuousFlow {
@@ -316,4 +316,29 @@ fn every_kind_has_its_own_name_and_keys() {
             );
         }
     }
+}
+
+#[test]
+fn a_meter_alarm_fires_while_the_meter_reports_its_flag_and_says_which() {
+    use crate::alert::rules::MemoryUsage;
+    let (kind, _) = kind_of("kind = \"meter_alarm\"\n");
+    let (leak_only, _) = kind_of("kind = \"meter_alarm\"\nflags = \"leak\"\n");
+    let mut usage = MemoryUsage::new();
+    let tz = chrono_tz::UTC;
+    assert!(!kind.measure("main", &usage, 0, tz, None).breached);
+    usage.alarms("main", &["dry"]);
+    assert!(kind.measure("main", &usage, 0, tz, None).breached);
+    assert!(!leak_only.measure("main", &usage, 0, tz, None).breached);
+    usage.alarms("main", &["leak", "burst"]);
+    assert!(leak_only.measure("main", &usage, 0, tz, None).breached);
+    let detail = kind.detail("main", &usage);
+    assert_eq!(
+        kind.summary("House", 2.0, false, detail.as_deref()),
+        "House: the meter itself reports an alarm: leak, burst"
+    );
+    assert_eq!(leak_only.describe(), "the meter reports leak");
+    check(
+        &alert("kind = \"meter_alarm\"\nflags = [\"leak\"]\n"),
+        &[(7, "alert[0].flags", "must be one flag in quotes")],
+    );
 }

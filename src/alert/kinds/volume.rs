@@ -63,7 +63,7 @@ impl AlertKind for Volume {
         self.window
     }
 
-    fn summary(&self, meter: &str, value: f64, _resolved: bool) -> String {
+    fn summary(&self, meter: &str, value: f64, _resolved: bool, _detail: Option<&str>) -> String {
         format!(
             "{meter}: {} in {} (limit {})",
             liters(value),

@@ -20,6 +20,7 @@ fn transition(kind: TransitionKind, value: f64, since: &str, at: &str) -> Transi
         value,
         firing_since_ms: vienna(since),
         flow_l_per_min: 4.3,
+        detail: None,
     }
 }
 
@@ -119,9 +120,10 @@ fn message_id_is_the_same_for_the_same_transition_and_differs_otherwise() {
     );
     let resolved = Transition {
         kind: TransitionKind::Resolved,
-        ..firing
+        ..firing.clone()
     };
-    let id = |t| compose(&r, "House", &t, &ctx()).0.message_id;
+    let id = |t: &Transition| compose(&r, "House", t, &ctx()).0.message_id;
+    let (firing, resolved) = (&firing, &resolved);
     assert_eq!(id(firing), id(firing));
     assert_ne!(id(firing), id(resolved));
     assert!(id(firing).starts_with('<') && id(firing).ends_with("@example.org>"));
