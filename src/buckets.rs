@@ -180,6 +180,19 @@ pub fn day_start(tz: Tz, d: NaiveDate) -> i64 {
     c
 }
 
+/// The instant of a local wall-clock time in `tz`: the earlier one when it exists
+/// twice (DST fold), the first instant after it when it does not exist (DST gap).
+pub fn local_ms(tz: Tz, t: chrono::NaiveDateTime) -> i64 {
+    use chrono::TimeZone;
+    for step in 0..16 {
+        let shifted = t + chrono::Duration::minutes(15 * step);
+        if let Some(dt) = tz.from_local_datetime(&shifted).earliest() {
+            return dt.timestamp_millis();
+        }
+    }
+    t.and_utc().timestamp_millis()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

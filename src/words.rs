@@ -62,6 +62,15 @@ pub fn duration(secs: f64) -> String {
     }
 }
 
+/// An instant as pages and mails write it: local "2026-11-26 03:00" in `tz`.
+pub fn local_time(tz: chrono_tz::Tz, ts_ms: i64) -> String {
+    use chrono::TimeZone;
+    match tz.timestamp_millis_opt(ts_ms).single() {
+        Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
+        None => ts_ms.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

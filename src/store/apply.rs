@@ -215,6 +215,7 @@ impl<'s> Applier<'s> {
     /// Adds record `seq` (ending at journal offset `end`). Ops that read what sled
     /// holds (a range delete, a reading) write out everything before them first.
     pub fn add(&mut self, seq: u64, end: u64, ops: &[Op]) -> Result<(), StoreError> {
+        let mut write_now = false;
         for op in ops {
             match op {
                 Op::Events { forward, events } => self.add_events(seq, *forward, events)?,
@@ -251,10 +252,31 @@ impl<'s> Applier<'s> {
                     self.puts
                         .insert(anchor, Some(encode_anchor(*at_ms, before).to_vec()));
                 }
+                Op::Correct {
+                    meter,
+                    from_ms,
+                    to_ms,
+                    set_ml,
+                    at_ms,
+                    reason,
+                } => {
+                    // It reads and rewrites whole blocks and sums: everything before
+                    // it is written first, and it is written at once, so no later
+                    // event is added to a block or sum it has not seen.
+                    self.write()?;
+                    let puts = self
+                        .store
+                        .correction_puts(seq, *meter, *from_ms, *to_ms, *set_ml, *at_ms, reason)?;
+                    self.puts.extend(puts);
+                    write_now = true;
+                }
             }
         }
         self.position = Some((seq, end));
         self.pending_records += 1;
+        if write_now {
+            self.write()?;
+        }
         Ok(())
     }
 
@@ -429,7 +451,7 @@ impl<K: Ord + Copy, V: Default> RunMap<K, V> {
 
 /// Local day numbers of instants, remembering the last day's bounds: samples
 /// come in time order, so most lookups skip the time zone arithmetic.
-pub(super) struct LocalDays {
+pub(crate) struct LocalDays {
     tz: Tz,
     /// `[start, end)` of `day` as UTC instants.
     cached: Option<(i64, i64, i64)>,

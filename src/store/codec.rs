@@ -40,6 +40,8 @@ pub mod prefix {
     pub const UNPLACED: u8 = b'U';
     /// Files imported (owned by `transfer`): `I | fingerprint` → JSON summary.
     pub const IMPORTED: u8 = b'I';
+    /// The corrections' audit list (`store::correct`): `C | meter u16 | seq u64` → JSON.
+    pub const CORRECTIONS: u8 = b'C';
 }
 
 /// Fields of the per-meter state under `prefix::METER`.

@@ -17,6 +17,7 @@
 
 mod apply;
 pub mod codec;
+pub mod correct;
 pub mod faults;
 pub mod forward;
 mod handle;

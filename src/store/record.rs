@@ -48,6 +48,16 @@ pub enum Op {
         was_m3: f64,
         was_anchor_ms: i64,
     },
+    /// The owner's correction of `[from_ms, to_ms)`: its events go, and with
+    /// `set_ml` that many milliliters are spread over it instead (`store::correct`).
+    Correct {
+        meter: u16,
+        from_ms: i64,
+        to_ms: i64,
+        set_ml: Option<u64>,
+        at_ms: i64,
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -66,6 +76,7 @@ mod tag {
     pub const DEL: u8 = 3;
     pub const DEL_RANGE: u8 = 4;
     pub const SET_READING: u8 = 5;
+    pub const CORRECT: u8 = 6;
 }
 
 pub fn encode(ops: &[Op]) -> Vec<u8> {
@@ -111,6 +122,23 @@ pub fn encode(ops: &[Op]) -> Vec<u8> {
                 out.extend_from_slice(&at_ms.to_le_bytes());
                 out.extend_from_slice(&was_m3.to_le_bytes());
                 out.extend_from_slice(&was_anchor_ms.to_le_bytes());
+            }
+            Op::Correct {
+                meter,
+                from_ms,
+                to_ms,
+                set_ml,
+                at_ms,
+                reason,
+            } => {
+                out.push(tag::CORRECT);
+                put_varint(&mut out, u64::from(*meter));
+                out.extend_from_slice(&from_ms.to_le_bytes());
+                out.extend_from_slice(&to_ms.to_le_bytes());
+                // 0: delete; n + 1: set n milliliters.
+                put_varint(&mut out, set_ml.map_or(0, |ml| ml.saturating_add(1)));
+                out.extend_from_slice(&at_ms.to_le_bytes());
+                put_bytes(&mut out, reason.as_bytes());
             }
         }
     }
@@ -159,6 +187,14 @@ pub fn decode(payload: &[u8]) -> Result<Vec<Op>, DecodeError> {
                 at_ms: i64::from_le_bytes(r.array()?),
                 was_m3: f64::from_le_bytes(r.array()?),
                 was_anchor_ms: i64::from_le_bytes(r.array()?),
+            },
+            tag::CORRECT => Op::Correct {
+                meter: u16::try_from(r.varint()?).map_err(|_| DecodeError::Short)?,
+                from_ms: i64::from_le_bytes(r.array()?),
+                to_ms: i64::from_le_bytes(r.array()?),
+                set_ml: r.varint()?.checked_sub(1),
+                at_ms: i64::from_le_bytes(r.array()?),
+                reason: String::from_utf8_lossy(&r.bytes()?).into_owned(),
             },
             other => return Err(DecodeError::UnknownOp(other)),
         };

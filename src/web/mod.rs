@@ -9,6 +9,7 @@ mod api;
 mod assets;
 pub mod auth;
 pub mod chart;
+mod corrections;
 mod csrf;
 mod csv;
 pub mod dashboard;
@@ -114,6 +115,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/meters", get(api::meters))
         .route("/api/v1/meters/{id}", get(api::meter))
         .route("/api/v1/meters/{id}/usage", get(api::usage))
+        .route(
+            "/api/v1/meters/{id}/corrections",
+            get(corrections::list).post(corrections::create),
+        )
         .route("/api/v1/alerts", get(alerts::list))
         .route("/metrics", get(metrics::handler))
         .route("/healthz", get(api::healthz))
@@ -167,4 +172,5 @@ fn pages() -> Router<AppState> {
         .route("/events", get(live::events))
         .route("/settings", get(settings::page))
         .route("/settings/reading", post(settings::set_reading))
+        .route("/settings/corrections", post(settings::correct))
 }

@@ -1,5 +1,8 @@
-//! `GET /settings` and `POST /settings/reading`: set what the physical meter shows
-//! now ("the meter shows 1234.567 m³"), so the dashboard's reading matches it.
+//! `GET /settings`, `POST /settings/reading` and `POST /settings/corrections`: set
+//! what the physical meter shows now ("the meter shows 1234.567 m³"), so the
+//! dashboard's reading matches it (pulse meters only: a sensor that reads the
+//! meter's own register sets it by itself); correct the events of a range; and see
+//! the audit list of corrections and the misreads the reading engine ignored.
 //!
 //! The form carries a CSRF token (see `csrf`); a login check, when auth is
 //! configured, runs before these handlers in the pages' auth layer, not here.
@@ -24,14 +27,79 @@ const MAX_READING_M3: f64 = 1e9;
 #[template(path = "settings.html")]
 pub struct SettingsPage {
     layout: Layout,
-    meters: Vec<MeterFigures>,
+    meters: Vec<MeterSettings>,
     token: &'static str,
     saved: Option<String>,
+    corrected: Option<String>,
+}
+
+/// One meter on the settings page.
+pub struct MeterSettings {
+    pub m: MeterFigures,
+    /// Its reading comes from a sensor that reads the meter's register.
+    pub from_sensor: bool,
+    /// "3 readings ignored as misreads (…)", when any were.
+    pub misreads: Option<String>,
+    pub corrections: Vec<CorrectionRow>,
+}
+
+/// One line of the audit list.
+pub struct CorrectionRow {
+    pub at: String,
+    pub range: String,
+    pub what: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct PageParams {
     saved: Option<String>,
+    corrected: Option<String>,
+}
+
+/// Whether the meter's reading comes from the meter's own register (a camera
+/// reader, a radio meter, an MQTT reading), which the owner does not set by hand.
+pub fn reads_its_register(m: &crate::config::MeterConfig) -> bool {
+    use crate::config::{FieldSelector, MqttForm};
+    matches!(m.line_protocol.field, FieldSelector::Reading { .. })
+        || m.wmbus_id.is_some()
+        || m.mqtt_in
+            .as_ref()
+            .is_some_and(|i| i.form == MqttForm::Reading)
+}
+
+/// The engine's ignored values in words, or `None` when there were none. Pure.
+pub fn misreads_words(ignored: [(&str, u64); 3], reanchored: u64) -> Option<String> {
+    let n: u64 = ignored.iter().map(|(_, n)| n).sum();
+    if n == 0 && reanchored == 0 {
+        return None;
+    }
+    let parts: Vec<String> = ignored
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(why, n)| {
+            let what = match *why {
+                "decrease" => "below the meter's reading",
+                "jump" => "rising faster than the pipe can deliver",
+                _ => "stale or repeated",
+            };
+            format!("{n} {what}")
+        })
+        .collect();
+    let mut text = format!(
+        "{n} value{} ignored as misreads since the start",
+        if n == 1 { "" } else { "s" }
+    );
+    if !parts.is_empty() {
+        text.push_str(&format!(" ({})", parts.join(", ")));
+    }
+    if reanchored > 0 {
+        text.push_str(&format!(
+            "; {reanchored} time{} several readings agreed on a lower value and the reading moved down to them",
+            if reanchored == 1 { "" } else { "s" }
+        ));
+    }
+    Some(text + ".")
 }
 
 pub async fn page(
@@ -40,22 +108,51 @@ pub async fn page(
 ) -> Result<Response, PageError> {
     let now = chrono::Utc::now().timestamp_millis();
     let today = rfc3339(&state, now);
-    let meters = (0..state.config.meters.len())
-        .map(|i| {
-            Ok(MeterFigures::new(
-                &snapshot(&state, i as MeterIdx, now)?,
-                &today,
-            ))
+    let when = |ms: i64| crate::words::local_time(state.config.timezone, ms);
+    let meters = state
+        .config
+        .meters
+        .iter()
+        .enumerate()
+        .map(|(i, config)| {
+            let idx = i as MeterIdx;
+            let (ignored, reanchored) = state.store.readings_ignored(idx);
+            let corrections = state
+                .store
+                .corrections(idx)
+                .map_err(|e| PageError::Internal(e.to_string()))?
+                .iter()
+                .rev()
+                .map(|c| CorrectionRow {
+                    at: when(c.at_ms),
+                    range: format!("{} – {}", when(c.from_ms), when(c.to_ms)),
+                    what: match c.action.as_str() {
+                        "delete" => format!("deleted {}", crate::words::liters(c.removed_liters)),
+                        _ => format!(
+                            "set to {} (was {})",
+                            crate::words::liters(c.set_liters),
+                            crate::words::liters(c.removed_liters)
+                        ),
+                    },
+                    reason: c.reason.clone(),
+                })
+                .collect();
+            Ok(MeterSettings {
+                m: MeterFigures::new(&snapshot(&state, idx, now)?, &today),
+                from_sensor: reads_its_register(config),
+                misreads: misreads_words(ignored, reanchored),
+                corrections,
+            })
         })
         .collect::<Result<Vec<_>, PageError>>()?;
-    let saved = q
-        .saved
-        .and_then(|id| state.meter(&id).map(|(_, m)| m.name.clone()));
+    let name_of =
+        |id: Option<String>| id.and_then(|id| state.meter(&id).map(|(_, m)| m.name.clone()));
     let page = SettingsPage {
         layout: Layout::new(&state, "Settings", "settings"),
         meters,
         token: csrf::token(),
-        saved,
+        saved: name_of(q.saved),
+        corrected: name_of(q.corrected),
     };
     Ok(([(header::SET_COOKIE, csrf::set_cookie())], page).into_response())
 }
@@ -77,9 +174,15 @@ pub async fn set_reading(
             "The form had expired or did not come from this dashboard. Open the settings page again and resubmit.".into(),
         ));
     }
-    let (idx, _) = state.meter(&f.meter).ok_or_else(|| {
+    let (idx, config) = state.meter(&f.meter).ok_or_else(|| {
         PageError::NotFound(format!("No meter with the id '{}' is configured.", f.meter))
     })?;
+    if reads_its_register(config) {
+        return Err(PageError::BadRequest(format!(
+            "The reading of '{}' comes from its sensor, which reads the meter itself; it cannot be set by hand. To correct history, use a correction below the reading.",
+            f.meter
+        )));
+    }
     let m3 = parse_reading(&f.reading_m3).map_err(PageError::BadRequest)?;
     let now = chrono::Utc::now().timestamp_millis();
     state
@@ -89,6 +192,77 @@ pub async fn set_reading(
         .map_err(|e| PageError::Internal(format!("setting the reading of '{}': {e}", f.meter)))?;
     tracing::info!(meter = f.meter, m3, "meter reading set from the dashboard");
     Ok(Redirect::to(&format!("/settings?saved={}", f.meter)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CorrectionForm {
+    meter: String,
+    /// `datetime-local` values ("2026-11-26T00:00"), in the configured zone.
+    from: String,
+    to: String,
+    action: String,
+    liters: Option<String>,
+    reason: String,
+    csrf: Option<String>,
+}
+
+pub async fn correct(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<CorrectionForm>,
+) -> Result<Redirect, PageError> {
+    if !csrf::verify(&headers, f.csrf.as_deref()) {
+        return Err(PageError::Forbidden(
+            "The form had expired or did not come from this dashboard. Open the settings page again and resubmit.".into(),
+        ));
+    }
+    let (idx, _) = state.meter(&f.meter).ok_or_else(|| {
+        PageError::NotFound(format!("No meter with the id '{}' is configured.", f.meter))
+    })?;
+    let tz = state.config.timezone;
+    let local = |key: &str, v: &str| -> Result<String, PageError> {
+        let t =
+            chrono::NaiveDateTime::parse_from_str(v.trim(), "%Y-%m-%dT%H:%M").map_err(|_| {
+                PageError::BadRequest(format!(
+                    "'{v}' is not a time for {key}; pick a date and time."
+                ))
+            })?;
+        let ms = crate::buckets::local_ms(tz, t);
+        Ok(crate::figures::rfc3339(tz, ms))
+    };
+    let liters = match f.liters.as_deref().map(str::trim) {
+        Some(l) if !l.is_empty() && f.action == "set_liters" => Some(
+            l.replace(',', ".")
+                .parse::<f64>()
+                .map_err(|_| PageError::BadRequest(format!("'{l}' is not a number of liters.")))?,
+        ),
+        _ => None,
+    };
+    // The same checks and words as the API.
+    let mut body = serde_json::json!({
+        "from": local("from", &f.from)?,
+        "to": local("to", &f.to)?,
+        "action": f.action,
+        "reason": f.reason,
+    });
+    if let (Some(l), Some(o)) = (liters, body.as_object_mut()) {
+        o.insert("liters".into(), l.into());
+    }
+    let c =
+        super::corrections::check(body.to_string().as_bytes()).map_err(PageError::BadRequest)?;
+    let store = state.store.clone();
+    let now = chrono::Utc::now().timestamp_millis();
+    tokio::task::spawn_blocking(move || {
+        store.correct(idx, c.from_ms, c.to_ms, c.set_liters, &c.reason, now)
+    })
+    .await
+    .map_err(|e| PageError::Internal(e.to_string()))?
+    .map_err(|e| PageError::Internal(format!("correcting '{}': {e}", f.meter)))?;
+    tracing::info!(meter = f.meter, "history corrected from the dashboard");
+    Ok(Redirect::to(&format!(
+        "/settings?corrected={}#corrections-{}",
+        f.meter, f.meter
+    )))
 }
 
 /// "1234.567" or "1234,567" (a decimal comma is common on meters) → m³.

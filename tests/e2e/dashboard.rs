@@ -214,13 +214,17 @@ fn settings_token(app: &App) -> (String, String) {
 }
 
 fn post_form(app: &App, body: &str, cookie: Option<&str>) -> Answer {
+    post_form_to(app, "/settings/reading", body, cookie)
+}
+
+fn post_form_to(app: &App, path: &str, body: &str, cookie: Option<&str>) -> Answer {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .build()
         .into();
     let mut req = agent
-        .post(&app.url("/settings/reading"))
+        .post(&app.url(path))
         .header("content-type", "application/x-www-form-urlencoded");
     if let Some(c) = cookie {
         req = req.header("cookie", c);
@@ -271,6 +275,46 @@ fn the_reading_form_needs_the_csrf_token_and_then_sets_the_reading() {
     let page = get(&app.url("/settings?saved=main")).body;
     assert!(page.contains("Saved: House"));
     assert!(get(&app.url("/")).body.contains(">1234.567</span>"));
+}
+
+#[test]
+fn a_correction_on_the_settings_page_lands_in_the_audit_list() {
+    let (app, _tmp) = App::start("Europe/Vienna", "");
+    // 30 L between 02:00 and 02:30 local time (UTC+2 in June).
+    let body: String = (0..30)
+        .map(|i| format!("water,meter=main liters=1 {}\n", 1_748_736_000 + i * 60))
+        .collect();
+    assert_eq!(post(&app.url("/write?precision=s"), &body).status, 204);
+    let (token, cookie) = settings_token(&app);
+    let form = format!(
+        "csrf={token}&meter=main&from=2025-06-01T02%3A10&to=2025-06-01T02%3A20&action=set_liters&liters=2%2C5&reason=misread+by+the+camera"
+    );
+    let no_cookie = post_form_to(&app, "/settings/corrections", &form, None);
+    assert_eq!(no_cookie.status, 403);
+    assert_eq!(app.total_liters("main"), 30.0);
+    let ok = post_form_to(&app, "/settings/corrections", &form, Some(&cookie));
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(app.total_liters("main"), 22.5);
+    let page = get(&app.url("/settings?corrected=main")).body;
+    assert!(page.contains("Corrected: House"), "{page}");
+    assert!(page.contains("<td>2025-06-01 02:10 – 2025-06-01 02:20</td><td>set to 2.5 L (was 10 L)</td><td>misread by the camera</td>"), "{page}");
+}
+
+#[test]
+fn a_meter_read_by_its_sensor_has_no_reading_form() {
+    let extra = "[[meter]]\nid = \"main\"\nname = \"House\"\n[meter.wmbus]\nid = \"1\"\n";
+    let (app, _tmp) = App::start("UTC", extra);
+    let (token, cookie) = settings_token(&app);
+    let page = get(&app.url("/settings")).body;
+    assert!(page.contains("read by its sensor"), "{page}");
+    assert!(!page.contains("name=\"reading_m3\""), "{page}");
+    let a = post_form(
+        &app,
+        &format!("meter=main&reading_m3=5&csrf={token}"),
+        Some(&cookie),
+    );
+    assert_eq!(a.status, 400);
+    assert!(a.body.contains("comes from its sensor"), "{}", a.body);
 }
 
 /// Reads server-sent events until one named `meters` arrives; returns its data.

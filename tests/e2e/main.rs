@@ -15,6 +15,7 @@ mod cli;
 mod clock;
 mod compression;
 mod corpus;
+mod corrections;
 mod crash;
 mod dashboard;
 mod demo;
