@@ -18,7 +18,9 @@ fn open(dir: &std::path::Path) -> Store {
 }
 
 /// Everything a page reads: total, days around the range, events, last event.
-fn seen(s: &Store) -> (u64, Vec<u64>, Vec<(i64, u64)>, Option<i64>) {
+type Seen = (u64, Vec<u64>, Vec<(i64, u64)>, Option<i64>);
+
+fn seen(s: &Store) -> Seen {
     let days = s
         .usage(
             0,

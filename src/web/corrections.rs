@@ -55,7 +55,7 @@ pub fn check(body: &[u8]) -> Result<Checked, String> {
         ("delete", Some(_)) => {
             return Err("\"liters\" applies only to \"set_liters\"; remove it to delete".into())
         }
-        ("set_liters", Some(l)) if l.is_finite() && l >= 0.0 && l <= 1e7 => Some(l),
+        ("set_liters", Some(l)) if (0.0..=1e7).contains(&l) => Some(l),
         ("set_liters", _) => {
             return Err(
                 "\"set_liters\" needs \"liters\": the liters the range really held, 0 or more"
