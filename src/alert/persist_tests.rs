@@ -19,6 +19,7 @@ fn meter(id: &str) -> MeterConfig {
         max_flow_l_per_min: 100.0,
         wmbus_id: None,
         mqtt_in: None,
+        exchanges: Vec::new(),
         line_protocol: LineProtocolMatch {
             measurement: "water".into(),
             tags: vec![("meter".into(), id.into())],

@@ -131,6 +131,7 @@ pub fn builtin_defaults() -> Config {
             max_flow_l_per_min: validate_meter::DEFAULT_MAX_FLOW_L_PER_MIN,
             wmbus_id: None,
             mqtt_in: None,
+            exchanges: Vec::new(),
         }],
         alerts: Vec::new(),
         smtp: None,
@@ -261,6 +262,15 @@ pub struct MeterConfig {
     pub wmbus_id: Option<String>,
     /// `[meter.mqtt]`: a topic on the `[mqtt]` broker that carries this meter's water.
     pub mqtt_in: Option<MqttIn>,
+    /// `[[meter.exchange]]`: "a new meter showing `m3` from `at_ms` on", oldest first.
+    pub exchanges: Vec<Exchange>,
+}
+
+/// A meter exchange: the new meter showed `m3` at `at_ms`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Exchange {
+    pub at_ms: i64,
+    pub m3: f64,
 }
 
 /// `[meter.mqtt]`: which topic, where in the payload, and what the number means.

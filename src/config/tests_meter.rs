@@ -328,3 +328,21 @@ fn a_meter_may_take_an_mqtt_topic_once_mqtt_is_configured() {
         &[(0, "mqtt", "[mqtt] is missing")],
     );
 }
+
+#[test]
+fn meter_exchanges_are_read_oldest_first_and_checked() {
+    let c = ok(&format!(
+        "{METER}[[meter.exchange]]\nat = \"2028-01-01T00:00:00Z\"\nreading_m3 = 1.5\n[[meter.exchange]]\nat = 2027-03-01T10:00:00+01:00\nreading_m3 = 0.012\n"
+    ));
+    let x = &c.meters[0].exchanges;
+    assert_eq!(x.len(), 2);
+    assert_eq!((x[0].at_ms, x[0].m3), (1_803_891_600_000, 0.012));
+    check(
+        &format!("{METER}[[meter.exchange]]\nat = \"soon\"\nreading_m3 = -1\n[[meter.exchange]]\nreading_m3 = 2\n"),
+        &[
+            (4, "meter[0].exchange[0].at", "RFC 3339"),
+            (5, "meter[0].exchange[0].reading_m3", "negative"),
+            (6, "meter[0].exchange[1].at", "`at` is missing"),
+        ],
+    );
+}

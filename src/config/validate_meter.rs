@@ -5,7 +5,8 @@ use super::reader::{Field, Problems, Table};
 use super::validate::{int_in, parsed};
 use super::values;
 use super::{
-    Edge, FieldSelector, GpioConfig, LineProtocolMatch, MeterConfig, MqttForm, MqttIn, Pull,
+    Edge, Exchange, FieldSelector, GpioConfig, LineProtocolMatch, MeterConfig, MqttForm, MqttIn,
+    Pull,
 };
 
 const METER_KEYS: &[&str] = &[
@@ -19,6 +20,7 @@ const METER_KEYS: &[&str] = &[
     "max_flow_l_per_min",
     "wmbus",
     "mqtt",
+    "exchange",
 ];
 const GPIO_KEYS: &[&str] = &[
     "pin",
@@ -138,6 +140,33 @@ fn meter(t: &Table<'_, '_>, problems: &mut Problems) -> MeterConfig {
     let mqtt_in = t
         .table(problems, "mqtt")
         .and_then(|m| mqtt_in(&m, problems));
+    let mut exchanges: Vec<Exchange> = t
+        .tables(problems, "exchange")
+        .iter()
+        .filter_map(|x| {
+            x.check_keys(problems, &["at", "reading_m3"]);
+            let at = x.datetime_text(problems, "at").and_then(|f| {
+                values::parse_rfc3339_ms(&f.value)
+                    .map_err(|message| problems.bad(&f, message))
+                    .ok()
+            });
+            let m3 = match x.number(problems, "reading_m3") {
+                Some(f) if f.value < 0.0 => {
+                    problems.bad(&f, format!("{} is negative; write what the new meter showed when it was fitted, in m³", f.value));
+                    None
+                }
+                Some(f) => Some(f.value),
+                None => None,
+            };
+            for key in ["at", "reading_m3"] {
+                if !x.has(key) {
+                    x.missing(problems, key, "a meter exchange needs at = \"2027-03-01T10:00:00+01:00\" and reading_m3 = what the new meter showed then");
+                }
+            }
+            Some(Exchange { at_ms: at?, m3: m3? })
+        })
+        .collect();
+    exchanges.sort_by_key(|e| e.at_ms);
     let gpio = t.table(problems, "gpio").map(|g| gpio(&g, problems));
     let line_protocol = match t.table(problems, "line_protocol") {
         Some(lp) => line_protocol(&lp, &id, problems),
@@ -153,6 +182,7 @@ fn meter(t: &Table<'_, '_>, problems: &mut Problems) -> MeterConfig {
         max_flow_l_per_min,
         wmbus_id,
         mqtt_in,
+        exchanges,
         line_protocol,
     }
 }

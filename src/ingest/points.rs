@@ -357,6 +357,7 @@ mod tests {
             max_flow_l_per_min: 100.0,
             wmbus_id: None,
             mqtt_in: None,
+            exchanges: Vec::new(),
             line_protocol: LineProtocolMatch {
                 measurement: measurement.into(),
                 tags: tags

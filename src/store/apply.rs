@@ -60,6 +60,16 @@ impl Store {
                 }
                 SampleValue::Reading(r) => {
                     seen.reading_changed = true;
+                    // A new meter since the baseline: its readings count from what
+                    // it showed when it was fitted.
+                    if let Some(x) = slot.exchange_before(s.ts_ms) {
+                        if seen.reading.last.is_none_or(|(_, t)| t < x.at_ms) {
+                            seen.reading = Position {
+                                last: Some((x.m3 * 1000.0, x.at_ms)),
+                                lower: Vec::new(),
+                            };
+                        }
+                    }
                     seen.reading.reading(r, s.ts_ms, slot.max_flow_l_per_min)
                 }
             };

@@ -56,6 +56,8 @@ pub mod meter_field {
     pub const READING: u8 = 7;
     /// The alarm flags the meter itself reports now, one per line.
     pub const ALARMS: u8 = 8;
+    /// Meter exchanges recorded on the dashboard: (at_ms i64, m3 f64) pairs, BE.
+    pub const EXCHANGES: u8 = 9;
 }
 
 pub fn series_key(prefix: u8, meter: u16, slot: u32) -> [u8; 7] {

@@ -94,6 +94,9 @@ struct MeterSlot {
     ignored: [std::sync::atomic::AtomicU64; 3],
     /// Times the baseline moved to agreeing lower readings since the start.
     reanchored: std::sync::atomic::AtomicU64,
+    /// Meter exchanges (config and dashboard), oldest first: a sensor's baseline
+    /// restarts at the new meter's reading from each one on.
+    exchanges: std::sync::RwLock<Vec<crate::config::Exchange>>,
 }
 
 /// A key and its value, from [`Store::scan_raw`].
@@ -142,10 +145,20 @@ impl Store {
         let mut store = recovery::open_index(dir, cache_bytes, tz)?;
         for m in meters {
             let key = store.register_meter(&m.id)?;
-            let configured = ReadingBase {
-                m3: m.initial_reading_m3,
-                anchor_ms: m.reading_set_at_ms,
+            // The newest exchange is what the meter showed last on purpose.
+            let configured = match m.exchanges.last() {
+                Some(x) if m.reading_set_at_ms.is_none_or(|t| x.at_ms > t) => ReadingBase {
+                    m3: x.m3,
+                    anchor_ms: Some(x.at_ms),
+                },
+                _ => ReadingBase {
+                    m3: m.initial_reading_m3,
+                    anchor_ms: m.reading_set_at_ms,
+                },
             };
+            let mut exchanges = m.exchanges.clone();
+            exchanges.extend(store.stored_exchanges(key)?);
+            exchanges.sort_by_key(|x| x.at_ms);
             let reading = store
                 .reading_override(key, configured)?
                 .unwrap_or(configured);
@@ -156,6 +169,7 @@ impl Store {
                 max_flow_l_per_min: m.max_flow_l_per_min,
                 ignored: Default::default(),
                 reanchored: Default::default(),
+                exchanges: std::sync::RwLock::new(exchanges),
             });
         }
         store.ensure_layout()?;

@@ -54,8 +54,12 @@ impl Store {
             .get(meter_key(slot.key, meter_field::READING))?
             .and_then(|v| super::readings::decode(&v))
             .and_then(|p| p.last);
-        if let Some((liters, _)) = sensor {
-            return Ok(liters / 1000.0);
+        if let Some((liters, at)) = sensor {
+            // An exchange since the last reading: the new meter shows its start.
+            return Ok(match slot.exchange_before(i64::MAX) {
+                Some(x) if x.at_ms > at => x.m3,
+                _ => liters / 1000.0,
+            });
         }
         let base = slot.reading();
         Ok(base.m3 + self.reading_ml(meter)? as f64 / 1e6)

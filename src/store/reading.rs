@@ -49,7 +49,55 @@ impl MeterSlot {
     }
 }
 
+impl MeterSlot {
+    /// The newest exchange at or before `ts_ms`.
+    pub(super) fn exchange_before(&self, ts_ms: i64) -> Option<crate::config::Exchange> {
+        let list = match self.exchanges.read() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        list.iter().rev().find(|x| x.at_ms <= ts_ms).copied()
+    }
+}
+
 impl Store {
+    /// Exchanges recorded on the dashboard for the meter with key `key`.
+    pub(super) fn stored_exchanges(
+        &self,
+        key: u16,
+    ) -> Result<Vec<crate::config::Exchange>, StoreError> {
+        let Some(v) = self.data()?.get(meter_key(key, meter_field::EXCHANGES))? else {
+            return Ok(Vec::new());
+        };
+        Ok(v.chunks_exact(16)
+            .map(|c| crate::config::Exchange {
+                at_ms: i64::from_be_bytes(c[0..8].try_into().unwrap_or_default()),
+                m3: f64::from_be_bytes(c[8..16].try_into().unwrap_or_default()),
+            })
+            .collect())
+    }
+
+    /// "The meter was exchanged at `at_ms`; the new one showed `m3`", for a meter
+    /// whose sensor reads the register: its readings count from `m3` from then on.
+    /// (A pulse meter's exchange is a reading set at that time: `set_reading`.)
+    pub fn record_exchange(&self, meter: MeterIdx, at_ms: i64, m3: f64) -> Result<(), StoreError> {
+        let slot = self.slot(meter)?;
+        let mut list = self.stored_exchanges(slot.key)?;
+        list.push(crate::config::Exchange { at_ms, m3 });
+        let mut value = Vec::with_capacity(16 * list.len());
+        for x in &list {
+            value.extend_from_slice(&x.at_ms.to_be_bytes());
+            value.extend_from_slice(&x.m3.to_be_bytes());
+        }
+        let key = meter_key(slot.key, meter_field::EXCHANGES).to_vec();
+        self.write_ops(|_| vec![Op::Put { key, value }], true)?;
+        if let Ok(mut all) = slot.exchanges.write() {
+            all.push(crate::config::Exchange { at_ms, m3 });
+            all.sort_by_key(|x| x.at_ms);
+        }
+        Ok(())
+    }
+
     /// The alarm flags the meter itself reports now (a radio meter's telegram).
     pub fn meter_alarms(&self, meter: MeterIdx) -> Result<Vec<String>, StoreError> {
         let key = meter_key(self.slot(meter)?.key, meter_field::ALARMS);

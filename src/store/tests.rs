@@ -19,6 +19,7 @@ fn meter(id: &str, anchor: Option<i64>) -> MeterConfig {
         max_flow_l_per_min: 100.0,
         wmbus_id: None,
         mqtt_in: None,
+        exchanges: Vec::new(),
         line_protocol: LineProtocolMatch {
             measurement: "water".into(),
             tags: vec![("meter".into(), id.into())],
@@ -320,4 +321,53 @@ fn a_batch_hopping_between_meters_and_days_keeps_every_event() {
         .for_each_event(1, d1, d2 + 1, |t, ml| events.push((t, ml)))
         .unwrap();
     assert_eq!(events, vec![(d1, 2_000), (d1 + 1, 32_000), (d2, 16_000)]);
+}
+
+fn reading(meter: MeterIdx, ts_ms: i64, liters: f64) -> Sample {
+    Sample {
+        meter,
+        ts_ms,
+        value: SampleValue::Reading(liters),
+    }
+}
+
+#[test]
+fn a_meter_exchange_restarts_a_sensors_baseline_and_a_pulse_meters_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = utc("2027-03-01T10:00:00Z");
+    let mut cam = meter("cam", None);
+    cam.line_protocol.field = FieldSelector::Reading {
+        field: "value".into(),
+        liters_per_unit: 1000.0,
+    };
+    cam.exchanges = vec![crate::config::Exchange {
+        at_ms: t,
+        m3: 0.012,
+    }];
+    let mut pulses = meter("main", None);
+    pulses.exchanges = cam.exchanges.clone();
+    let s = open(dir.path(), chrono_tz::UTC, &[pulses, cam]);
+    // The old camera meter reads 523.4 m³, then the new one 0.012 m³ and up.
+    s.apply(&[
+        reading(1, t - 600_000, 523_400.0),
+        reading(1, t - 300_000, 523_410.0),
+        reading(1, t + 300_000, 15.0),
+        reading(1, t + 600_000, 20.0),
+    ])
+    .unwrap();
+    assert_eq!(s.total_ml(1).unwrap(), 10_000 + 3_000 + 5_000);
+    assert!((s.reading_m3(1).unwrap() - 0.020).abs() < 1e-9);
+    assert_eq!(s.readings_ignored(1).0[0].1, 0, "no decrease was counted");
+    // The pulse meter: 5 L before the exchange do not move the new meter's reading.
+    s.apply(&[liters(0, t - 1000, 5.0), liters(0, t + 1000, 2.0)])
+        .unwrap();
+    assert!((s.reading_m3(0).unwrap() - 0.014).abs() < 1e-9);
+
+    // Recorded on the dashboard: the camera meter is exchanged again.
+    let t2 = t + 3_600_000;
+    s.record_exchange(1, t2, 0.001).unwrap();
+    assert!((s.reading_m3(1).unwrap() - 0.001).abs() < 1e-9);
+    s.apply(&[reading(1, t2 + 60_000, 3.0)]).unwrap();
+    assert!((s.reading_m3(1).unwrap() - 0.003).abs() < 1e-9);
+    assert_eq!(s.total_ml(1).unwrap(), 18_000 + 2_000);
 }

@@ -173,4 +173,5 @@ fn pages() -> Router<AppState> {
         .route("/settings", get(settings::page))
         .route("/settings/reading", post(settings::set_reading))
         .route("/settings/corrections", post(settings::correct))
+        .route("/settings/exchange", post(settings::exchange))
 }

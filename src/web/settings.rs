@@ -31,6 +31,7 @@ pub struct SettingsPage {
     token: &'static str,
     saved: Option<String>,
     corrected: Option<String>,
+    exchanged: Option<String>,
 }
 
 /// One meter on the settings page.
@@ -55,6 +56,7 @@ pub struct CorrectionRow {
 pub struct PageParams {
     saved: Option<String>,
     corrected: Option<String>,
+    exchanged: Option<String>,
 }
 
 /// Whether the meter's reading comes from the meter's own register (a camera
@@ -153,6 +155,7 @@ pub async fn page(
         token: csrf::token(),
         saved: name_of(q.saved),
         corrected: name_of(q.corrected),
+        exchanged: name_of(q.exchanged),
     };
     Ok(([(header::SET_COOKIE, csrf::set_cookie())], page).into_response())
 }
@@ -263,6 +266,70 @@ pub async fn correct(
         "/settings?corrected={}#corrections-{}",
         f.meter, f.meter
     )))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExchangeForm {
+    meter: String,
+    /// `datetime-local`, in the configured zone.
+    at: String,
+    reading_m3: String,
+    csrf: Option<String>,
+}
+
+/// "A new meter was fitted at … showing … m³": a sensor's readings count from it;
+/// a pulse meter's reading is set to it at that time.
+pub async fn exchange(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<ExchangeForm>,
+) -> Result<Redirect, PageError> {
+    if !csrf::verify(&headers, f.csrf.as_deref()) {
+        return Err(PageError::Forbidden(
+            "The form had expired or did not come from this dashboard. Open the settings page again and resubmit.".into(),
+        ));
+    }
+    let (idx, config) = state.meter(&f.meter).ok_or_else(|| {
+        PageError::NotFound(format!("No meter with the id '{}' is configured.", f.meter))
+    })?;
+    let m3 = parse_reading(&f.reading_m3).map_err(PageError::BadRequest)?;
+    let at =
+        chrono::NaiveDateTime::parse_from_str(f.at.trim(), "%Y-%m-%dT%H:%M").map_err(|_| {
+            PageError::BadRequest(format!(
+                "'{}' is not a time; pick when the new meter was fitted.",
+                f.at
+            ))
+        })?;
+    let at_ms = crate::buckets::local_ms(state.config.timezone, at);
+    if at_ms > chrono::Utc::now().timestamp_millis() {
+        return Err(PageError::BadRequest(
+            "The exchange is in the future; record it once the new meter is fitted.".into(),
+        ));
+    }
+    if reads_its_register(config) {
+        let store = state.store.clone();
+        tokio::task::spawn_blocking(move || store.record_exchange(idx, at_ms, m3))
+            .await
+            .map_err(|e| PageError::Internal(e.to_string()))?
+            .map_err(|e| {
+                PageError::Internal(format!("recording the exchange of '{}': {e}", f.meter))
+            })?;
+    } else {
+        state
+            .writer
+            .set_reading(idx, m3, at_ms)
+            .await
+            .map_err(|e| {
+                PageError::Internal(format!("recording the exchange of '{}': {e}", f.meter))
+            })?;
+    }
+    tracing::info!(
+        meter = f.meter,
+        m3,
+        at_ms,
+        "meter exchange recorded from the dashboard"
+    );
+    Ok(Redirect::to(&format!("/settings?exchanged={}", f.meter)))
 }
 
 /// "1234.567" or "1234,567" (a decimal comma is common on meters) → m³.

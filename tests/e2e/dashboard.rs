@@ -307,7 +307,7 @@ fn a_meter_read_by_its_sensor_has_no_reading_form() {
     let (token, cookie) = settings_token(&app);
     let page = get(&app.url("/settings")).body;
     assert!(page.contains("read by its sensor"), "{page}");
-    assert!(!page.contains("name=\"reading_m3\""), "{page}");
+    assert!(!page.contains("action=\"/settings/reading\""), "{page}");
     let a = post_form(
         &app,
         &format!("meter=main&reading_m3=5&csrf={token}"),
@@ -315,6 +315,36 @@ fn a_meter_read_by_its_sensor_has_no_reading_form() {
     );
     assert_eq!(a.status, 400);
     assert!(a.body.contains("comes from its sensor"), "{}", a.body);
+}
+
+#[test]
+fn a_meter_exchange_on_the_settings_page_restarts_a_radio_meters_count() {
+    let extra = "[[meter]]\nid = \"main\"\nname = \"House\"\n[meter.wmbus]\nid = \"1\"\n";
+    let (app, _tmp) = App::start("UTC", extra);
+    let now = chrono::Utc::now();
+    let telegram = |m3: &str, ago_min: i64| {
+        let at = (now - chrono::Duration::minutes(ago_min)).format("%Y-%m-%dT%H:%M:%SZ");
+        format!(r#"{{"id":"1","total_m3":{m3},"timestamp":"{at}"}}"#)
+    };
+    let url = app.url("/api/v1/ingest/wmbusmeters");
+    assert_eq!(post(&url, &telegram("523.400", 120)).status, 204);
+    assert_eq!(post(&url, &telegram("523.410", 90)).status, 204);
+    let (token, cookie) = settings_token(&app);
+    let at = (now - chrono::Duration::minutes(60)).format("%Y-%m-%dT%H%%3A%M");
+    let form = format!("csrf={token}&meter=main&at={at}&reading_m3=0%2C012");
+    let ok = post_form_to(&app, "/settings/exchange", &form, Some(&cookie));
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(app.meter_json("main")["reading_m3"], 0.012);
+    assert_eq!(post(&url, &telegram("0.015", 30)).status, 204);
+    let m = app.meter_json("main");
+    assert_eq!(
+        (m["total_liters"].as_f64(), m["reading_m3"].as_f64()),
+        (Some(13.0), Some(0.015)),
+        "{m}"
+    );
+    assert!(get(&app.url("/settings?exchanged=main"))
+        .body
+        .contains("new meter counts on"));
 }
 
 /// Reads server-sent events until one named `meters` arrives; returns its data.
