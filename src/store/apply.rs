@@ -34,6 +34,7 @@ impl Store {
     pub(super) fn resolve(&self, samples: &[Sample]) -> Result<Vec<Op>, StoreError> {
         let mut states: BTreeMap<u16, Seen> = BTreeMap::new();
         let mut events = Vec::with_capacity(samples.len());
+        let mut marks = Vec::new();
         for s in samples {
             let slot = self.slot(s.meter)?;
             let key = slot.key;
@@ -74,6 +75,12 @@ impl Store {
                 }
             };
             slot.count(&step, s.meter, s.ts_ms);
+            if let Some((from, to)) = step.interpolated {
+                marks.push(Op::Put {
+                    key: readings::interpolated_key(key, from),
+                    value: to.to_be_bytes().to_vec(),
+                });
+            }
             let Step { events: spread, .. } = step;
             events.extend(spread.into_iter().map(|(ts_ms, ml)| Event {
                 meter: key,
@@ -91,6 +98,7 @@ impl Store {
         for (key, seen) in states {
             seen.write(key, &mut ops);
         }
+        ops.extend(marks);
         Ok(ops)
     }
 

@@ -40,6 +40,9 @@ pub mod prefix {
     pub const UNPLACED: u8 = b'U';
     /// Files imported (owned by `transfer`): `I | fingerprint` → JSON summary.
     pub const IMPORTED: u8 = b'I';
+    /// Interpolated ranges (a rise spread over more than an hour):
+    /// `P | meter u16 | from i64 BE` → to i64 BE.
+    pub const INTERPOLATED: u8 = b'P';
     /// The corrections' audit list (`store::correct`): `C | meter u16 | seq u64` → JSON.
     pub const CORRECTIONS: u8 = b'C';
 }

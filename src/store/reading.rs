@@ -98,6 +98,29 @@ impl Store {
         Ok(())
     }
 
+    /// The ranges `(from, to]` of the meter whose events were interpolated (a rise
+    /// spread over more than an hour) and that overlap `[from_ms, to_ms)`.
+    pub fn interpolated(
+        &self,
+        meter: MeterIdx,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let key = self.slot(meter)?.key;
+        let mut p = vec![super::codec::prefix::INTERPOLATED];
+        p.extend_from_slice(&key.to_be_bytes());
+        Ok(self
+            .scan_raw(&p)?
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let from = i64::from_be_bytes(k.get(3..11)?.try_into().ok()?);
+                let to = i64::from_be_bytes(v.get(0..8)?.try_into().ok()?);
+                Some((from, to))
+            })
+            .filter(|&(from, to)| from < to_ms && to >= from_ms)
+            .collect())
+    }
+
     /// The alarm flags the meter itself reports now (a radio meter's telegram).
     pub fn meter_alarms(&self, meter: MeterIdx) -> Result<Vec<String>, StoreError> {
         let key = meter_key(self.slot(meter)?.key, meter_field::ALARMS);

@@ -75,8 +75,10 @@ pub struct Position {
 pub struct Step {
     pub outcome: Outcome,
     pub events: Vec<(i64, u64)>,
-    /// The events stand for a rise spread over more than [`INTERPOLATED_AFTER_MS`].
-    pub interpolated: bool,
+    /// `(from, to]` when the events stand for a rise spread over more than
+    /// [`INTERPOLATED_AFTER_MS`] (a sender that was offline): the store marks the
+    /// range, so draw and leak detection can ignore it.
+    pub interpolated: Option<(i64, i64)>,
 }
 
 impl Step {
@@ -84,7 +86,7 @@ impl Step {
         Step {
             outcome,
             events: Vec::new(),
-            interpolated: false,
+            interpolated: None,
         }
     }
 }
@@ -193,8 +195,16 @@ pub fn spread(liters: f64, from_ms: i64, to_ms: i64) -> Step {
     Step {
         outcome: Outcome::Water,
         events,
-        interpolated: span > INTERPOLATED_AFTER_MS,
+        interpolated: (span > INTERPOLATED_AFTER_MS).then_some((from_ms, to_ms)),
     }
+}
+
+/// The key that marks `(from, …]` of meter `meter` as interpolated.
+pub fn interpolated_key(meter: u16, from_ms: i64) -> Vec<u8> {
+    let mut k = vec![super::codec::prefix::INTERPOLATED];
+    k.extend_from_slice(&meter.to_be_bytes());
+    k.extend_from_slice(&from_ms.to_be_bytes());
+    k
 }
 
 /// The stored form: last value and time, then the lower run.

@@ -18,11 +18,14 @@ fn a_rise_is_spread_over_its_interval_in_liters_at_most() {
     assert!(s.events.iter().all(|&(_, ml)| ml <= 1000));
     assert_eq!(s.events.last().map(|e| e.0), Some(5 * MIN));
     assert_eq!(s.events[0].0, 5 * MIN / 40);
-    assert!(!s.interpolated);
+    assert_eq!(s.interpolated, None);
     let odd = spread(2.5, 0, 3000);
     assert_eq!(total(&odd.events), 2500);
     assert_eq!(odd.events.len(), 3);
-    assert!(spread(10.0, 0, 2 * 3_600_000).interpolated);
+    assert_eq!(
+        spread(10.0, 0, 2 * 3_600_000).interpolated,
+        Some((0, 2 * 3_600_000))
+    );
     assert_eq!(spread(3.0, 7, 7).events, vec![(7, 3000)]);
     assert!(spread(0.0, 0, MIN).events.is_empty());
 }

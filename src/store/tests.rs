@@ -370,4 +370,12 @@ fn a_meter_exchange_restarts_a_sensors_baseline_and_a_pulse_meters_reading() {
     s.apply(&[reading(1, t2 + 60_000, 3.0)]).unwrap();
     assert!((s.reading_m3(1).unwrap() - 0.003).abs() < 1e-9);
     assert_eq!(s.total_ml(1).unwrap(), 18_000 + 2_000);
+    // A sender offline for 3 hours: its rise is spread and the range marked.
+    assert!(s.interpolated(1, 0, i64::MAX / 4).unwrap().is_empty());
+    let t3 = t2 + 60_000;
+    s.apply(&[reading(1, t3 + 3 * 3_600_000, 30.0)]).unwrap();
+    assert_eq!(
+        s.interpolated(1, t3, t3 + 1).unwrap(),
+        vec![(t3, t3 + 3 * 3_600_000)]
+    );
 }

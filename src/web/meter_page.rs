@@ -136,6 +136,8 @@ pub struct MeterPage {
     chart_svg: String,
     total: String,
     csv_url: String,
+    /// The misreads the reading engine ignored for this meter, in words.
+    misreads: Option<String>,
 }
 
 pub async fn page(
@@ -220,6 +222,10 @@ pub fn render(state: &AppState, id: &str, p: &Params, now_ms: i64) -> Result<Met
         chart_svg,
         csv_url,
         period,
+        misreads: {
+            let (ignored, reanchored) = state.store.readings_ignored(idx);
+            super::settings::misreads_words(ignored, reanchored)
+        },
     })
 }
 

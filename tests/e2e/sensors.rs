@@ -185,6 +185,16 @@ fn wmbusmeters_telegrams_are_readings_and_repeats_add_nothing() {
             .unwrap();
     assert_eq!(m["total_liters"], 12.0, "{m}");
     assert_eq!(m["reading_m3"], 123.541, "{m}");
+    // A misread telegram: no water back, and the meter's page says so.
+    let r = request("POST", &url, &json, &telegram("23.541", 12));
+    assert_eq!(r.status, 204, "{}", r.body);
+    let page = request("GET", &app.url("/meters/main"), &[], "").body;
+    assert!(
+        page.contains(
+            "1 value ignored as misreads since the start (1 below the meter&#39;s reading)"
+        ),
+        "{page}"
+    );
 
     let unknown = request("POST", &url, &json, r#"{"id":"11111111","total_m3":5}"#);
     assert_eq!(unknown.status, 400);
