@@ -48,10 +48,10 @@ fn unreadable_journal_records_are_mailed_once_and_shown_on_the_dashboard() {
     assert_eq!(app.total_liters("main"), 20.0, "the readable 20 L are kept");
     let mails = smtp.wait_mails(1);
     let subject = decode_subject(&mails[0].subject);
-    // Nothing readable comes before the lost 50 L (2023); the 20 L after them are of 2027-01-15.
+    // Nothing readable comes before the lost 50 L (2023); the 20 L after them are of 2025-06-15.
     assert_eq!(
         subject,
-        "[watermeter] part of the stored history could not be read — events before 2027-01-15 08:00 UTC may be missing"
+        "[watermeter] part of the stored history could not be read — events before 2025-06-15 15:06 UTC may be missing"
     );
     for words in [
         "bytes of its journal (where every liter is kept) unreadable",
