@@ -19,6 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "password",
             "words",
             "tls_client",
+            "influxql",
         ],
     ),
     ("store", &["store"]),

@@ -21,6 +21,7 @@ mod live;
 mod login;
 pub mod meter_page;
 mod metrics;
+mod query;
 mod session;
 mod settings;
 mod store_notice;
@@ -111,7 +112,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/write", post(write::write))
         .route("/api/v1/ingest/wmbusmeters", post(wmbus::ingest))
         .route("/ping", get(write::ping).head(write::ping))
-        .route("/query", get(write::query).post(write::query))
+        .route("/query", get(query::query).post(query::query))
         .route("/api/v1/meters", get(api::meters))
         .route("/api/v1/meters/{id}", get(api::meter))
         .route("/api/v1/meters/{id}/usage", get(api::usage))

@@ -1,5 +1,5 @@
-//! InfluxDB-compatible ingest: `/write` (1.x), `/api/v2/write` (2.x), `/ping` and
-//! the one `/query` statement write-only clients send on connect.
+//! InfluxDB-compatible ingest: `/write` (1.x), `/api/v2/write` (2.x) and `/ping`
+//! (`/query` is `query.rs`).
 //!
 //! Semantics follow InfluxDB: 204 when every line was stored; a partial write keeps
 //! the good lines and answers 400 with `{"error": …}` naming the first bad line.
@@ -11,7 +11,6 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 
 use super::{ApiError, AppState};
@@ -72,46 +71,7 @@ pub async fn ping() -> Response {
     with_version(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub struct QueryParams {
-    q: Option<String>,
-}
-
-/// Answers `CREATE DATABASE …` (Telegraf and client libraries send it on
-/// connect) and refuses every other InfluxQL statement with a pointer to the API.
-pub async fn query(
-    State(_): State<AppState>,
-    Query(params): Query<QueryParams>,
-    body: Bytes,
-) -> Response {
-    // `q` comes in the URL, or (POST) in a form-encoded body.
-    let q = params
-        .q
-        .or_else(|| {
-            serde_urlencoded::from_bytes::<QueryParams>(&body)
-                .ok()
-                .and_then(|p| p.q)
-        })
-        .unwrap_or_default();
-    let statement = q.trim().to_ascii_uppercase();
-    if statement.starts_with("CREATE DATABASE") {
-        let ok = serde_json::json!({ "results": [{ "statement_id": 0 }] });
-        return with_version(Json(ok).into_response());
-    }
-    let error = format!(
-        "watermeter stores line protocol writes but does not answer InfluxQL ('{}'); read the data through /api/v1/meters and /api/v1/meters/{{id}}/usage",
-        q.trim().chars().take(80).collect::<String>()
-    );
-    with_version(
-        (
-            StatusCode::BAD_REQUEST,
-            Json(serde_json::json!({ "error": error })),
-        )
-            .into_response(),
-    )
-}
-
-fn with_version(mut r: Response) -> Response {
+pub(super) fn with_version(mut r: Response) -> Response {
     r.headers_mut().insert(
         "x-influxdb-version",
         HeaderValue::from_static(INFLUX_VERSION),

@@ -162,10 +162,10 @@ fn the_test_covers_every_route_in_the_table() {
     let table = include_str!("../../src/web/mod.rs");
     for line in table.lines().map(str::trim) {
         // A route whose path rustfmt put on its own line starts with the path.
-        let Some(rest) = line
-            .strip_prefix(".route(\"")
-            .or_else(|| line.strip_prefix('"').filter(|r| r.starts_with('/') && line.ends_with("\",")))
-        else {
+        let Some(rest) = line.strip_prefix(".route(\"").or_else(|| {
+            line.strip_prefix('"')
+                .filter(|r| r.starts_with('/') && line.ends_with("\","))
+        }) else {
             continue;
         };
         let path = rest.split('"').next().unwrap();

@@ -22,6 +22,7 @@ mod demo;
 mod disk;
 mod forward;
 mod import;
+mod influxql;
 mod ingest;
 mod integrations;
 mod limits;

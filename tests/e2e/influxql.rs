@@ -1,0 +1,162 @@
+//! InfluxQL reads as Grafana and Chronograf send them, answered by watermeter and
+//! by a real InfluxDB 1.x holding the same points: the answers must agree.
+
+use serde_json::Value;
+
+use crate::servers::{influx_url, influxd};
+use crate::util::{get, post, App};
+
+fn encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The series of every statement, each sorted by its tags, numbers to 6 decimals.
+/// One series: its tags, its columns and its rows.
+type Series = (String, Vec<String>, Vec<Vec<String>>);
+
+fn normalized(body: &str) -> Vec<Vec<Series>> {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    v["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no results: {body}"))
+        .iter()
+        .map(|r| {
+            assert!(r.get("error").is_none(), "{body}");
+            let mut series: Vec<Series> = r["series"]
+                .as_array()
+                .map(|s| s.as_slice())
+                .unwrap_or(&[])
+                .iter()
+                .map(|s| {
+                    let tags = s["tags"].to_string();
+                    let columns = s["columns"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c.as_str().unwrap().to_string())
+                        .collect();
+                    let values = s["values"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|row| {
+                            row.as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|x| match (x.as_f64(), x.as_str()) {
+                                    (Some(f), _) => format!("{:.6}", f),
+                                    (None, Some(text)) => text.to_string(),
+                                    _ => x.to_string(),
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    (tags, columns, values)
+                })
+                .collect();
+            series.sort_by(|a, b| a.0.cmp(&b.0));
+            series
+        })
+        .collect()
+}
+
+#[test]
+fn grafana_and_chronograf_reads_answer_as_influxdb_does() {
+    let influx = influxd();
+    let (app, _tmp) = App::start(
+        "UTC",
+        "[[meter]]\nid = \"main\"\n[[meter]]\nid = \"garden\"\n",
+    );
+    // Three hours of 2025-06-01 (UTC 08:00 to 11:00): a shower, a toilet, the garden.
+    let t0: i64 = 1_748_764_800; // 2025-06-01T08:00:00Z
+    let mut body = String::new();
+    for i in 0..120 {
+        body.push_str(&format!("water,meter=main liters=1 {}\n", t0 + 300 + i * 7));
+    }
+    for i in 0..9 {
+        body.push_str(&format!(
+            "water,meter=main liters=2.5 {}\n",
+            t0 + 4_000 + i * 13
+        ));
+    }
+    for i in 0..50 {
+        body.push_str(&format!(
+            "water,meter=garden liters=3 {}\n",
+            t0 + 7_300 + i * 61
+        ));
+    }
+    let a = post(&app.url("/write?db=water&precision=s"), &body);
+    assert_eq!(a.status, 204, "{}", a.body);
+    let a = post(&influx_url(&influx, "/write?db=water&precision=s"), &body);
+    assert_eq!(a.status, 204, "{}", a.body);
+
+    let (from, to) = (t0 * 1000, (t0 + 3 * 3600) * 1000 - 1);
+    let range = format!("time >= {from}ms and time <= {to}ms");
+    let queries = [
+        format!(r#"SELECT sum("liters") FROM "water" WHERE {range} GROUP BY time(1h) fill(null)"#),
+        format!(
+            r#"SELECT sum("liters") FROM "water" WHERE {range} GROUP BY time(15m), "meter" fill(0)"#
+        ),
+        format!(
+            r#"SELECT count("liters"), max("liters"), mean("liters") FROM "water" WHERE {range} GROUP BY time(30m) fill(none)"#
+        ),
+        format!(
+            r#"SELECT sum("liters") AS "sum_liters" FROM "water"."autogen"."water" WHERE ("meter" = 'main') AND {range} GROUP BY time(1h) fill(null) tz('Europe/Vienna')"#
+        ),
+        format!(
+            r#"SELECT first("liters"), last("liters"), spread("liters"), min("liters") FROM "water" WHERE {range} GROUP BY time(1h), "meter" fill(null)"#
+        ),
+        format!(
+            r#"SELECT cumulative_sum(sum("liters")) FROM "water" WHERE {range} GROUP BY time(30m) fill(0)"#
+        ),
+        format!(
+            r#"SELECT sum("liters") FROM "water" WHERE {range} GROUP BY time(1h) fill(previous) ORDER BY time DESC LIMIT 2"#
+        ),
+        format!(r#"SELECT sum("liters") FROM "water" WHERE "meter" =~ /gar/ AND {range}"#),
+        r#"SHOW MEASUREMENTS WITH MEASUREMENT =~ /(?i)WAT/ LIMIT 100"#.to_string(),
+        r#"SHOW FIELD KEYS FROM "water""#.to_string(),
+        r#"SHOW TAG KEYS FROM "water""#.to_string(),
+        r#"SHOW TAG VALUES FROM "water" WITH KEY = "meter""#.to_string(),
+    ];
+    for q in &queries {
+        let path = format!("/query?db=water&epoch=ms&q={}", encode(q));
+        let ours = get(&app.url(&path));
+        assert_eq!(ours.status, 200, "{q}: {}", ours.body);
+        let theirs = get(&influx_url(&influx, &path));
+        assert_eq!(theirs.status, 200, "{q}: {}", theirs.body);
+        assert_eq!(
+            normalized(&ours.body),
+            normalized(&theirs.body),
+            "{q}\nwatermeter: {}\nInfluxDB:   {}",
+            ours.body,
+            theirs.body
+        );
+    }
+
+    // Chronograf: several statements in one POST, times as RFC 3339 without epoch.
+    let form = format!(
+        "q={}&db=water",
+        encode(
+            r#"SHOW RETENTION POLICIES ON "water"; SELECT sum("liters") FROM "water" WHERE time >= '2025-06-01T08:00:00Z' AND time < '2025-06-01T09:00:00Z'"#
+        )
+    );
+    let a = post(&app.url("/query"), &form);
+    let v: Value = serde_json::from_str(&a.body).unwrap();
+    assert_eq!(v["results"][0]["series"][0]["values"][0][0], "autogen");
+    assert_eq!(v["results"][1]["statement_id"], 1);
+    assert_eq!(
+        v["results"][1]["series"][0]["values"][0][0],
+        "2025-06-01T08:00:00Z"
+    );
+    assert_eq!(v["results"][1]["series"][0]["values"][0][1], 120.0 + 0.0);
+
+    // What is not understood says so, in InfluxDB's shape.
+    let a = get(&app.url(&format!("/query?q={}", encode("DROP MEASUREMENT water"))));
+    assert_eq!(a.status, 400);
+    assert!(a.body.contains("\"error\""), "{}", a.body);
+}
