@@ -33,6 +33,10 @@ pub enum Statement {
     Select(Select),
     /// `CREATE DATABASE …`: answered as done (write-only clients send it).
     CreateDatabase,
+    /// A statement InfluxDB knows and watermeter does not do (`DROP …`, `DELETE …`,
+    /// other `SHOW …`): answered with a statement error, as InfluxDB answers what
+    /// it refuses.
+    Unsupported(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -268,6 +272,16 @@ impl Parser<'_> {
         } else if self.kw("CREATE") && self.kw("DATABASE") {
             self.i = self.t.len();
             Statement::CreateDatabase
+        } else if let Some(Tok::Ident(k)) = self.peek().cloned().filter(|t| {
+            matches!(t, Tok::Ident(k) if ["DROP", "DELETE", "ALTER", "GRANT", "REVOKE", "KILL", "CREATE", "EXPLAIN", "SET"]
+                .iter()
+                .any(|w| k.eq_ignore_ascii_case(w)))
+        }) {
+            self.i = self.t.len();
+            Statement::Unsupported(format!(
+                "watermeter does not do {} statements; it answers SELECT and SHOW reads (its data changes only through writes and corrections)",
+                k.to_ascii_uppercase()
+            ))
         } else {
             return self.expected("SELECT or SHOW");
         };
@@ -290,6 +304,25 @@ impl Parser<'_> {
     }
 
     fn show(&mut self) -> Result<Statement, ParseError> {
+        const OTHER: [&str; 10] = [
+            "SERIES",
+            "USERS",
+            "STATS",
+            "DIAGNOSTICS",
+            "QUERIES",
+            "SHARDS",
+            "SHARD",
+            "CONTINUOUS",
+            "SUBSCRIPTIONS",
+            "GRANTS",
+        ];
+        if let Some(Tok::Ident(k)) = self.peek() {
+            if OTHER.iter().any(|w| k.eq_ignore_ascii_case(w)) {
+                let what = k.to_ascii_uppercase();
+                self.i = self.t.len();
+                return Ok(Statement::Unsupported(format!("watermeter does not answer SHOW {what}; it answers SHOW DATABASES, MEASUREMENTS, FIELD KEYS, TAG KEYS, TAG VALUES and RETENTION POLICIES")));
+            }
+        }
         if self.kw("DATABASES") {
             return Ok(Statement::ShowDatabases);
         }

@@ -94,8 +94,12 @@ fn show_statements_and_several_at_once() {
 
 #[test]
 fn what_is_not_understood_says_so() {
-    let e = parse("DROP DATABASE water").remove(0).unwrap_err();
+    let e = parse("FROBNICATE water").remove(0).unwrap_err();
     assert!(e.0.contains("expected SELECT or SHOW"), "{e}");
+    assert!(
+        matches!(one("DROP DATABASE water"), Statement::Unsupported(m) if m.contains("DROP statements"))
+    );
+    assert!(matches!(one("SHOW SERIES"), Statement::Unsupported(_)));
     let e = parse("SELECT median(\"liters\") FROM water")
         .remove(0)
         .unwrap_err();

@@ -112,9 +112,11 @@ fn answer(
     };
     Ok(match s {
         Statement::CreateDatabase => Vec::new(),
+        Statement::Unsupported(why) => return Err(why.clone()),
         Statement::ShowDatabases => {
-            let mut names = vec!["watermeter".to_string()];
-            if let Some(d) = db.filter(|d| *d != "watermeter" && !d.is_empty()) {
+            // The database the client names, and `water`: any name reads the same.
+            let mut names = vec!["water".to_string()];
+            if let Some(d) = db.filter(|d| *d != "water" && !d.is_empty()) {
                 names.push(d.to_string());
             }
             vec![json!({"name": "databases", "columns": ["name"], "values": names.iter().map(|n| json!([n])).collect::<Vec<_>>()})]
@@ -420,7 +422,14 @@ fn select(
             {
                 continue;
             }
-            let mut row = vec![time_value(start, epoch, tz)];
+            // Without GROUP BY time, one selector answers with its point's own time.
+            let at = match (s.interval_ms, s.fields.as_slice()) {
+                (None, [f]) if f.transform.is_none() => {
+                    selected_at(&f.agg, &events).unwrap_or(start)
+                }
+                _ => start,
+            };
+            let mut row = vec![time_value(at, epoch, tz)];
             row.extend(vals.iter().map(|v| v.map_or(Value::Null, number)));
             rows.push(Value::Array(row));
         }
@@ -446,6 +455,27 @@ fn select(
         out.push(series);
     }
     Ok(out)
+}
+
+/// The time of the point a selector (`max`, `min`, `first`, `last`) picks: the
+/// first of equal values, as InfluxDB picks it.
+fn selected_at(agg: &str, events: &[(i64, f64)]) -> Option<i64> {
+    let pick = |better: fn(f64, f64) -> bool| {
+        events
+            .iter()
+            .fold(None::<(i64, f64)>, |best, &(t, v)| match best {
+                Some((_, b)) if !better(v, b) => best,
+                _ => Some((t, v)),
+            })
+            .map(|(t, _)| t)
+    };
+    match agg {
+        "max" => pick(|v, b| v > b),
+        "min" => pick(|v, b| v < b),
+        "first" => events.first().map(|e| e.0),
+        "last" => events.last().map(|e| e.0),
+        _ => None,
+    }
 }
 
 /// Empty buckets as `fill` says; `count` of nothing is 0 in InfluxDB.

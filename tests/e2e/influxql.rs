@@ -138,6 +138,46 @@ fn grafana_and_chronograf_reads_answer_as_influxdb_does() {
         );
     }
 
+    // The Grafana dashboard shipped in docs/: every panel's query, with the time
+    // macros substituted as Grafana substitutes them, answers as InfluxDB does.
+    let dashboard: Value =
+        serde_json::from_str(include_str!("../../docs/grafana/watermeter-dashboard.json")).unwrap();
+    let var = dashboard["templating"]["list"][0]["query"]
+        .as_str()
+        .unwrap();
+    let mut panel_queries = vec![var.to_string()];
+    for p in dashboard["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            panel_queries.push(
+                t["query"]
+                    .as_str()
+                    .unwrap()
+                    .replace("$timeFilter", &range)
+                    .replace("$__interval", "5m")
+                    .replace("$meter", "main"),
+            );
+        }
+    }
+    assert_eq!(panel_queries.len(), 8);
+    for q in &panel_queries {
+        let path = format!("/query?db=water&epoch=ms&q={}", encode(q));
+        let ours = get(&app.url(&path));
+        let theirs = get(&influx_url(&influx, &path));
+        assert_eq!(ours.status, 200, "{q}: {}", ours.body);
+        assert!(
+            ours.body.contains("\"values\""),
+            "{q}: no data: {}",
+            ours.body
+        );
+        assert_eq!(
+            normalized(&ours.body),
+            normalized(&theirs.body),
+            "{q}\nwatermeter: {}\nInfluxDB:   {}",
+            ours.body,
+            theirs.body
+        );
+    }
+
     // Chronograf: several statements in one POST, times as RFC 3339 without epoch.
     let form = format!(
         "q={}&db=water",
@@ -155,8 +195,20 @@ fn grafana_and_chronograf_reads_answer_as_influxdb_does() {
     );
     assert_eq!(v["results"][1]["series"][0]["values"][0][1], 120.0 + 0.0);
 
-    // What is not understood says so, in InfluxDB's shape.
-    let a = get(&app.url(&format!("/query?q={}", encode("DROP MEASUREMENT water"))));
+    // What is not understood says so, in InfluxDB's shapes: a statement that does
+    // not parse is a 400, one that parses but is not done a statement error.
+    let a = get(&app.url(&format!("/query?q={}", encode("FROBNICATE water"))));
     assert_eq!(a.status, 400);
     assert!(a.body.contains("\"error\""), "{}", a.body);
+    let a = get(&app.url(&format!("/query?q={}", encode("DROP DATABASE water"))));
+    assert_eq!(a.status, 200, "{}", a.body);
+    let v: Value = serde_json::from_str(&a.body).unwrap();
+    assert!(
+        v["results"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("DROP")),
+        "{v}"
+    );
+    let a = get(&app.url(&format!("/query?db=house&q={}", encode("SHOW DATABASES"))));
+    assert!(a.body.contains(r#"[["water"],["house"]]"#), "{}", a.body);
 }
