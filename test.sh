@@ -12,6 +12,7 @@ if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
 TOOLS=(
     "python3:aiosmtpd python3-aiosmtpd"
     "python3:fusepy python3-fusepy"
+    "python3:influxdb python3-influxdb"
     "chromium chromium"
     "openssl openssl"
     "influxd influxdb"

@@ -430,7 +430,11 @@ fn select(
                 _ => start,
             };
             let mut row = vec![time_value(at, epoch, tz)];
-            row.extend(vals.iter().map(|v| v.map_or(Value::Null, number)));
+            row.extend(
+                vals.iter()
+                    .zip(&s.fields)
+                    .map(|(v, f)| v.map_or(Value::Null, |x| number(x, f.agg == "count"))),
+            );
             rows.push(Value::Array(row));
         }
         if s.descending {
@@ -540,9 +544,10 @@ fn transform(t: &str, col: &[Option<f64>]) -> Vec<Option<f64>> {
         .collect()
 }
 
-/// Whole numbers as integers, as InfluxDB writes them; others as floats.
-fn number(v: f64) -> Value {
-    if v.fract() == 0.0 && v.abs() < 9e15 {
+/// A value as InfluxDB types it: a count is an integer, everything of the float
+/// field `liters` a float (`150.0`, which clients read as a float).
+fn number(v: f64, integer: bool) -> Value {
+    if integer && v.fract() == 0.0 && v.abs() < 9e15 {
         json!(v as i64)
     } else {
         json!(v)

@@ -178,6 +178,38 @@ fn grafana_and_chronograf_reads_answer_as_influxdb_does() {
         );
     }
 
+    // The `influxdb` Python client (Debian's python3-influxdb) reads the same
+    // points from both, as a script or a notebook would.
+    let script = format!(
+        r#"
+import json, sys
+from influxdb import InfluxDBClient
+out = []
+for port in sys.argv[1:]:
+    c = InfluxDBClient(host="127.0.0.1", port=int(port), database="water")
+    r = c.query('SELECT sum("liters") AS total FROM "water" WHERE {range} GROUP BY time(1h), "meter" fill(0)', epoch="ms")
+    out.append(sorted((json.dumps(k[1]), p["time"], p["total"]) for k in r.keys() for p in r.get_points(tags=k[1])))
+print(json.dumps(out))
+"#
+    );
+    let py = std::process::Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            &script,
+            &app.http.port().to_string(),
+            &influx.port.to_string(),
+        ])
+        .output()
+        .expect("run python3 (./test.sh installs python3-influxdb)");
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let both: Vec<Value> = serde_json::from_slice(&py.stdout).unwrap();
+    assert!(both[0].as_array().is_some_and(|p| p.len() == 6), "{both:?}");
+    assert_eq!(both[0], both[1], "the Python client reads different points");
+
     // Chronograf: several statements in one POST, times as RFC 3339 without epoch.
     let form = format!(
         "q={}&db=water",
