@@ -160,6 +160,23 @@ pub async fn page(
     Ok(([(header::SET_COOKIE, csrf::set_cookie())], page).into_response())
 }
 
+/// What every settings form checks first: its CSRF token, then its meter.
+fn form_meter<'s>(
+    state: &'s AppState,
+    headers: &HeaderMap,
+    token: Option<&str>,
+    meter: &str,
+) -> Result<(MeterIdx, &'s crate::config::MeterConfig), PageError> {
+    if !csrf::verify(headers, token) {
+        return Err(PageError::Forbidden(
+            "The form had expired or did not come from this dashboard. Open the settings page again and resubmit.".into(),
+        ));
+    }
+    state.meter(meter).ok_or_else(|| {
+        PageError::NotFound(format!("No meter with the id '{meter}' is configured."))
+    })
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ReadingForm {
     meter: String,
@@ -172,14 +189,7 @@ pub async fn set_reading(
     headers: HeaderMap,
     Form(f): Form<ReadingForm>,
 ) -> Result<Redirect, PageError> {
-    if !csrf::verify(&headers, f.csrf.as_deref()) {
-        return Err(PageError::Forbidden(
-            "The form had expired or did not come from this dashboard. Open the settings page again and resubmit.".into(),
-        ));
-    }
-    let (idx, config) = state.meter(&f.meter).ok_or_else(|| {
-        PageError::NotFound(format!("No meter with the id '{}' is configured.", f.meter))
-    })?;
+    let (idx, config) = form_meter(&state, &headers, f.csrf.as_deref(), &f.meter)?;
     if reads_its_register(config) {
         return Err(PageError::BadRequest(format!(
             "The reading of '{}' comes from its sensor, which reads the meter itself; it cannot be set by hand. To correct history, use a correction below the reading.",
@@ -214,14 +224,7 @@ pub async fn correct(
     headers: HeaderMap,
     Form(f): Form<CorrectionForm>,
 ) -> Result<Redirect, PageError> {
-    if !csrf::verify(&headers, f.csrf.as_deref()) {
-        return Err(PageError::Forbidden(
-            "The form had expired or did not come from this dashboard. Open the settings page again and resubmit.".into(),
-        ));
-    }
-    let (idx, _) = state.meter(&f.meter).ok_or_else(|| {
-        PageError::NotFound(format!("No meter with the id '{}' is configured.", f.meter))
-    })?;
+    let (idx, _) = form_meter(&state, &headers, f.csrf.as_deref(), &f.meter)?;
     let tz = state.config.timezone;
     let local = |key: &str, v: &str| -> Result<String, PageError> {
         let t =
@@ -284,14 +287,7 @@ pub async fn exchange(
     headers: HeaderMap,
     Form(f): Form<ExchangeForm>,
 ) -> Result<Redirect, PageError> {
-    if !csrf::verify(&headers, f.csrf.as_deref()) {
-        return Err(PageError::Forbidden(
-            "The form had expired or did not come from this dashboard. Open the settings page again and resubmit.".into(),
-        ));
-    }
-    let (idx, config) = state.meter(&f.meter).ok_or_else(|| {
-        PageError::NotFound(format!("No meter with the id '{}' is configured.", f.meter))
-    })?;
+    let (idx, config) = form_meter(&state, &headers, f.csrf.as_deref(), &f.meter)?;
     let m3 = parse_reading(&f.reading_m3).map_err(PageError::BadRequest)?;
     let at =
         chrono::NaiveDateTime::parse_from_str(f.at.trim(), "%Y-%m-%dT%H:%M").map_err(|_| {
