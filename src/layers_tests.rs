@@ -20,6 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "words",
             "tls_client",
             "influxql",
+            "http_client",
         ],
     ),
     ("store", &["store"]),

@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod figures;
 pub mod forward;
+pub mod http_client;
 pub mod influxql;
 pub mod ingest;
 pub mod line_protocol;

@@ -217,6 +217,7 @@ mod tests {
             name: "hourly".into(),
             meter: c.meters[0].id.clone(),
             repeat: Duration::from_secs(4 * 3600),
+            notify: Vec::new(),
             settings,
         });
         c

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use crate::config::Config;
 
 use super::kinds::Rule;
-use super::notification::Notification;
+use super::notification::{Facts, Notification};
 use super::state::{HistoryEntry, Transition, TransitionKind};
 
 /// What composing needs from the config.
@@ -61,6 +61,15 @@ pub fn compose(
         text: text_body(&paragraphs, link.as_deref()),
         html: Some(html_body(&paragraphs, link.as_deref())),
         link,
+        channels: rule.notify.clone(),
+        facts: Facts {
+            kind: rule.kind.name().to_string(),
+            meter: rule.meter.clone(),
+            state: t.kind.as_str().to_string(),
+            value: t.value,
+            unit: rule.kind.unit().to_string(),
+            since_ms: Some(t.firing_since_ms),
+        },
     };
     let history = HistoryEntry {
         at_ms: t.at_ms,

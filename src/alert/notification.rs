@@ -30,6 +30,28 @@ pub struct Notification {
     /// The dashboard page about it, if `dashboard_url` is known.
     #[serde(default)]
     pub link: Option<String>,
+    /// The channels it is meant for (an alert's `notify = [...]`); empty: all.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// The facts behind the words, for channels that carry data (a webhook).
+    #[serde(default)]
+    pub facts: Facts,
+}
+
+/// What happened, as data: the webhook body of CONTRACT.md carries these.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Facts {
+    /// The alert kind (`volume`, …), or `store` for the notice about the store.
+    pub kind: String,
+    /// The meter's id (empty when it is about no meter).
+    pub meter: String,
+    /// `firing`, `reminder`, `resolved` (or `notice`).
+    pub state: String,
+    pub value: f64,
+    /// The unit of `value`: `L`, `s` or `flags`.
+    pub unit: String,
+    /// When it began firing (Unix ms), if it is about an alert.
+    pub since_ms: Option<i64>,
 }
 
 /// What [`Channel::send`] returns: `Ok` once the channel's server accepted it, or the
@@ -38,8 +60,9 @@ pub type Sending<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 
 
 /// One way to reach the owner (email today).
 pub trait Channel: Send + Sync {
-    /// A short, stable name ("email"): the outbox records which channels took a
-    /// notification, so a retry after one channel failed does not repeat the others.
-    fn name(&self) -> &'static str;
+    /// A short, stable name (`email`, or the `[[notify]]` name): the outbox records
+    /// which channels took a notification, so a retry after one channel failed does
+    /// not repeat the others, and an alert's `notify = [...]` names them.
+    fn name(&self) -> &str;
     fn send<'a>(&'a self, notification: &'a Notification) -> Sending<'a>;
 }

@@ -32,6 +32,9 @@ pub struct Attempt {
     /// The channels that already took it ([`Channel::name`]); not sent to again.
     #[serde(default)]
     pub delivered: Vec<String>,
+    /// The channels whose last try failed; they wait for `next_try_ms`.
+    #[serde(default)]
+    pub failed: Vec<String>,
 }
 
 /// A notification in the outbox with its id (ids grow: id order is sending order).
@@ -81,52 +84,87 @@ pub fn backoff_ms(failures: u32) -> i64 {
 }
 
 /// Deliver what is due at `now_ms`, oldest first, to every channel that has not
-/// taken it yet. Stops at the first failure so notifications never overtake each
-/// other (a "resolved" before its "firing"): the server is the same for all of
-/// them, so what failed for one almost always fails for the next. Returns when to
-/// try again (`None`: the outbox is empty). `force` ignores backoff (used once at
-/// start-up, so a corrected config is tried at once).
+/// taken it yet (and that it is meant for: [`Notification::channels`]).
+///
+/// A channel that fails holds back only itself: the later notifications wait for
+/// it, so they never overtake each other on it (a "resolved" before its
+/// "firing"), while the other channels go on. A failed channel is tried again after
+/// [`backoff_ms`]. Returns when to try again (`None`: the outbox is empty). `force`
+/// ignores backoff (used once at start-up, so a corrected config is tried at once).
 pub async fn deliver_due(
     store: &dyn AlertStore,
     channels: &[Arc<dyn Channel>],
     now_ms: i64,
     force: bool,
 ) -> Result<Option<i64>, StoreError> {
+    // Channels that failed (now or in a backoff that has not ended) this pass.
+    let mut held: Vec<String> = Vec::new();
+    let mut next: Option<i64> = None;
     for p in store.outbox_pending()? {
-        if let Some(a) = p
-            .attempt
+        let previous = p.attempt.clone();
+        if let Some(a) = previous
             .as_ref()
             .filter(|a| !force && a.next_try_ms > now_ms)
         {
-            return Ok(Some(a.next_try_ms));
+            held.extend(a.failed.iter().cloned());
+            wake_at(a.next_try_ms, &mut next);
         }
-        let mut delivered = p
-            .attempt
+        let mut delivered = previous
             .as_ref()
             .map(|a| a.delivered.clone())
             .unwrap_or_default();
-        let mut failure = None;
+        let mut failed: Vec<String> = Vec::new();
+        let mut errors: Vec<String> = Vec::new();
+        let mut waiting = false;
         for channel in channels {
-            if delivered.iter().any(|d| d == channel.name()) {
+            let name = channel.name();
+            let meant = p.notification.channels.is_empty()
+                || p.notification.channels.iter().any(|c| c == name);
+            if !meant || delivered.iter().any(|d| d == name) {
+                continue;
+            }
+            if held.iter().any(|h| h == name) {
+                waiting = true;
                 continue;
             }
             match channel.send(&p.notification).await {
                 Ok(()) => {
-                    tracing::info!(id = p.id, channel = channel.name(), subject = %p.notification.subject, "notification sent");
-                    delivered.push(channel.name().to_owned());
+                    tracing::info!(id = p.id, channel = name, subject = %p.notification.subject, "notification sent");
+                    delivered.push(name.to_owned());
                 }
                 Err(e) => {
-                    failure = Some(format!("{}: {e}", channel.name()));
-                    break;
+                    errors.push(format!("{name}: {e}"));
+                    failed.push(name.to_owned());
+                    held.push(name.to_owned());
                 }
             }
         }
-        let Some(error) = failure else {
+        if errors.is_empty() && !waiting {
             off_worker(|| store.outbox_remove(p.id))?;
             continue;
-        };
-        let count = p.attempt.map_or(0, |a| a.count).saturating_add(1);
+        }
+        if errors.is_empty() {
+            // Only waiting behind a held channel: record what was delivered meanwhile,
+            // so a restart does not send it to those channels again.
+            if let Some(mut a) = previous.filter(|a| a.delivered != delivered) {
+                a.delivered = delivered;
+                off_worker(|| store.outbox_record_failure(p.id, &a))?;
+            } else if !delivered.is_empty() {
+                let a = Attempt {
+                    count: 0,
+                    last_error: String::new(),
+                    last_try_ms: now_ms,
+                    next_try_ms: now_ms,
+                    delivered,
+                    failed: Vec::new(),
+                };
+                off_worker(|| store.outbox_record_failure(p.id, &a))?;
+            }
+            continue;
+        }
+        let count = previous.map_or(0, |a| a.count).saturating_add(1);
         let next_try_ms = now_ms + backoff_ms(count);
+        let error = errors.join("; ");
         tracing::warn!(
             id = p.id,
             attempt = count,
@@ -138,11 +176,17 @@ pub async fn deliver_due(
             last_try_ms: now_ms,
             next_try_ms,
             delivered,
+            failed,
         };
         off_worker(|| store.outbox_record_failure(p.id, &attempt))?;
-        return Ok(Some(next_try_ms));
+        wake_at(next_try_ms, &mut next);
     }
-    Ok(None)
+    Ok(next)
+}
+
+/// Keeps the earliest of the times to try again.
+fn wake_at(t: i64, next: &mut Option<i64>) {
+    *next = Some(next.map_or(t, |n| n.min(t)));
 }
 
 /// Runs a store commit (a write and an fsync) without holding up the other tasks

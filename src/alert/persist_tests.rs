@@ -47,6 +47,8 @@ fn mail(alert: &str, subject: &str) -> Notification {
         text: "body".into(),
         html: None,
         link: None,
+        channels: Vec::new(),
+        facts: Default::default(),
     }
 }
 
@@ -127,6 +129,7 @@ fn a_failure_is_recorded_on_the_mail_and_removal_forgets_it() {
         last_try_ms: 10,
         next_try_ms: 70,
         delivered: vec!["ntfy".into()],
+        failed: vec!["email".into()],
     };
     s.outbox_record_failure(ids[0], &attempt).unwrap();
     assert_eq!(

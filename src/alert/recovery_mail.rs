@@ -73,6 +73,14 @@ pub fn compose(notice: &RecoveryNotice, ctx: &MailContext) -> Notification {
         text: text_body(&paragraphs, link),
         html: Some(html_body(&paragraphs, link)),
         link: link.map(str::to_owned),
+        channels: Vec::new(),
+        facts: super::notification::Facts {
+            kind: "store".into(),
+            state: "notice".into(),
+            value: notice.unreadable_bytes as f64,
+            unit: "bytes".into(),
+            ..Default::default()
+        },
     }
 }
 

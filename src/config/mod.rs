@@ -16,6 +16,7 @@ mod validate_alert;
 mod validate_auth;
 mod validate_forward;
 mod validate_meter;
+mod validate_notify;
 mod validate_smtp;
 mod values;
 
@@ -137,6 +138,7 @@ pub fn builtin_defaults() -> Config {
         smtp: None,
         forward: None,
         mqtt: None,
+        notify: Vec::new(),
     }
 }
 
@@ -165,6 +167,8 @@ pub struct Config {
     pub forward: Option<ForwardConfig>,
     /// `[mqtt]`: meter states and Home Assistant discovery to a broker.
     pub mqtt: Option<MqttConfig>,
+    /// `[[notify]]`: alert channels besides `[smtp]` (which is the channel `email`).
+    pub notify: Vec<NotifyConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -367,7 +371,42 @@ pub struct AlertConfig {
     pub meter: String,
     /// Reminder interval while firing (default 4 h).
     pub repeat: Duration,
+    /// The channels it notifies (`notify = ["phone"]`); empty: all of them.
+    pub notify: Vec<String>,
     pub settings: Settings,
+}
+
+/// One `[[notify]]` channel.
+#[derive(Clone, PartialEq)]
+pub struct NotifyConfig {
+    pub name: String,
+    pub kind: NotifyKind,
+}
+
+#[derive(Clone, PartialEq)]
+pub enum NotifyKind {
+    /// Through `[smtp]`.
+    Email,
+    /// POST to an ntfy topic URL; `token` from `token_file`, priority 1 to 5.
+    Ntfy {
+        url: String,
+        token: Option<String>,
+        priority: u8,
+    },
+    /// POST of the JSON body in CONTRACT.md; `token` as a Bearer token.
+    Webhook { url: String, token: Option<String> },
+}
+
+impl std::fmt::Debug for NotifyConfig {
+    // By hand: the tokens stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.kind {
+            NotifyKind::Email => "email".to_string(),
+            NotifyKind::Ntfy { url, priority, .. } => format!("ntfy {url} priority {priority}"),
+            NotifyKind::Webhook { url, .. } => format!("webhook {url}"),
+        };
+        write!(f, "NotifyConfig({} = {kind})", self.name)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -51,11 +51,11 @@ fn alert_names_are_required_and_unique() {
 }
 
 #[test]
-fn alerts_without_smtp_are_an_error() {
+fn alerts_without_any_channel_are_an_error() {
     let text = format!(
         "{METER}[[alert]]\nname = \"a\"\nmeter = \"main\"\nkind = \"no_data\"\nafter = \"1h\"\n"
     );
-    check(&text, &[(3, "smtp", "alerts are configured but [smtp] is missing; add an [smtp] table or remove the [[alert]] entries")]);
+    check(&text, &[(3, "smtp", "alerts are configured but no channel reaches you: add an [smtp] table or a [[notify]] channel")]);
 }
 
 #[test]
@@ -163,4 +163,31 @@ fn example_config_loads_without_problems() {
     assert_eq!(config.http.listen.to_string(), "0.0.0.0:8080");
     assert!(config.udp.is_some());
     assert!(config.alerts.is_empty() && config.smtp.is_none());
+}
+
+#[test]
+fn notify_channels_are_read_checked_and_named_by_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ntfy-token"), "tk_secret\n").unwrap();
+    let text = format!(
+        "{METER}[[alert]]\nname = \"a\"\nmeter = \"main\"\nkind = \"no_data\"\nafter = \"1h\"\nnotify = [\"phone\"]\n\
+         [[notify]]\nname = \"phone\"\nkind = \"ntfy\"\nurl = \"https://ntfy.example.org/water\"\ntoken_file = \"ntfy-token\"\npriority = \"high\"\n\
+         [[notify]]\nname = \"ha\"\nkind = \"webhook\"\nurl = \"http://homeassistant:8123/api/webhook/water\"\n"
+    );
+    let c = parse(&text, &dir.path().join("config.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.alerts[0].notify, vec!["phone".to_string()]);
+    assert_eq!(c.notify.len(), 2);
+    assert!(
+        matches!(&c.notify[0].kind, NotifyKind::Ntfy { priority: 4, token: Some(t), .. } if t == "tk_secret")
+    );
+    assert!(!format!("{:?}", c.notify).contains("tk_secret"));
+    check(
+        &format!("{METER}[[alert]]\nname = \"a\"\nmeter = \"main\"\nkind = \"no_data\"\nafter = \"1h\"\nnotify = [\"pager\"]\n[[notify]]\nname = \"email\"\nkind = \"ntfy\"\nurl = \"ntfy.sh/x\"\npriority = \"loud\"\n"),
+        &[
+            (8, "alert[0].notify[0]", "there is no channel \"pager\""),
+            (10, "notify[0].name", "already a channel's name"),
+            (12, "notify[0].url", "not an http:// or https:// address"),
+            (13, "notify[0].priority", "not an ntfy priority"),
+        ],
+    );
 }

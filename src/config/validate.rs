@@ -12,7 +12,8 @@ use toml::de::DeTable;
 
 use super::reader::{Problems, Table};
 use super::{
-    validate_alert, validate_auth, validate_forward, validate_meter, validate_smtp, values,
+    validate_alert, validate_auth, validate_forward, validate_meter, validate_notify,
+    validate_smtp, values,
 };
 use super::{Config, ConfigError, HttpConfig, StoreConfig, UdpConfig};
 use super::{
@@ -22,6 +23,7 @@ use super::{
 
 const TOP_KEYS: &[&str] = &[
     "data_dir", "timezone", "store", "http", "udp", "meter", "alert", "smtp", "forward", "mqtt",
+    "notify",
 ];
 
 pub(super) fn document(
@@ -59,8 +61,13 @@ pub(super) fn document(
     let http = http(&root, base_dir, &mut problems);
     let udp = udp(&root, &mut problems);
     let meters = validate_meter::meters(&root, &mut problems);
-    let alerts = validate_alert::alerts(&root, &meters, check_alert_kind, &mut problems);
     let smtp = validate_smtp::smtp(&root, base_dir, &mut problems);
+    let notify = validate_notify::notify(&root, base_dir, smtp.is_some(), &mut problems);
+    let mut channels: Vec<&str> = notify.iter().map(|n| n.name.as_str()).collect();
+    if smtp.is_some() {
+        channels.push("email");
+    }
+    let alerts = validate_alert::alerts(&root, &meters, &channels, check_alert_kind, &mut problems);
     let forward = validate_forward::forward(&root, base_dir, &mut problems);
     let mqtt = validate_forward::mqtt(&root, base_dir, &mut problems);
     if mqtt.is_none() && !root.has("mqtt") {
@@ -85,6 +92,7 @@ pub(super) fn document(
             smtp,
             forward,
             mqtt,
+            notify,
         })
     } else {
         Err(ConfigError {

@@ -13,7 +13,7 @@ use super::{AlertConfig, MeterConfig, Problem};
 
 /// The keys every alert has; `kind` and the kind's own keys are kept as
 /// [`Settings`] for the kind's file under `alert/` to read.
-pub const COMMON_KEYS: &[&str] = &["name", "meter", "repeat"];
+pub const COMMON_KEYS: &[&str] = &["name", "meter", "repeat", "notify"];
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -22,6 +22,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 pub(super) fn alerts(
     root: &Table<'_, '_>,
     meters: &[MeterConfig],
+    channels: &[&str],
     check_kind: &dyn Fn(&Settings) -> Vec<Problem>,
     problems: &mut Problems,
 ) -> Vec<AlertConfig> {
@@ -68,6 +69,23 @@ pub(super) fn alerts(
             }
             _ => duration(&t, problems, "repeat", 5 * MINUTE, None),
         };
+        let notify: Vec<String> = t
+            .strings(problems, "notify")
+            .map(|list| {
+                list.value
+                    .iter()
+                    .filter_map(|f| {
+                        if channels.contains(&f.value) {
+                            Some(f.value.to_string())
+                        } else {
+                            let known = if channels.is_empty() { "none is configured".to_string() } else { channels.join(", ") };
+                            problems.bad(f, format!("there is no channel \"{}\"; name a [[notify]] channel or \"email\" ([smtp]); known: {known}", f.value));
+                            None
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let settings = settings(&t, problems);
         let kind_problems = check_kind(&settings);
         let kind_ok = kind_problems.is_empty();
@@ -79,6 +97,7 @@ pub(super) fn alerts(
                 name,
                 meter,
                 repeat: repeat.unwrap_or(4 * HOUR),
+                notify,
                 settings,
             });
         }

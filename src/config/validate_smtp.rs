@@ -29,11 +29,11 @@ pub(super) fn smtp(
 ) -> Option<SmtpConfig> {
     let Some(t) = root.table(problems, "smtp") else {
         if let Some((_, span)) = root.keys().find(|(k, _)| *k == "alert") {
-            if !root.has("smtp") {
+            if !root.has("smtp") && !root.has("notify") {
                 problems.add(
                     Some(&span),
                     "smtp",
-                    "alerts are configured but [smtp] is missing; add an [smtp] table or remove the [[alert]] entries",
+                    "alerts are configured but no channel reaches you: add an [smtp] table or a [[notify]] channel (ntfy, webhook), or remove the [[alert]] entries",
                 );
             }
         }

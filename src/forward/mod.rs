@@ -14,7 +14,7 @@
 //! This module does not touch sled (the store does) and holds no state of its own
 //! beyond counters for `/metrics`.
 
-pub mod http;
+use crate::http_client as http;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};

@@ -70,6 +70,8 @@ pub struct Mailer {
     host: String,
     port: u16,
     security: SmtpSecurity,
+    /// The channel's name: `email`, or a `[[notify]]` name of kind email.
+    name: String,
 }
 
 impl fmt::Debug for Mailer {
@@ -132,7 +134,14 @@ impl Mailer {
             host: cfg.host.clone(),
             port: cfg.port,
             security: cfg.security,
+            name: "email".into(),
         })
+    }
+
+    /// The same mailer under another channel name (`[[notify]] kind = "email"`).
+    pub fn named(mut self, name: &str) -> Mailer {
+        self.name = name.to_string();
+        self
     }
 
     /// Send one mail; `Ok` once the server accepted it.
@@ -220,8 +229,8 @@ impl Mailer {
 }
 
 impl Channel for Mailer {
-    fn name(&self) -> &'static str {
-        "email"
+    fn name(&self) -> &str {
+        &self.name
     }
 
     fn send<'a>(&'a self, notification: &'a Notification) -> Sending<'a> {
@@ -251,6 +260,8 @@ pub async fn test_email(cfg: &SmtpConfig) -> Result<String, MailError> {
         ),
         html: None,
         link: None,
+        channels: Vec::new(),
+        facts: Default::default(),
     };
     mailer.send(&mail).await?;
     Ok(format!(

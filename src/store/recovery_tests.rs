@@ -34,6 +34,8 @@ fn mail() -> Notification {
         text: "…".into(),
         html: None,
         link: None,
+        channels: Vec::new(),
+        facts: Default::default(),
     }
 }
 

@@ -149,6 +149,7 @@ mod tests {
                 window: Duration::from_secs(3600),
                 threshold_liters: 100.0,
             }),
+            notify: Vec::new(),
         }
     }
 

@@ -11,6 +11,7 @@ mod auth;
 mod bad_input;
 mod browser;
 mod cdp;
+mod channels;
 mod cli;
 mod clock;
 mod compression;

@@ -84,6 +84,8 @@ pub struct Rule {
     /// Reminder interval while firing; zero: no reminders.
     pub repeat: Duration,
     pub kind: Arc<dyn AlertKind>,
+    /// The channels it notifies; empty: all.
+    pub notify: Vec<String>,
 }
 
 /// The problems of an alert's `kind` and kind keys (empty: it is fine).
@@ -123,6 +125,7 @@ pub fn rules(config: &Config) -> Vec<Rule> {
                     meter: a.meter.clone(),
                     repeat: a.repeat,
                     kind,
+                    notify: a.notify.clone(),
                 }),
                 _ => {
                     let why: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();

@@ -37,6 +37,7 @@ pub fn rule(kind: impl AlertKind + 'static) -> Rule {
         meter: "main".into(),
         kind: std::sync::Arc::new(kind),
         repeat: mins(240),
+        notify: Vec::new(),
     }
 }
 

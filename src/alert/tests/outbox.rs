@@ -41,7 +41,7 @@ impl FakeChannel {
 }
 
 impl Channel for FakeChannel {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         self.name
     }
     fn send<'a>(&'a self, n: &'a Notification) -> Sending<'a> {
@@ -75,6 +75,8 @@ fn mail(subject: &str) -> Notification {
         text: "body".into(),
         html: None,
         link: None,
+        channels: Vec::new(),
+        facts: Default::default(),
     }
 }
 
@@ -239,4 +241,61 @@ async fn a_channel_that_took_a_notification_does_not_get_it_again_on_retry() {
         (vec!["firing".to_string()], vec!["firing".to_string()])
     );
     assert!(store.outbox_pending().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_channel_holds_back_only_itself() {
+    let store = store_with(&["firing", "resolved"]);
+    let email = FakeChannel::named("email", 0);
+    let push = FakeChannel::named("ntfy", 3);
+    let channels: Vec<Arc<dyn Channel>> = vec![email.clone(), push.clone()];
+    assert_eq!(
+        deliver_due(&store, &channels, 0, false).await.unwrap(),
+        Some(30_000)
+    );
+    // Email took both; ntfy failed on the first and did not try the second.
+    assert_eq!(email.sent(), ["firing", "resolved"]);
+    assert_eq!(push.tries(), 1);
+    let pending = store.outbox_pending().unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(
+        pending[1].attempt.as_ref().map(|a| a.delivered.clone()),
+        Some(vec!["email".to_string()])
+    );
+    // In its backoff nothing is tried; after it, ntfy catches up in order.
+    deliver_due(&store, &channels, 10_000, false).await.unwrap();
+    assert_eq!(push.tries(), 1);
+    deliver_due(&store, &channels, 30_000, false).await.unwrap();
+    deliver_due(&store, &channels, 90_000, false).await.unwrap();
+    assert_eq!(
+        deliver_due(&store, &channels, 210_000, false)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(push.sent(), ["firing", "resolved"]);
+    assert_eq!(
+        email.sent(),
+        ["firing", "resolved"],
+        "email got nothing twice"
+    );
+}
+
+#[tokio::test]
+async fn a_notification_goes_only_to_the_channels_it_names() {
+    let store = MemoryStore::new();
+    let mut n = mail("to the phone only");
+    n.channels = vec!["ntfy".into()];
+    store
+        .commit("a", &AlertState::default(), None, &[n])
+        .unwrap();
+    let email = FakeChannel::named("email", 0);
+    let push = FakeChannel::named("ntfy", 0);
+    let channels: Vec<Arc<dyn Channel>> = vec![email.clone(), push.clone()];
+    assert_eq!(
+        deliver_due(&store, &channels, 0, false).await.unwrap(),
+        None
+    );
+    assert!(email.sent().is_empty());
+    assert_eq!(push.sent(), ["to the phone only"]);
 }

@@ -1,7 +1,8 @@
-//! The forwarder's HTTP client: hyper's pooled client (hyper-util) over hyper-rustls,
-//! for `http://` and `https://` targets alike.
+//! The HTTP client of the outgoing integrations (forwarding, ntfy, webhooks):
+//! hyper's pooled client (hyper-util) over hyper-rustls, for `http://` and
+//! `https://` targets alike.
 //!
-//! One client per forwarder keeps the connection alive between batches. Every
+//! One client per user keeps the connection alive between requests. Every
 //! request has an overall timeout; only the status and the start of the body are
 //! kept, for logs (InfluxDB's and VictoriaMetrics' errors are a line of text).
 
@@ -69,6 +70,19 @@ impl Client {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<Answer, HttpError> {
+        self.post_as(uri, "text/plain; charset=utf-8", headers, body, timeout)
+            .await
+    }
+
+    /// The same with another `Content-Type` (`application/json` for a webhook).
+    pub async fn post_as(
+        &self,
+        uri: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Answer, HttpError> {
         let target = target_of(uri);
         let failed = |reason: String| HttpError::Failed {
             target: target.clone(),
@@ -79,7 +93,7 @@ impl Client {
                 "User-Agent",
                 concat!("watermeter/", env!("CARGO_PKG_VERSION")),
             )
-            .header("Content-Type", "text/plain; charset=utf-8");
+            .header("Content-Type", content_type);
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
