@@ -94,6 +94,58 @@ impl Flow {
     }
 }
 
+/// What the water of today, this month and this year costs, in `[tariff]`'s
+/// currency. Month and year include the fixed charge of their months so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Costs {
+    pub currency: String,
+    pub today: f64,
+    pub month: f64,
+    pub year: f64,
+}
+
+/// [`Costs`] of meter `idx` at `now_ms`, or `None` without a `[tariff]`.
+pub fn costs(
+    store: &Store,
+    config: &crate::config::Config,
+    idx: MeterIdx,
+    now_ms: i64,
+) -> Result<Option<Costs>, QueryError> {
+    use chrono::Datelike;
+    let Some(t) = &config.tariff else {
+        return Ok(None);
+    };
+    let tz = config.timezone;
+    let local = tz
+        .timestamp_millis_opt(now_ms)
+        .single()
+        .map(|d| d.date_naive())
+        .unwrap_or_default();
+    let day = crate::buckets::day_start(tz, local);
+    let month = crate::buckets::day_start(tz, local.with_day(1).unwrap_or(local));
+    let year = crate::buckets::day_start(
+        tz,
+        local
+            .with_day(1)
+            .and_then(|d| d.with_month(1))
+            .unwrap_or(local),
+    );
+    // The cost of [from, now), each liter priced after what its tier period held before.
+    let cost_since = |from: i64| -> Result<f64, QueryError> {
+        let period = crate::tariff::period_start(t, tz, from);
+        let before = store.ml_between(idx, period, from)? as f64 / 1000.0;
+        let liters = store.ml_between(idx, from, now_ms + 1)? as f64 / 1000.0;
+        Ok(crate::tariff::cost(t, before, liters))
+    };
+    let months = f64::from(local.month());
+    Ok(Some(Costs {
+        currency: t.currency.clone(),
+        today: cost_since(day)?,
+        month: cost_since(month)? + crate::tariff::fixed_for_months(t, 1.0),
+        year: cost_since(year)? + crate::tariff::fixed_for_months(t, months),
+    }))
+}
+
 /// An instant in the configured zone, as the API writes it.
 pub fn rfc3339(tz: chrono_tz::Tz, ts_ms: i64) -> String {
     match tz.timestamp_millis_opt(ts_ms).single() {

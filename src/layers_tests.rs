@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tls_client",
             "influxql",
             "http_client",
+            "tariff",
         ],
     ),
     ("store", &["store"]),

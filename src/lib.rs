@@ -21,6 +21,7 @@ pub mod notify;
 pub mod password;
 pub mod store;
 pub mod systemd;
+pub mod tariff;
 pub mod tls_client;
 pub mod transfer;
 pub mod web;

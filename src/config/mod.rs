@@ -18,6 +18,7 @@ mod validate_forward;
 mod validate_meter;
 mod validate_notify;
 mod validate_smtp;
+mod validate_tariff;
 mod values;
 
 #[cfg(test)]
@@ -139,6 +140,7 @@ pub fn builtin_defaults() -> Config {
         forward: None,
         mqtt: None,
         notify: Vec::new(),
+        tariff: None,
     }
 }
 
@@ -169,6 +171,8 @@ pub struct Config {
     pub mqtt: Option<MqttConfig>,
     /// `[[notify]]`: alert channels besides `[smtp]` (which is the channel `email`).
     pub notify: Vec<NotifyConfig>,
+    /// `[tariff]`: prices, for the cost beside liters.
+    pub tariff: Option<TariffConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -374,6 +378,32 @@ pub struct AlertConfig {
     /// The channels it notifies (`notify = ["phone"]`); empty: all of them.
     pub notify: Vec<String>,
     pub settings: Settings,
+}
+
+/// `[tariff]`: what a cubic meter costs (`tariff.rs` applies it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TariffConfig {
+    /// ISO 4217 code, for display only.
+    pub currency: String,
+    pub price_per_m3: f64,
+    pub sewage_per_m3: f64,
+    pub fixed_per_month: f64,
+    /// Marginal tiers of the water price; they replace `price_per_m3`.
+    pub tiers: Vec<Tier>,
+    pub tiers_period: TiersPeriod,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tier {
+    /// Up to this volume in the period (`None`: the rest).
+    pub up_to_m3: Option<f64>,
+    pub price_per_m3: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TiersPeriod {
+    Year,
+    Month,
 }
 
 /// One `[[notify]]` channel.

@@ -191,3 +191,20 @@ fn notify_channels_are_read_checked_and_named_by_alerts() {
         ],
     );
 }
+
+#[test]
+fn a_tariff_is_read_and_its_mistakes_named() {
+    let c = ok(&format!(
+        "{METER}[tariff]\ncurrency = \"EUR\"\nprice_per_m3 = 2.1\nsewage_per_m3 = 2.8\nfixed_per_month = 5\ntiers = [{{ up_to_m3 = 100, price_per_m3 = 2.1 }}, {{ price_per_m3 = 2.6 }}]\ntiers_period = \"month\"\n"
+    ));
+    let t = c.tariff.expect("tariff");
+    assert_eq!((t.tiers.len(), t.tiers_period), (2, TiersPeriod::Month));
+    check(
+        &format!("{METER}[tariff]\ncurrency = \"euro\"\nprice_per_m3 = -1\ntiers = [{{ up_to_m3 = 100, price_per_m3 = 2 }}, {{ up_to_m3 = 50, price_per_m3 = 3 }}]\n"),
+        &[
+            (4, "tariff.currency", "not a currency code"),
+            (5, "tariff.price_per_m3", "negative"),
+            (6, "tariff.tiers[1].up_to_m3", "overlaps the tier before it"),
+        ],
+    );
+}

@@ -13,7 +13,7 @@ use toml::de::DeTable;
 use super::reader::{Problems, Table};
 use super::{
     validate_alert, validate_auth, validate_forward, validate_meter, validate_notify,
-    validate_smtp, values,
+    validate_smtp, validate_tariff, values,
 };
 use super::{Config, ConfigError, HttpConfig, StoreConfig, UdpConfig};
 use super::{
@@ -23,7 +23,7 @@ use super::{
 
 const TOP_KEYS: &[&str] = &[
     "data_dir", "timezone", "store", "http", "udp", "meter", "alert", "smtp", "forward", "mqtt",
-    "notify",
+    "notify", "tariff",
 ];
 
 pub(super) fn document(
@@ -63,6 +63,7 @@ pub(super) fn document(
     let meters = validate_meter::meters(&root, &mut problems);
     let smtp = validate_smtp::smtp(&root, base_dir, &mut problems);
     let notify = validate_notify::notify(&root, base_dir, smtp.is_some(), &mut problems);
+    let tariff = validate_tariff::tariff(&root, &mut problems);
     let mut channels: Vec<&str> = notify.iter().map(|n| n.name.as_str()).collect();
     if smtp.is_some() {
         channels.push("email");
@@ -93,6 +94,7 @@ pub(super) fn document(
             forward,
             mqtt,
             notify,
+            tariff,
         })
     } else {
         Err(ConfigError {

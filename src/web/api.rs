@@ -53,12 +53,20 @@ pub struct UsageBody {
     unit: &'static str,
     buckets: Vec<Bucket>,
     total_liters: f64,
+    /// With a `[tariff]`: its currency code, and the cost of the whole range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_cost: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Bucket {
     start: String,
     liters: f64,
+    /// With a `[tariff]`: water and sewage for these liters (no fixed charge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost: Option<f64>,
 }
 
 pub async fn usage(
@@ -71,13 +79,19 @@ pub async fn usage(
     let UsageQuery { step, from, to } =
         UsageQuery::parse(p.step.as_deref(), p.from.as_deref(), p.to.as_deref(), now)?;
     let usage = state.store.usage(idx, step, from, to)?;
+    let costs = match &state.config.tariff {
+        Some(t) => Some(bucket_costs(&state, t, idx, &usage.bounds, &usage.ml)?),
+        None => None,
+    };
     let buckets = usage
         .bounds
         .iter()
         .zip(&usage.ml)
-        .map(|(&start, &ml)| Bucket {
+        .enumerate()
+        .map(|(i, (&start, &ml))| Bucket {
             start: rfc3339(&state, start),
             liters: ml as f64 / 1000.0,
+            cost: costs.as_ref().and_then(|c| c.get(i).copied()).map(cents),
         })
         .collect();
     Ok(Json(UsageBody {
@@ -86,7 +100,38 @@ pub async fn usage(
         unit: "L",
         buckets,
         total_liters: usage.total_ml() as f64 / 1000.0,
+        currency: state.config.tariff.as_ref().map(|t| t.currency.clone()),
+        total_cost: costs.map(|c| cents(c.iter().sum())),
     }))
+}
+
+/// The cost of each bucket: its liters priced after the liters of its tier period
+/// before it (marginal tiers); shown rounded to 1/100 of the currency.
+fn bucket_costs(
+    state: &AppState,
+    t: &crate::config::TariffConfig,
+    idx: MeterIdx,
+    starts: &[i64],
+    ml: &[u64],
+) -> Result<Vec<f64>, ApiError> {
+    let tz = state.config.timezone;
+    let mut out = Vec::with_capacity(ml.len());
+    let mut period: Option<(i64, f64)> = None; // (period start, liters before the bucket)
+    for (&start, &bucket_ml) in starts.iter().zip(ml) {
+        let p = crate::tariff::period_start(t, tz, start);
+        let before = match period {
+            Some((q, liters)) if q == p => liters,
+            _ => state.store.ml_between(idx, p, start)? as f64 / 1000.0,
+        };
+        let liters = bucket_ml as f64 / 1000.0;
+        out.push(crate::tariff::cost(t, before, liters));
+        period = Some((p, before + liters));
+    }
+    Ok(out)
+}
+
+fn cents(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }
 
 /// The span and step of a usage query, parsed the same way for the JSON API and

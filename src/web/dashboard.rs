@@ -49,7 +49,10 @@ pub fn render(state: &AppState, now_ms: i64) -> Result<DashboardPage, PageError>
             let idx = i as MeterIdx;
             let snap = snapshot(state, idx, now_ms)?;
             Ok(MeterPanel {
-                m: MeterFigures::new(&snap, &today),
+                m: MeterFigures::new(&snap, &today).with_costs(
+                    crate::figures::costs(&state.store, &state.config, idx, now_ms)
+                        .map_err(|e| PageError::Internal(e.to_string()))?,
+                ),
                 alerts: alert_views(state, Some(&m.id)),
                 charts: overview_charts(state, idx, &m.id, now_ms)?,
             })

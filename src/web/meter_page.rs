@@ -210,7 +210,10 @@ pub fn render(state: &AppState, id: &str, p: &Params, now_ms: i64) -> Result<Met
     );
     Ok(MeterPage {
         layout: Layout::new(state, format!("{} · {}", meter.name, period.heading), id),
-        m: MeterFigures::new(&snapshot(state, idx, now_ms)?, &now_iso),
+        m: MeterFigures::new(&snapshot(state, idx, now_ms)?, &now_iso).with_costs(
+            crate::figures::costs(&state.store, &state.config, idx, now_ms)
+                .map_err(|e| PageError::Internal(e.to_string()))?,
+        ),
         alerts: alert_views(state, Some(id)),
         has_next: period.next <= today,
         at: at.to_string(),

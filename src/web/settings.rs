@@ -32,6 +32,46 @@ pub struct SettingsPage {
     saved: Option<String>,
     corrected: Option<String>,
     exchanged: Option<String>,
+    /// `[tariff]` in words, read-only (it lives in the config file).
+    tariff: Vec<String>,
+}
+
+/// The tariff as lines of words. Pure.
+pub fn tariff_words(t: &crate::config::TariffConfig) -> Vec<String> {
+    let c = &t.currency;
+    let mut lines = Vec::new();
+    if t.tiers.is_empty() {
+        lines.push(format!("Water: {:.2} {c} per m³", t.price_per_m3));
+    } else {
+        let period = match t.tiers_period {
+            crate::config::TiersPeriod::Year => "year",
+            crate::config::TiersPeriod::Month => "month",
+        };
+        let mut from = 0.0;
+        for tier in &t.tiers {
+            lines.push(match tier.up_to_m3 {
+                Some(up) => format!(
+                    "Water from {from} to {up} m³ a {period}: {:.2} {c} per m³",
+                    tier.price_per_m3
+                ),
+                None => format!(
+                    "Water above {from} m³ a {period}: {:.2} {c} per m³",
+                    tier.price_per_m3
+                ),
+            });
+            from = tier.up_to_m3.unwrap_or(from);
+        }
+    }
+    if t.sewage_per_m3 > 0.0 {
+        lines.push(format!("Sewage: {:.2} {c} per m³", t.sewage_per_m3));
+    }
+    if t.fixed_per_month > 0.0 {
+        lines.push(format!(
+            "Fixed charge: {:.2} {c} per month",
+            t.fixed_per_month
+        ));
+    }
+    lines
 }
 
 /// One meter on the settings page.
@@ -156,6 +196,12 @@ pub async fn page(
         saved: name_of(q.saved),
         corrected: name_of(q.corrected),
         exchanged: name_of(q.exchanged),
+        tariff: state
+            .config
+            .tariff
+            .as_ref()
+            .map(tariff_words)
+            .unwrap_or_default(),
     };
     Ok(([(header::SET_COOKIE, csrf::set_cookie())], page).into_response())
 }

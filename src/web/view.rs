@@ -55,6 +55,8 @@ pub struct MeterFigures {
     pub last_pulse: String,
     /// RFC 3339 in the configured zone, for `<time datetime>`; empty if never.
     pub last_pulse_iso: String,
+    /// With a `[tariff]`: "today 1.80 EUR · this month 12.40 EUR · this year 230.10 EUR".
+    pub cost: Option<String>,
 }
 
 impl MeterFigures {
@@ -70,7 +72,22 @@ impl MeterFigures {
             flowing: s.flow_l_per_min > 0.0,
             last_pulse: when(&last, today_iso),
             last_pulse_iso: last,
+            cost: None,
         }
+    }
+
+    /// The same with the costs of today, this month and this year, if there is a tariff.
+    pub fn with_costs(mut self, c: Option<crate::figures::Costs>) -> MeterFigures {
+        self.cost = c.map(|c| {
+            let m = |x: f64| format!("{x:.2} {}", c.currency);
+            format!(
+                "today {} · this month {} · this year {}",
+                m(c.today),
+                m(c.month),
+                m(c.year)
+            )
+        });
+        self
     }
 }
 

@@ -157,3 +157,54 @@ fn meters_list_and_status_page_show_the_reading() {
     );
     assert_eq!(get(&app.url("/healthz")).status, 200);
 }
+
+/// With a `[tariff]`, each bucket has its cost (marginal tiers over the year, plus
+/// sewage, no fixed charge) and the answer names the currency.
+#[test]
+fn usage_buckets_carry_their_cost_with_marginal_tiers() {
+    let extra = "[tariff]\ncurrency = \"EUR\"\nsewage_per_m3 = 1.0\nfixed_per_month = 5.0\ntiers = [{ up_to_m3 = 1, price_per_m3 = 2.0 }, { price_per_m3 = 3.0 }]\n";
+    let (app, _tmp) = App::start("UTC", extra);
+    // 600 L on 2025-06-01 and 800 L on 2025-06-02 (UTC): the second day crosses 1 m³.
+    let day1 = 1_748_736_000i64;
+    let mut body = String::new();
+    for i in 0..600 {
+        body.push_str(&format!("water,meter=main liters=1 {}\n", day1 + i * 60));
+    }
+    for i in 0..800 {
+        body.push_str(&format!(
+            "water,meter=main liters=1 {}\n",
+            day1 + 86_400 + i * 60
+        ));
+    }
+    assert_eq!(post(&app.url("/write?precision=s"), &body).status, 204);
+    let u = get_json(&app.url(
+        "/api/v1/meters/main/usage?from=2025-06-01T00:00:00Z&to=2025-06-03T00:00:00Z&step=day",
+    ));
+    assert_eq!(u["currency"], "EUR", "{u}");
+    // Day 1: 0.6 m³ × (2 + 1) = 1.80. Day 2: 0.4 m³ × 2 + 0.4 m³ × 3 + 0.8 m³ × 1 = 2.80.
+    assert_eq!(u["buckets"][0]["cost"], 1.8, "{u}");
+    assert_eq!(u["buckets"][1]["cost"], 2.8, "{u}");
+    assert_eq!(u["total_cost"], 4.6, "{u}");
+    let settings = get(&app.url("/settings")).body;
+    assert!(
+        settings.contains("<li>Water from 0 to 1 m³ a year: 2.00 EUR per m³</li>"),
+        "{settings}"
+    );
+    assert!(
+        settings.contains("<li>Fixed charge: 5.00 EUR per month</li>"),
+        "{settings}"
+    );
+    // The dashboard shows the cost beside the liters (nothing flowed today here).
+    let page = get(&app.url("/")).body;
+    assert!(
+        page.contains("Cost today 0.00 EUR · this month 5.00 EUR · this year"),
+        "{page}"
+    );
+    // Without a tariff there is no cost at all.
+    let (plain, _t) = App::start("UTC", "");
+    let u = get_json(&plain.url("/api/v1/meters/main/usage?step=day"));
+    assert!(
+        u.get("currency").is_none() && u["buckets"][0].get("cost").is_none(),
+        "{u}"
+    );
+}
