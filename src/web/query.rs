@@ -372,12 +372,7 @@ fn select(
     for (tags, idxs) in groups {
         let mut events: Vec<(i64, f64)> = Vec::new();
         for &idx in &idxs {
-            state
-                .store
-                .for_each_event(idx, from, to, |ts, ml| {
-                    events.push((ts, ml as f64 / 1000.0))
-                })
-                .map_err(|e| e.to_string())?;
+            read_events(state, s, idx, from, to, tz, &mut events)?;
         }
         events.sort_by_key(|e| e.0);
         let mut columns: Vec<Vec<Option<f64>>> = Vec::new();
@@ -480,6 +475,65 @@ fn selected_at(agg: &str, events: &[(i64, f64)]) -> Option<i64> {
         "last" => events.last().map(|e| e.0),
         _ => None,
     }
+}
+
+/// The events of `[from, to)` a statement aggregates. A `sum` in buckets of whole
+/// local days of the configured zone reads the day rollups for the whole days (one
+/// stand-in point per day at its start, which sums the same) and events only for
+/// the partial days at the ends, so a panel over years costs what the dashboard's
+/// year chart does.
+fn read_events(
+    state: &AppState,
+    s: &Select,
+    idx: MeterIdx,
+    from: i64,
+    to: i64,
+    tz: Option<chrono_tz::Tz>,
+    out: &mut Vec<(i64, f64)>,
+) -> Result<(), String> {
+    let zone = state.config.timezone;
+    let sums_only = s
+        .fields
+        .iter()
+        .all(|f| f.agg == "sum" && f.transform.is_none());
+    let whole_days =
+        s.interval_ms.is_some_and(|d| d % 86_400_000 == 0) && tz.unwrap_or(chrono_tz::UTC) == zone;
+    let push = |a: i64, b: i64, out: &mut Vec<(i64, f64)>| {
+        state
+            .store
+            .for_each_event(idx, a, b, |ts, ml| out.push((ts, ml as f64 / 1000.0)))
+            .map_err(|e| e.to_string())
+    };
+    if !(sums_only && whole_days) {
+        return push(from, to, out);
+    }
+    let start_of = |day: i64| {
+        crate::buckets::date_of_day_number(day).map(|d| crate::buckets::day_start(zone, d))
+    };
+    let from_day = crate::buckets::local_day_number(zone, from);
+    let first = match start_of(from_day) {
+        Some(start) if start == from => from,
+        _ => start_of(from_day + 1).unwrap_or(to),
+    };
+    let last = start_of(crate::buckets::local_day_number(zone, to))
+        .unwrap_or(to)
+        .max(first);
+    if first >= last {
+        return push(from, to, out);
+    }
+    push(from, first, out)?;
+    let days = state
+        .store
+        .usage(idx, crate::buckets::Step::Day, first, last)
+        .map_err(|e| e.to_string())?;
+    out.extend(
+        days.bounds
+            .iter()
+            .zip(&days.ml)
+            .filter(|(&b, &ml)| b >= first && b < last && ml > 0)
+            .map(|(&b, &ml)| (b, ml as f64 / 1000.0)),
+    );
+    push(last, to, out)
 }
 
 /// Empty buckets as `fill` says; `count` of nothing is 0 in InfluxDB.

@@ -118,6 +118,9 @@ fn grafana_and_chronograf_reads_answer_as_influxdb_does() {
             r#"SELECT sum("liters") FROM "water" WHERE {range} GROUP BY time(1h) fill(previous) ORDER BY time DESC LIMIT 2"#
         ),
         format!(r#"SELECT sum("liters") FROM "water" WHERE "meter" =~ /gar/ AND {range}"#),
+        // Day buckets: whole days come from the rollups, the partial ones from events.
+        format!(r#"SELECT sum("liters") FROM "water" WHERE time >= {}ms and time < {}ms GROUP BY time(1d), "meter" fill(0)"#, from - 3 * 86_400_000 + 3_600_000, to + 2 * 86_400_000),
+        r#"SELECT sum("liters") FROM "water" WHERE time >= '2025-05-01T00:00:00Z' and time < '2025-07-01T00:00:00Z' GROUP BY time(7d) fill(none)"#.to_string(),
         r#"SHOW MEASUREMENTS WITH MEASUREMENT =~ /(?i)WAT/ LIMIT 100"#.to_string(),
         r#"SHOW FIELD KEYS FROM "water""#.to_string(),
         r#"SHOW TAG KEYS FROM "water""#.to_string(),
