@@ -496,8 +496,11 @@ fn read_events(
         .fields
         .iter()
         .all(|f| f.agg == "sum" && f.transform.is_none());
-    let whole_days =
-        s.interval_ms.is_some_and(|d| d % 86_400_000 == 0) && tz.unwrap_or(chrono_tz::UTC) == zone;
+    // One bucket for the whole range, or buckets of whole days of the store's zone.
+    let whole_days = match s.interval_ms {
+        None => true,
+        Some(d) => d % 86_400_000 == 0 && tz.unwrap_or(chrono_tz::UTC) == zone,
+    };
     let push = |a: i64, b: i64, out: &mut Vec<(i64, f64)>| {
         state
             .store
