@@ -282,6 +282,7 @@ fn start_alerts(
         let usage = Arc::new(StoreUsage::new(state.store.clone(), &config.meters));
         let evaluator = alert::engine::Evaluator::new(
             &config,
+            &state.rules,
             store.clone(),
             usage,
             state.alerts.clone(),

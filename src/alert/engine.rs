@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
-use super::kinds::{self, Rule};
+use super::kinds::Rule;
 use super::{check_rule, run_outbox, AlertState, AlertStore, Channel, MailContext, UsageView};
 use crate::config::Config;
 
@@ -87,23 +87,25 @@ pub struct Evaluator {
 }
 
 impl Evaluator {
+    /// `rules` are the config's alerts as `kinds::rules` made them (once, at start).
     pub fn new(
         config: &Config,
+        rules: &[Rule],
         store: Arc<dyn AlertStore>,
         usage: Arc<dyn UsageView + Send + Sync>,
         live: Arc<Live>,
         wake: Arc<Notify>,
         clock: Clock,
     ) -> Self {
-        let rules = kinds::rules(config)
-            .into_iter()
+        let rules = rules
+            .iter()
             .map(|r| {
                 let name = config
                     .meters
                     .iter()
                     .find(|m| m.id == r.meter)
                     .map_or_else(|| r.meter.clone(), |m| m.name.clone());
-                (r, name)
+                (r.clone(), name)
             })
             .collect();
         Evaluator {
@@ -234,6 +236,7 @@ mod tests {
         let clock_now = now.clone();
         let ev = Evaluator::new(
             &config,
+            &crate::alert::kinds::rules(&config),
             store.clone(),
             Arc::new(usage),
             live.clone(),

@@ -4,28 +4,12 @@ use std::sync::Arc;
 
 use super::*;
 use crate::alert::{TransitionKind, UsageView};
-use crate::config::{FieldSelector, LineProtocolMatch, MeterConfig};
+use crate::config::MeterConfig;
 use crate::meter::{Sample, SampleValue};
 use crate::store::Store;
 
 fn meter(id: &str) -> MeterConfig {
-    MeterConfig {
-        id: id.into(),
-        name: id.into(),
-        liters_per_pulse: 1.0,
-        initial_reading_m3: 0.0,
-        reading_set_at_ms: None,
-        gpio: None,
-        max_flow_l_per_min: 100.0,
-        wmbus_id: None,
-        mqtt_in: None,
-        exchanges: Vec::new(),
-        line_protocol: LineProtocolMatch {
-            measurement: "water".into(),
-            tags: vec![("meter".into(), id.into())],
-            field: FieldSelector::Liters(vec!["liters".into()]),
-        },
-    }
+    MeterConfig::with_id(id)
 }
 
 fn open(dir: &std::path::Path) -> Store {

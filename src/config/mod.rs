@@ -123,17 +123,8 @@ pub fn builtin_defaults() -> Config {
             precision: Precision::Nanoseconds,
         }),
         meters: vec![MeterConfig {
-            id: "main".into(),
             name: "House".into(),
-            liters_per_pulse: 1.0,
-            initial_reading_m3: 0.0,
-            reading_set_at_ms: None,
-            gpio: None,
-            line_protocol: LineProtocolMatch::default_for("main"),
-            max_flow_l_per_min: validate_meter::DEFAULT_MAX_FLOW_L_PER_MIN,
-            wmbus_id: None,
-            mqtt_in: None,
-            exchanges: Vec::new(),
+            ..MeterConfig::with_id("main")
         }],
         alerts: Vec::new(),
         smtp: None,
@@ -272,6 +263,37 @@ pub struct MeterConfig {
     pub mqtt_in: Option<MqttIn>,
     /// `[[meter.exchange]]`: "a new meter showing `m3` from `at_ms` on", oldest first.
     pub exchanges: Vec<Exchange>,
+}
+
+impl MeterConfig {
+    /// A meter with id `id` and every default: named after its id, 1 L per pulse,
+    /// `water,meter=<id>` points, no GPIO, no other source.
+    pub fn with_id(id: &str) -> MeterConfig {
+        MeterConfig {
+            id: id.into(),
+            name: id.into(),
+            liters_per_pulse: 1.0,
+            initial_reading_m3: 0.0,
+            reading_set_at_ms: None,
+            gpio: None,
+            line_protocol: LineProtocolMatch::default_for(id),
+            max_flow_l_per_min: validate_meter::DEFAULT_MAX_FLOW_L_PER_MIN,
+            wmbus_id: None,
+            mqtt_in: None,
+            exchanges: Vec::new(),
+        }
+    }
+
+    /// Whether its reading comes from the meter's own register (a camera reader, a
+    /// radio meter, an MQTT reading), which the owner does not set by hand.
+    pub fn reads_its_register(&self) -> bool {
+        matches!(self.line_protocol.field, FieldSelector::Reading { .. })
+            || self.wmbus_id.is_some()
+            || self
+                .mqtt_in
+                .as_ref()
+                .is_some_and(|i| i.form == MqttForm::Reading)
+    }
 }
 
 /// A meter exchange: the new meter showed `m3` at `at_ms`.

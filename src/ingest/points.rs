@@ -347,26 +347,16 @@ mod tests {
         tags: &[(&str, &str)],
         field: FieldSelector,
     ) -> MeterConfig {
-        MeterConfig {
-            id: id.into(),
-            name: id.into(),
-            liters_per_pulse: 1.0,
-            initial_reading_m3: 0.0,
-            reading_set_at_ms: None,
-            gpio: None,
-            max_flow_l_per_min: 100.0,
-            wmbus_id: None,
-            mqtt_in: None,
-            exchanges: Vec::new(),
-            line_protocol: LineProtocolMatch {
-                measurement: measurement.into(),
-                tags: tags
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                field,
-            },
-        }
+        let mut m = MeterConfig::with_id(id);
+        m.line_protocol = LineProtocolMatch {
+            measurement: measurement.into(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            field,
+        };
+        m
     }
 
     fn matcher() -> Matcher {

@@ -31,7 +31,13 @@ pub fn channels(config: &Config) -> (Vec<Arc<dyn Channel>>, Vec<String>) {
             Err(e) => problems.push(e.to_string()),
         }
     }
-    let client = || crate::http_client::Client::new(None);
+    // One pooled client for every HTTP channel: the system's CAs are read once.
+    let mut shared: Option<Result<crate::http_client::Client, String>> = None;
+    let mut client = || {
+        shared
+            .get_or_insert_with(|| crate::http_client::Client::new(None))
+            .clone()
+    };
     for n in &config.notify {
         let channel: Result<Arc<dyn Channel>, String> = match &n.kind {
             NotifyKind::Email => match &config.smtp {

@@ -5,26 +5,13 @@ use chrono_tz::Tz;
 
 use super::*;
 use crate::buckets::{self, Step};
-use crate::config::{FieldSelector, LineProtocolMatch, MeterConfig};
+use crate::config::{FieldSelector, MeterConfig};
 use crate::meter::SampleValue;
 
 fn meter(id: &str, anchor: Option<i64>) -> MeterConfig {
     MeterConfig {
-        id: id.into(),
-        name: id.into(),
-        liters_per_pulse: 1.0,
-        initial_reading_m3: 0.0,
         reading_set_at_ms: anchor,
-        gpio: None,
-        max_flow_l_per_min: 100.0,
-        wmbus_id: None,
-        mqtt_in: None,
-        exchanges: Vec::new(),
-        line_protocol: LineProtocolMatch {
-            measurement: "water".into(),
-            tags: vec![("meter".into(), id.into())],
-            field: FieldSelector::Liters(vec!["liters".into()]),
-        },
+        ..MeterConfig::with_id(id)
     }
 }
 

@@ -227,7 +227,7 @@ pub fn render(state: &AppState, id: &str, p: &Params, now_ms: i64) -> Result<Met
         period,
         misreads: {
             let (ignored, reanchored) = state.store.readings_ignored(idx);
-            super::settings::misreads_words(ignored, reanchored)
+            super::view::misreads_words(ignored, reanchored)
         },
     })
 }

@@ -148,8 +148,12 @@ fn meters(e: &mut Exposition, state: &AppState, now_ms: i64) -> Result<(), ApiEr
         Kind::Counter,
         "Counter and reading values not taken as water since the start, by reason: decrease (a reading below the meter's), jump (more than max_flow_l_per_min can deliver), stale (a counter value older or slightly below the last).",
     );
-    for &(i, id) in &ids {
-        for (reason, n) in store.readings_ignored(i).0 {
+    let ignored: Vec<_> = ids
+        .iter()
+        .map(|&(i, _)| store.readings_ignored(i))
+        .collect();
+    for (&(_, id), (reasons, _)) in ids.iter().zip(&ignored) {
+        for &(reason, n) in reasons {
             e.sample(name, &[("meter", id), ("reason", reason)], n as f64);
         }
     }
@@ -159,8 +163,8 @@ fn meters(e: &mut Exposition, state: &AppState, now_ms: i64) -> Result<(), ApiEr
         Kind::Counter,
         "Times several readings in a row agreed on a value below the baseline, which then moved down to them.",
     );
-    for &(i, id) in &ids {
-        e.sample(name, &[("meter", id)], store.readings_ignored(i).1 as f64);
+    for (&(_, id), (_, reanchored)) in ids.iter().zip(&ignored) {
+        e.sample(name, &[("meter", id)], *reanchored as f64);
     }
     Ok(())
 }

@@ -99,51 +99,6 @@ pub struct PageParams {
     exchanged: Option<String>,
 }
 
-/// Whether the meter's reading comes from the meter's own register (a camera
-/// reader, a radio meter, an MQTT reading), which the owner does not set by hand.
-pub fn reads_its_register(m: &crate::config::MeterConfig) -> bool {
-    use crate::config::{FieldSelector, MqttForm};
-    matches!(m.line_protocol.field, FieldSelector::Reading { .. })
-        || m.wmbus_id.is_some()
-        || m.mqtt_in
-            .as_ref()
-            .is_some_and(|i| i.form == MqttForm::Reading)
-}
-
-/// The engine's ignored values in words, or `None` when there were none. Pure.
-pub fn misreads_words(ignored: [(&str, u64); 3], reanchored: u64) -> Option<String> {
-    let n: u64 = ignored.iter().map(|(_, n)| n).sum();
-    if n == 0 && reanchored == 0 {
-        return None;
-    }
-    let parts: Vec<String> = ignored
-        .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(why, n)| {
-            let what = match *why {
-                "decrease" => "below the meter's reading",
-                "jump" => "rising faster than the pipe can deliver",
-                _ => "stale or repeated",
-            };
-            format!("{n} {what}")
-        })
-        .collect();
-    let mut text = format!(
-        "{n} value{} ignored as misreads since the start",
-        if n == 1 { "" } else { "s" }
-    );
-    if !parts.is_empty() {
-        text.push_str(&format!(" ({})", parts.join(", ")));
-    }
-    if reanchored > 0 {
-        text.push_str(&format!(
-            "; {reanchored} time{} several readings agreed on a lower value and the reading moved down to them",
-            if reanchored == 1 { "" } else { "s" }
-        ));
-    }
-    Some(text + ".")
-}
-
 pub async fn page(
     State(state): State<AppState>,
     Query(q): Query<PageParams>,
@@ -181,8 +136,8 @@ pub async fn page(
                 .collect();
             Ok(MeterSettings {
                 m: MeterFigures::new(&snapshot(&state, idx, now)?, &today),
-                from_sensor: reads_its_register(config),
-                misreads: misreads_words(ignored, reanchored),
+                from_sensor: config.reads_its_register(),
+                misreads: super::view::misreads_words(ignored, reanchored),
                 corrections,
             })
         })
@@ -236,7 +191,7 @@ pub async fn set_reading(
     Form(f): Form<ReadingForm>,
 ) -> Result<Redirect, PageError> {
     let (idx, config) = form_meter(&state, &headers, f.csrf.as_deref(), &f.meter)?;
-    if reads_its_register(config) {
+    if config.reads_its_register() {
         return Err(PageError::BadRequest(format!(
             "The reading of '{}' comes from its sensor, which reads the meter itself; it cannot be set by hand. To correct history, use a correction below the reading.",
             f.meter
@@ -348,7 +303,7 @@ pub async fn exchange(
             "The exchange is in the future; record it once the new meter is fitted.".into(),
         ));
     }
-    if reads_its_register(config) {
+    if config.reads_its_register() {
         let store = state.store.clone();
         tokio::task::spawn_blocking(move || store.record_exchange(idx, at_ms, m3))
             .await

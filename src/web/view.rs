@@ -91,6 +91,40 @@ impl MeterFigures {
     }
 }
 
+/// The engine's ignored values in words, or `None` when there were none. Pure.
+pub fn misreads_words(ignored: [(&str, u64); 3], reanchored: u64) -> Option<String> {
+    let n: u64 = ignored.iter().map(|(_, n)| n).sum();
+    if n == 0 && reanchored == 0 {
+        return None;
+    }
+    let parts: Vec<String> = ignored
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(why, n)| {
+            let what = match *why {
+                "decrease" => "below the meter's reading",
+                "jump" => "rising faster than the pipe can deliver",
+                _ => "stale or repeated",
+            };
+            format!("{n} {what}")
+        })
+        .collect();
+    let mut text = format!(
+        "{n} value{} ignored as misreads since the start",
+        if n == 1 { "" } else { "s" }
+    );
+    if !parts.is_empty() {
+        text.push_str(&format!(" ({})", parts.join(", ")));
+    }
+    if reanchored > 0 {
+        text.push_str(&format!(
+            "; {reanchored} time{} several readings agreed on a lower value and the reading moved down to them",
+            if reanchored == 1 { "" } else { "s" }
+        ));
+    }
+    Some(text + ".")
+}
+
 /// Liters without the unit: "0", "2.5", "1,234".
 pub fn liters(l: f64) -> String {
     let s = chart::liters_label(l);

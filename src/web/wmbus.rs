@@ -56,9 +56,7 @@ const ALARM_FIELDS: [&str; 4] = ["current_alarms", "alarms", "current_status", "
 
 /// The alarm flags of a telegram, lower case (`None`: it reports no status at all;
 /// empty: it reports "OK"). Pure.
-pub fn alarms(body: &[u8]) -> Option<Vec<String>> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let t = v.as_object()?;
+fn alarms_of(t: &serde_json::Map<String, serde_json::Value>) -> Option<Vec<String>> {
     let mut seen = false;
     let mut flags: Vec<String> = Vec::new();
     for field in ALARM_FIELDS {
@@ -79,8 +77,13 @@ pub fn alarms(body: &[u8]) -> Option<Vec<String>> {
     seen.then_some(flags)
 }
 
-/// The sample a telegram stands for; without a `timestamp` it gets `now_ms`. Pure.
-pub fn read(meters: &[MeterConfig], body: &[u8], now_ms: i64) -> Result<Sample, Refused> {
+/// The sample a telegram stands for (without a `timestamp` it gets `now_ms`), and
+/// the alarm flags it reports, if it reports any. Pure.
+pub fn read(
+    meters: &[MeterConfig],
+    body: &[u8],
+    now_ms: i64,
+) -> Result<(Sample, Option<Vec<String>>), Refused> {
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| Refused::NotJson(e.to_string()))?;
     let t = v.as_object().ok_or(Refused::NotObject)?;
@@ -104,22 +107,23 @@ pub fn read(meters: &[MeterConfig], body: &[u8], now_ms: i64) -> Result<Sample, 
             .map_err(|_| Refused::BadTime(text.to_string()))?,
         None => now_ms,
     };
-    Ok(Sample {
+    let sample = Sample {
         meter: idx as MeterIdx,
         ts_ms,
         value: SampleValue::Reading(total_m3 * 1000.0),
-    })
+    };
+    Ok((sample, alarms_of(t)))
 }
 
 pub async fn ingest(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let now = crate::clock::now_stamp();
-    let sample = read(&state.config.meters, &body, now).map_err(|e| {
+    let (sample, alarms) = read(&state.config.meters, &body, now).map_err(|e| {
         state.stats.rejected(e.reason());
         state.stats.log_bad("http wmbusmeters", &e);
         ApiError::BadRequest(e.to_string())
     })?;
     // The alarms first: the alert evaluation that follows the stored reading sees them.
-    if let Some(flags) = alarms(&body) {
+    if let Some(flags) = alarms {
         let (store, meter) = (state.store.clone(), sample.meter);
         tokio::task::spawn_blocking(move || store.set_meter_alarms(meter, &flags))
             .await
@@ -145,15 +149,20 @@ mod tests {
         vec![a]
     }
 
+    fn alarms(body: &[u8]) -> Option<Vec<String>> {
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        alarms_of(v.as_object()?)
+    }
+
     #[test]
     fn a_telegram_is_its_meters_reading_at_its_time() {
         let body = br#"{"_":"telegram","media":"water","meter":"iperl","name":"MyTapWater","id":"33225544","total_m3":123.529,"timestamp":"2024-03-03T18:37:00Z"}"#;
-        let s = read(&meters(), body, 7).unwrap();
+        let s = read(&meters(), body, 7).unwrap().0;
         assert_eq!(s.meter, 0);
         assert_eq!(s.ts_ms, 1_709_491_020_000);
         assert_eq!(s.value, SampleValue::Reading(123_529.0));
         let no_time = br#"{"id":"33225544","total_m3":1.5}"#;
-        assert_eq!(read(&meters(), no_time, 7).unwrap().ts_ms, 7);
+        assert_eq!(read(&meters(), no_time, 7).unwrap().0.ts_ms, 7);
     }
 
     #[test]
