@@ -371,28 +371,45 @@ fn select(
     let mut out = Vec::new();
     for (tags, idxs) in groups {
         let mut events: Vec<(i64, f64)> = Vec::new();
-        for &idx in &idxs {
-            read_events(state, s, idx, from, to, tz, &mut events)?;
-        }
-        events.sort_by_key(|e| e.0);
         let mut columns: Vec<Vec<Option<f64>>> = Vec::new();
         let mut empty = vec![true; starts.len()];
-        for f in &s.fields {
+        if s.interval_ms.is_some() && sums_only(s) {
+            // Sums in buckets add up as the events stream by: no event list.
+            let mut sums = vec![None::<f64>; starts.len()];
+            for &idx in &idxs {
+                read_events(state, s, idx, from, to, tz, &mut |ts, v| {
+                    let b = starts.partition_point(|&st| st <= ts);
+                    if let Some(sum) = b.checked_sub(1).and_then(|b| sums.get_mut(b)) {
+                        *sum = Some(sum.unwrap_or(0.0) + v);
+                    }
+                })?;
+            }
+            for (e, sum) in empty.iter_mut().zip(&sums) {
+                *e = sum.is_none();
+            }
+            let col = fill(sums, s.fill, "sum");
+            columns = vec![col; s.fields.len()];
+        }
+        let streamed = !columns.is_empty();
+        for &idx in idxs.iter().filter(|_| !streamed) {
+            read_events(state, s, idx, from, to, tz, &mut |ts, v| events.push((ts, v)))?;
+        }
+        events.sort_by_key(|e| e.0);
+        for f in s.fields.iter().filter(|_| !streamed) {
             let mut col = Vec::with_capacity(starts.len());
             let mut at = 0;
             for (b, &start) in starts.iter().enumerate() {
                 let end = starts.get(b + 1).copied().unwrap_or(to).min(to);
+                while at < events.len() && events[at].0 < start {
+                    at += 1;
+                }
                 let lo = at;
                 while at < events.len() && events[at].0 < end {
                     at += 1;
                 }
-                let bucket: Vec<(i64, f64)> = events[lo..at]
-                    .iter()
-                    .filter(|e| e.0 >= start)
-                    .copied()
-                    .collect();
+                let bucket = &events[lo..at];
                 empty[b] &= bucket.is_empty();
-                col.push(aggregate(&f.agg, &bucket));
+                col.push(aggregate(&f.agg, bucket));
             }
             col = fill(col, s.fill, &f.agg);
             if let Some(t) = &f.transform {
@@ -489,25 +506,21 @@ fn read_events(
     from: i64,
     to: i64,
     tz: Option<chrono_tz::Tz>,
-    out: &mut Vec<(i64, f64)>,
+    out: &mut dyn FnMut(i64, f64),
 ) -> Result<(), String> {
     let zone = state.config.timezone;
-    let sums_only = s
-        .fields
-        .iter()
-        .all(|f| f.agg == "sum" && f.transform.is_none());
     // One bucket for the whole range, or buckets of whole days of the store's zone.
     let whole_days = match s.interval_ms {
         None => true,
         Some(d) => d % 86_400_000 == 0 && tz.unwrap_or(chrono_tz::UTC) == zone,
     };
-    let push = |a: i64, b: i64, out: &mut Vec<(i64, f64)>| {
+    let push = |a: i64, b: i64, out: &mut dyn FnMut(i64, f64)| {
         state
             .store
-            .for_each_event(idx, a, b, |ts, ml| out.push((ts, ml as f64 / 1000.0)))
+            .for_each_event(idx, a, b, |ts, ml| out(ts, ml as f64 / 1000.0))
             .map_err(|e| e.to_string())
     };
-    if !(sums_only && whole_days) {
+    if !(sums_only(s) && whole_days) {
         return push(from, to, out);
     }
     let start_of = |day: i64| {
@@ -529,14 +542,19 @@ fn read_events(
         .store
         .usage(idx, crate::buckets::Step::Day, first, last)
         .map_err(|e| e.to_string())?;
-    out.extend(
-        days.bounds
-            .iter()
-            .zip(&days.ml)
-            .filter(|(&b, &ml)| b >= first && b < last && ml > 0)
-            .map(|(&b, &ml)| (b, ml as f64 / 1000.0)),
-    );
+    for (&b, &ml) in days.bounds.iter().zip(&days.ml) {
+        if b >= first && b < last && ml > 0 {
+            out(b, ml as f64 / 1000.0);
+        }
+    }
     push(last, to, out)
+}
+
+/// Whether every column is a plain `sum`, which the rollups can answer.
+fn sums_only(s: &Select) -> bool {
+    s.fields
+        .iter()
+        .all(|f| f.agg == "sum" && f.transform.is_none())
 }
 
 /// Empty buckets as `fill` says; `count` of nothing is 0 in InfluxDB.
