@@ -155,6 +155,7 @@ pub async fn run_with(
         alerts: Arc::default(),
         progress,
         shutdown: shutdown_rx.clone(),
+        draws: Arc::default(),
     };
     tasks.extend(start_integrations(&state, &shutdown_rx));
     tasks.extend(start_alerts(&state, &opts, &shutdown_rx));

@@ -25,7 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("store", &["store"]),
-    ("figures", &["figures"]),
+    ("figures", &["figures", "draws"]),
     ("inputs", &["ingest", "transfer"]),
     ("logic", &["alert"]),
     ("out", &["web", "forward", "mqtt", "notify", "systemd"]),

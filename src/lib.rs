@@ -9,6 +9,7 @@ pub mod buckets;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod draws;
 pub mod figures;
 pub mod forward;
 pub mod http_client;

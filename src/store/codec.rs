@@ -45,6 +45,8 @@ pub mod prefix {
     pub const INTERPOLATED: u8 = b'P';
     /// The corrections' audit list (`store::correct`): `C | meter u16 | seq u64` → JSON.
     pub const CORRECTIONS: u8 = b'C';
+    /// The owner's draw labels (`draws`): `L | meter u16 | draw id u64 BE` → kind name.
+    pub const DRAW_LABELS: u8 = b'L';
 }
 
 /// Fields of the per-meter state under `prefix::METER`.

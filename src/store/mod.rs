@@ -22,6 +22,7 @@ pub mod faults;
 pub mod forward;
 mod handle;
 pub mod journal;
+mod labels;
 mod migrate;
 pub mod query;
 mod reading;

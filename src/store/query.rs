@@ -85,6 +85,22 @@ impl Store {
         self.get_i64_field(meter, meter_field::LAST_EVENT_MS)
     }
 
+    /// The time of the meter's oldest stored event.
+    pub fn first_event_ms(&self, meter: MeterIdx) -> Result<Option<i64>, StoreError> {
+        let (lo, hi) = range_keys(prefix::EVENTS, self.slot(meter)?.key, 0, i64::MAX);
+        for kv in self.data()?.range(lo..hi) {
+            let (k, block) = kv?;
+            let Some(day) = codec::slot_of_key(&k) else {
+                continue;
+            };
+            let first = codec::block_entries(&block).next();
+            if let Some(e) = first {
+                return Ok(Some(i64::from(day) * DAY_MS + i64::from(e.offset_ms)));
+            }
+        }
+        Ok(None)
+    }
+
     /// The last time any sample arrived for the meter, even one worth 0 liters.
     pub fn last_seen_ms(&self, meter: MeterIdx) -> Result<Option<i64>, StoreError> {
         self.get_i64_field(meter, meter_field::LAST_SEEN_MS)

@@ -13,6 +13,7 @@ mod corrections;
 mod csrf;
 mod csv;
 pub mod dashboard;
+mod draws;
 mod error;
 mod headers;
 mod integrations;
@@ -83,6 +84,8 @@ pub struct AppState {
     pub progress: watch::Receiver<Progress>,
     /// Turns true when the app shuts down (ends the live-update streams).
     pub shutdown: watch::Receiver<bool>,
+    /// Draws computed from the events, kept per day (`crate::draws`).
+    pub draws: Arc<crate::draws::DrawBook>,
 }
 
 impl AppState {
@@ -120,6 +123,12 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/meters/{id}/corrections",
             get(corrections::list).post(corrections::create),
         )
+        .route("/api/v1/meters/{id}/draws", get(draws::list))
+        .route(
+            "/api/v1/meters/{id}/draws/{draw_id}/kind",
+            post(draws::relabel),
+        )
+        .route("/api/v1/away", get(draws::get_away).post(draws::set_away))
         .route("/api/v1/alerts", get(alerts::list))
         .route("/metrics", get(metrics::handler))
         .route("/healthz", get(api::healthz))
@@ -169,6 +178,12 @@ fn pages() -> Router<AppState> {
     Router::new()
         .route("/", get(dashboard::page))
         .route("/meters/{id}", get(meter_page::page))
+        .route("/meters/{id}/draws", get(draws::page))
+        .route(
+            "/meters/{id}/draws/{draw_id}/kind",
+            post(draws::relabel_form),
+        )
+        .route("/away", post(draws::away_form))
         .route("/export.csv", get(csv::export))
         .route("/events", get(live::events))
         .route("/settings", get(settings::page))

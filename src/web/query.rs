@@ -392,7 +392,9 @@ fn select(
         }
         let streamed = !columns.is_empty();
         for &idx in idxs.iter().filter(|_| !streamed) {
-            read_events(state, s, idx, from, to, tz, &mut |ts, v| events.push((ts, v)))?;
+            read_events(state, s, idx, from, to, tz, &mut |ts, v| {
+                events.push((ts, v))
+            })?;
         }
         events.sort_by_key(|e| e.0);
         for f in s.fields.iter().filter(|_| !streamed) {
