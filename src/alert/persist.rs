@@ -274,6 +274,24 @@ impl UsageView for StoreUsage {
         logged("events", r.map(|()| times))
     }
 
+    fn events(&self, meter: &str, from_ms: i64, to_ms: i64) -> Vec<(i64, f64)> {
+        let Some(idx) = self.idx(meter) else {
+            return Vec::new();
+        };
+        let mut events = Vec::new();
+        let r = self.store.for_each_event(
+            idx,
+            from_ms.saturating_add(1),
+            to_ms.saturating_add(1),
+            |ts, ml| events.push((ts, ml as f64 / 1000.0)),
+        );
+        logged("events", r.map(|()| events))
+    }
+
+    fn away_since_ms(&self) -> Option<i64> {
+        logged("away mode", self.store.away_since())
+    }
+
     fn meter_alarms(&self, meter: &str) -> Vec<String> {
         let Some(idx) = self.idx(meter) else {
             return Vec::new();

@@ -22,6 +22,12 @@ pub trait UsageView {
     fn last_seen_ms(&self, meter: &str) -> Option<i64>;
     /// Times of the events in `(from_ms, to_ms]`, ascending (`continuous_flow`).
     fn event_times(&self, meter: &str, from_ms: i64, to_ms: i64) -> Vec<i64>;
+    /// The events in `(from_ms, to_ms]` with their liters, ascending (`leak`).
+    fn events(&self, meter: &str, from_ms: i64, to_ms: i64) -> Vec<(i64, f64)>;
+    /// Since when away mode is on (`None`: off).
+    fn away_since_ms(&self) -> Option<i64> {
+        None
+    }
     /// Flow now in L/min, as the dashboard shows it (`figures::flow_l_per_min`).
     fn flow_l_per_min(&self, meter: &str, now_ms: i64) -> f64;
     /// The alarm flags the meter itself reports now (a radio meter's "leak",
@@ -67,6 +73,8 @@ mod memory {
         events: HashMap<String, Vec<(i64, f64)>>,
         seen: HashMap<String, i64>,
         alarms: HashMap<String, Vec<String>>,
+        /// Away mode on since (tests set it directly).
+        pub away: Option<i64>,
     }
 
     impl MemoryUsage {
@@ -133,6 +141,14 @@ mod memory {
 
         fn meter_alarms(&self, meter: &str) -> Vec<String> {
             self.alarms.get(meter).cloned().unwrap_or_default()
+        }
+
+        fn events(&self, meter: &str, from_ms: i64, to_ms: i64) -> Vec<(i64, f64)> {
+            self.in_range(meter, from_ms, to_ms).copied().collect()
+        }
+
+        fn away_since_ms(&self) -> Option<i64> {
+            self.away
         }
 
         fn flow_l_per_min(&self, meter: &str, now_ms: i64) -> f64 {

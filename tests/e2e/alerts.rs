@@ -480,3 +480,89 @@ fn check_config_rejects_bad_alert_rules_with_their_line() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("1 alert(s)"), "{out}");
 }
+
+#[test]
+fn a_leak_pulse_train_mails_one_leak_alert_and_resolves_once() {
+    let smtp = Smtp::started();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), &smtp, "password").with_file_name("leak.toml");
+    let text = config_text(tmp.path(), &smtp, "password").replace(
+        "kind = \"volume\"\nwindow = \"1h\"\nthreshold_liters = 100",
+        "kind = \"leak\"",
+    );
+    std::fs::write(&config, text).unwrap();
+    let offset = Arc::new(AtomicI64::new(0));
+    let app = InProcess::start(&config, &offset);
+    app.wait_state("ok");
+
+    // A drip of 2 L/h for 26 hours, then a toilet that keeps running at 3 L/min
+    // for 70 minutes, up to now: one episode.
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let running_from = now_ms - 70 * MINUTE_MS;
+    let mut times: Vec<i64> = (0..52)
+        .map(|i| running_from - 26 * 60 * MINUTE_MS + i * 30 * MINUTE_MS + 11)
+        .collect();
+    times.extend((0..210).map(|i| running_from + i * 20_000));
+    for chunk in times.chunks(100) {
+        let lines: String = chunk
+            .iter()
+            .map(|t| format!("water,meter=main liters=1 {}\n", t * 1_000_000))
+            .collect();
+        app.send_udp(&lines);
+    }
+    let mails = smtp.wait_mails(1);
+    assert!(
+        mails[0]
+            .subject
+            .starts_with("[watermeter] House: possible leak: "),
+        "{}",
+        mails[0].subject
+    );
+    let a = app.wait_state("firing");
+    assert_eq!(a["kind"], "leak");
+    app.wait_evaluations();
+    assert_eq!(
+        smtp.mails().len(),
+        1,
+        "one episode, one mail: {:?}",
+        smtp.mails()
+    );
+
+    // The water stops: two hours later the patterns are clear, an hour after
+    // that the alert resolves with one mail.
+    offset.store(2 * 60 * MINUTE_MS, Ordering::SeqCst);
+    app.wait_state("resolving");
+    offset.store(3 * 60 * MINUTE_MS + 5 * MINUTE_MS, Ordering::SeqCst);
+    let mails = smtp.wait_mails(2);
+    assert!(
+        mails[1]
+            .subject
+            .starts_with("[watermeter] resolved: House: the leak stopped"),
+        "{}",
+        mails[1].subject
+    );
+    app.wait_state("ok");
+    app.wait_evaluations();
+    assert_eq!(smtp.mails().len(), 2, "{:?}", smtp.mails());
+
+    // The draw log shows the running toilet as one leak draw.
+    let from = chrono::DateTime::from_timestamp_millis(running_from - 60_000)
+        .unwrap()
+        .to_rfc3339();
+    let to = chrono::DateTime::from_timestamp_millis(now_ms + 60_000)
+        .unwrap()
+        .to_rfc3339();
+    let draws = get_json(&app.url(&format!(
+        "/api/v1/meters/main/draws?from={}&to={}",
+        from.replace('+', "%2B"),
+        to.replace('+', "%2B")
+    )));
+    let leaks: Vec<&serde_json::Value> = draws["draws"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "leak" && d["liters"].as_f64().unwrap() >= 200.0)
+        .collect();
+    assert_eq!(leaks.len(), 1, "{draws}");
+    app.stop();
+}

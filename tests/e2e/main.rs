@@ -21,6 +21,7 @@ mod crash;
 mod dashboard;
 mod demo;
 mod disk;
+mod draws;
 mod forward;
 mod import;
 mod influxql;

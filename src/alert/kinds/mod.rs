@@ -11,6 +11,7 @@
 //! one line in [`KINDS`]. Nothing else in the engine, the outbox or the pages.
 
 pub mod continuous_flow;
+pub mod leak;
 pub mod meter_alarm;
 pub mod night_use;
 pub mod no_data;
@@ -74,6 +75,7 @@ pub const KINDS: &[&KindDef] = &[
     &night_use::DEF,
     &no_data::DEF,
     &meter_alarm::DEF,
+    &leak::DEF,
 ];
 
 /// A configured alert, ready to evaluate.

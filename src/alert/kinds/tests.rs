@@ -211,11 +211,11 @@ fn unknown_key_in_alert_suggests_the_known_one() {
 #[test]
 fn alert_kind_must_be_known() {
     check(
-        &alert("kind = \"leak\"\n"),
+        &alert("kind = \"leaks\"\n"),
         &[(
             6,
             "alert[0].kind",
-            "use \"volume\", \"continuous_flow\", \"night_use\", \"no_data\" or \"meter_alarm\"",
+            "use \"volume\", \"continuous_flow\", \"night_use\", \"no_data\", \"meter_alarm\" or \"leak\"",
         )],
     );
     check(&alert(""), &[(3, "alert[0].kind", "`kind` is missing")]);
