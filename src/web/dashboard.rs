@@ -23,6 +23,8 @@ pub struct DashboardPage {
     store_notice: Option<Banner>,
     /// `[forward]`/`[mqtt]` status, when either is configured.
     integrations: Option<Integrations>,
+    /// The away switch's form token.
+    token: &'static str,
 }
 
 pub struct MeterPanel {
@@ -30,11 +32,37 @@ pub struct MeterPanel {
     pub alerts: Vec<AlertView>,
     /// Rendered `<svg>` charts: 24 h, 30 days, 12 months.
     pub charts: Vec<String>,
+    /// What used the water: today and the last 30 days, by kind.
+    pub today_kinds: Vec<super::draws::KindBar>,
+    pub month_kinds: Vec<super::draws::KindBar>,
 }
 
-pub async fn page(State(state): State<AppState>) -> Result<DashboardPage, PageError> {
+pub async fn page(State(state): State<AppState>) -> Result<axum::response::Response, PageError> {
+    use axum::response::IntoResponse;
     let now = chrono::Utc::now().timestamp_millis();
-    render(&state, now)
+    let page = render(&state, now)?;
+    // The away switch is a form: it needs the CSRF cookie.
+    Ok((
+        [(axum::http::header::SET_COOKIE, super::csrf::set_cookie())],
+        page,
+    )
+        .into_response())
+}
+
+/// Liters by kind from `days_back` days ago to today.
+fn kinds(
+    state: &AppState,
+    idx: MeterIdx,
+    days_back: i64,
+    now_ms: i64,
+) -> Result<Vec<super::draws::KindBar>, PageError> {
+    let tz = state.config.timezone;
+    let today = crate::buckets::local_day_number(tz, now_ms);
+    let by_kind = state
+        .draws
+        .liters_by_kind(&state.store, tz, idx, today - days_back, today, now_ms)
+        .map_err(|e| PageError::Internal(e.to_string()))?;
+    Ok(super::draws::kind_bars(&by_kind))
 }
 
 /// The page at `now_ms` (a plain function so benchmarks can call it).
@@ -55,6 +83,8 @@ pub fn render(state: &AppState, now_ms: i64) -> Result<DashboardPage, PageError>
                 ),
                 alerts: alert_views(state, Some(&m.id)),
                 charts: overview_charts(state, idx, &m.id, now_ms)?,
+                today_kinds: kinds(state, idx, 0, now_ms)?,
+                month_kinds: kinds(state, idx, 29, now_ms)?,
             })
         })
         .collect::<Result<_, PageError>>()?;
@@ -63,5 +93,6 @@ pub fn render(state: &AppState, now_ms: i64) -> Result<DashboardPage, PageError>
         meters,
         store_notice: store_notice::banner(state, now_ms),
         integrations: integrations::view(state),
+        token: super::csrf::token(),
     })
 }

@@ -218,22 +218,48 @@ pub struct KindBar {
     pub liters: String,
     /// Percent of the period's liters, for the bar's width.
     pub percent: f64,
+    /// Where its piece of the stacked bar starts (percent).
+    pub x: f64,
+    pub color: &'static str,
+}
+
+/// One colour per kind, the same in the bar, the legend and the log.
+fn color(k: Kind) -> &'static str {
+    match k {
+        Kind::Shower => "#1f77b4",
+        Kind::Bath => "#17becf",
+        Kind::Toilet => "#9467bd",
+        Kind::WashingMachine => "#ff7f0e",
+        Kind::Dishwasher => "#e6b800",
+        Kind::Tap => "#2ca02c",
+        Kind::Garden => "#8c564b",
+        Kind::Leak => "#d62728",
+        Kind::Other => "#7f7f7f",
+    }
 }
 
 /// Liters by kind as bars, biggest first.
 pub fn kind_bars(by_kind: &[(Kind, f64)]) -> Vec<KindBar> {
     let total: f64 = by_kind.iter().map(|(_, l)| l).sum();
+    let mut x = 0.0;
     by_kind
         .iter()
-        .map(|(k, l)| KindBar {
-            kind: k.words().to_string(),
-            class: k.name().replace('_', "-"),
-            liters: super::view::liters(*l),
-            percent: if total > 0.0 {
+        .map(|(k, l)| {
+            let percent = if total > 0.0 {
                 (l / total * 1000.0).round() / 10.0
             } else {
                 0.0
-            },
+            };
+            let bar = KindBar {
+                kind: k.words().to_string(),
+                class: k.name().replace('_', "-"),
+                liters: super::view::liters(*l),
+                percent,
+                x,
+                color: color(*k),
+            };
+            x += percent;
+            bar
         })
         .collect()
 }

@@ -24,6 +24,11 @@ pub struct Layout {
     pub meters: Vec<(String, String)>,
     /// Show the sign-out button (`[http.auth]` is configured).
     pub signed_in: bool,
+    /// Alerts firing now, as the banner on top of every page names them
+    /// (name, rule in words, meter id).
+    pub firing: Vec<(String, String, String)>,
+    /// Away mode is on.
+    pub away: bool,
 }
 
 impl Layout {
@@ -39,6 +44,13 @@ impl Layout {
                 .map(|m| (m.id.clone(), m.name.clone()))
                 .collect(),
             signed_in: state.config.http.auth.is_some(),
+            firing: state
+                .rules
+                .iter()
+                .filter(|r| state.alerts.state(&r.name).is_some_and(|s| s.is_firing()))
+                .map(|r| (r.name.clone(), r.kind.describe(), r.meter.clone()))
+                .collect(),
+            away: state.store.away_since().ok().flatten().is_some(),
         }
     }
 }
@@ -344,6 +356,8 @@ impl IntoResponse for PageError {
                 nav: String::new(),
                 meters: Vec::new(),
                 signed_in: false,
+                firing: Vec::new(),
+                away: false,
             },
             heading,
             message,
