@@ -101,6 +101,7 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "watermeter"))
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--quick", action="store_true", help="two households of 60 days")
+    ap.add_argument("--only", help="only the households whose name contains this")
     a = ap.parse_args()
     days = 60 if a.quick else a.days
     homes = [("gen_events-seed1", [sys.executable, GEN, "--days", str(days), "--start", "2023-01-01",
@@ -112,6 +113,8 @@ def main():
     if not a.quick:
         homes.append(("gen_events-seed2", [sys.executable, GEN, "--days", str(days), "--start",
                                            "2023-01-01", "--leaks", "--seed", "2"], "Europe/Vienna"))
+    if a.only:
+        homes = [h for h in homes if a.only in h[0]]
     summary = []
     keep = os.environ.get("DRAWS_KEEP")
     with tempfile.TemporaryDirectory() as tmp:

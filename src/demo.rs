@@ -42,7 +42,80 @@ pub fn config(listen: SocketAddr, udp: SocketAddr, data_dir: PathBuf) -> Config 
         m.name = "House (simulated)".into();
         m.initial_reading_m3 = 1234.0;
     }
+    c.alerts = demo_alerts();
     c
+}
+
+/// Three alerts a new owner would set up: too much in an hour, water that never
+/// stops, and leaks. The demo has no mail server: the alerts part of the page shows
+/// what each notification says.
+fn demo_alerts() -> Vec<config::AlertConfig> {
+    use config::settings::{RawValue, Settings};
+    let text = |s: &str| RawValue::Text(s.to_string());
+    let alerts = [
+        (
+            "More than 100 L in one hour",
+            vec![
+                ("kind", text("volume")),
+                ("window", text("1h")),
+                ("threshold_liters", RawValue::Integer(100)),
+            ],
+        ),
+        (
+            "Water running for 2 hours",
+            vec![("kind", text("continuous_flow")), ("duration", text("2h"))],
+        ),
+        ("Leak", vec![("kind", text("leak"))]),
+    ];
+    alerts
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, pairs))| config::AlertConfig {
+            name: name.to_string(),
+            meter: "main".to_string(),
+            repeat: std::time::Duration::from_secs(4 * 3600),
+            notify: Vec::new(),
+            settings: Settings::from_pairs(&format!("alert[{i}]"), pairs),
+        })
+        .collect()
+}
+
+/// The demo's leak: a toilet that keeps running at 1.6 L/min (96 L an hour, under the volume alert) for 71 minutes, one
+/// that began 68 minutes before the start (so the alert, the banner and the
+/// notification show at once) and again every six hours. The family does not use
+/// water meanwhile, so the pattern reads plainly.
+const LEAK_EVERY_MS: i64 = 6 * 3_600_000;
+const LEAK_BEFORE_MS: i64 = 68 * 60_000;
+const LEAK_LEN_MS: i64 = 71 * 60_000;
+
+fn leak_windows(start_ms: i64, until_ms: i64) -> Vec<(i64, i64)> {
+    (0..)
+        .map(|k| start_ms - LEAK_BEFORE_MS + k * LEAK_EVERY_MS)
+        .take_while(|&a| a < until_ms)
+        .map(|a| (a, a + LEAK_LEN_MS))
+        .collect()
+}
+
+/// The household's pulses with the leak windows cleared and the leak's pulses
+/// (one every 37.5 s) in them, within `[from, to)`; a shower at `shower_at` if given.
+fn with_leaks(
+    mut pulses: Vec<i64>,
+    windows: &[(i64, i64)],
+    from: i64,
+    to: i64,
+    shower_at: Option<i64>,
+) -> Vec<i64> {
+    pulses.retain(|t| !windows.iter().any(|&(a, b)| *t >= a && *t < b));
+    for &(a, b) in windows {
+        pulses.extend((a..b).step_by(37_500).filter(|t| *t >= from && *t < to));
+    }
+    if let Some(at) = shower_at {
+        // 45 L at 9 L/min, right after the start: flow on the page within a minute.
+        pulses.retain(|t| *t < at || *t > at + 6 * 60_000);
+        pulses.extend((1..=45).map(|k| at + k * 60_000 / 9).filter(|t| *t < to));
+    }
+    pulses.sort_unstable();
+    pulses
 }
 
 /// `addr`, or port 0 (any free one) when `addr` is the default and cannot be bound.
@@ -85,7 +158,14 @@ async fn start(
         Some(last) => (last + 1).max(now - BACKFILL_DAYS * DAY_MS),
         None => now - BACKFILL_DAYS * DAY_MS,
     };
-    let past = household::pulses(SEED, from, now, tz);
+    let windows = leak_windows(now, now + LIVE_DAYS * DAY_MS);
+    let past = with_leaks(
+        household::pulses(SEED, from, now, tz),
+        &windows,
+        from,
+        now,
+        None,
+    );
     let n = past.len();
     for chunk in past.chunks(20_000) {
         let samples = chunk
@@ -100,7 +180,14 @@ async fn start(
     }
     println!("watermeter: demo back-filled {n} liters of simulated history");
 
-    let future = household::pulses(SEED, now, now + LIVE_DAYS * DAY_MS, tz);
+    let until = now + LIVE_DAYS * DAY_MS;
+    let future = with_leaks(
+        household::pulses(SEED, now, until, tz),
+        &windows,
+        now,
+        until,
+        Some(now + LEAK_LEN_MS - LEAK_BEFORE_MS + 30_000),
+    );
     let timeline = household::edge_timeline(&future, SEED);
     let source = SimSource::from_unix_ms(&timeline, now, Pace::RealTime);
     let cfg = simulated_pin();

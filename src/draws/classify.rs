@@ -137,8 +137,7 @@ fn is_toilet(model: &HomeModel, s: &Segment) -> bool {
 /// size, minutes apart, and unlike the toilet. `Some(kind)` per draw in a series.
 pub fn appliance_series(model: &HomeModel, draws: &[Segment]) -> Vec<Option<Kind>> {
     let mut out = vec![None; draws.len()];
-    let fill =
-        |s: &Segment| (1.5..=30.0).contains(&s.liters) && minutes(s) <= 5.0 && !is_toilet(model, s);
+    let fill = |s: &Segment| (1.5..=30.0).contains(&s.liters) && minutes(s) <= 5.0;
     let mut i = 0;
     while i < draws.len() {
         if !fill(&draws[i]) {
@@ -166,7 +165,24 @@ pub fn appliance_series(model: &HomeModel, draws: &[Segment]) -> Vec<Option<Kind
         let span = chain.last().map_or(0.0, |&l| {
             (draws[l].end_ms - draws[i].start_ms) as f64 / 60_000.0
         });
-        if chain.len() >= 3 && span <= 180.0 {
+        // Fills like the toilet's refills make a series only when it is long and
+        // tight (four or more, each within 25 minutes of the last, within 100)
+        let toilet_like = chain
+            .iter()
+            .filter(|&&k| is_toilet(model, &draws[k]))
+            .count();
+        let tight = chain
+            .windows(2)
+            .all(|w| (draws[w[1]].start_ms - draws[w[0]].end_ms) as f64 / 60_000.0 <= 25.0);
+        // and one valve: the flows agree within about a tenth.
+        let flows = chain.iter().map(|&k| draws[k].mean_l_per_min);
+        let (lo, hi) = flows.fold((f64::MAX, 0.0f64), |(l, h), f| (l.min(f), h.max(f)));
+        let series = if toilet_like <= 1 {
+            chain.len() >= 3 && span <= 180.0
+        } else {
+            chain.len() >= 4 && tight && span <= 100.0 && hi <= lo * 1.12
+        };
+        if series {
             let mut liters: Vec<f64> = chain.iter().map(|&k| draws[k].liters).collect();
             liters.sort_by(f64::total_cmp);
             let fill_liters = liters[liters.len() / 2];

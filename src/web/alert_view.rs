@@ -66,6 +66,10 @@ pub struct AlertView {
     pub recent: Vec<AlertEventView>,
     /// Why alert mail is not going out (the same for every alert), if it is not.
     pub mail_failing: Option<String>,
+    /// The newest notification about this alert that no channel has taken yet
+    /// (none configured, as in the demo, or all failing): subject and text, so the
+    /// page shows what it says.
+    pub waiting: Option<(String, String)>,
 }
 
 /// The alerts on `meter` (all alerts when `None`), in config order. A failed read
@@ -73,10 +77,22 @@ pub struct AlertView {
 pub fn alert_views(state: &AppState, meter: Option<&str>) -> Vec<AlertView> {
     let tz = state.config.timezone;
     match load(state, meter, RECENT) {
-        Ok((loaded, mail)) => loaded
-            .iter()
-            .map(|l| view(l, tz, mail.failing.clone()))
-            .collect(),
+        Ok((loaded, mail)) => {
+            use crate::alert::AlertStore;
+            let pending = state.store.outbox_pending().unwrap_or_default();
+            loaded
+                .iter()
+                .map(|l| {
+                    let mut v = view(l, tz, mail.failing.clone());
+                    v.waiting = pending
+                        .iter()
+                        .filter(|p| p.notification.alert == v.name)
+                        .max_by_key(|p| p.notification.created_ms)
+                        .map(|p| (p.notification.subject.clone(), p.notification.text.clone()));
+                    v
+                })
+                .collect()
+        }
         Err(e) => {
             tracing::warn!("reading the alert states failed: {e:?}");
             state
@@ -122,6 +138,7 @@ fn view(l: &Loaded, tz: Tz, mail_failing: Option<String>) -> AlertView {
             })
             .collect(),
         mail_failing,
+        waiting: None,
     }
 }
 

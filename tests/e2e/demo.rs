@@ -5,7 +5,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{get_json, BIN};
+use crate::servers::eventually;
+use crate::util::{get, get_json, BIN};
+
+const WAIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn the_demo_fills_the_dashboard_and_moves_off_ports_already_taken() {
@@ -46,6 +49,32 @@ fn the_demo_fills_the_dashboard_and_moves_off_ports_already_taken() {
     assert!(!udp.ends_with(":8089"), "{udp}");
     let meter = get_json(&format!("http://{http}/api/v1/meters/main"));
     assert!(meter["total_liters"].as_f64().unwrap() > 1_000.0, "{meter}");
+
+    // A new user sees a leak at once: the alert fires, the banner is on every
+    // page, the alerts part shows what the notification says (no mail server),
+    // and the draw log holds the leak as one draw.
+    let leak = eventually(WAIT, || {
+        let alerts = get_json(&format!("http://{http}/api/v1/alerts"));
+        alerts["alerts"]
+            .as_array()?
+            .iter()
+            .find(|a| a["name"] == "Leak" && a["state"] == "firing")
+            .cloned()
+    })
+    .expect("the demo's leak alert fires");
+    assert_eq!(leak["kind"], "leak");
+    let page = get(&format!("http://{http}/")).body;
+    assert!(page.contains("Firing: Leak"), "{page}");
+    assert!(page.contains("what the notification says"), "{page}");
+    assert!(page.contains("possible leak: a steady flow"), "{page}");
+    let draws = get_json(&format!("http://{http}/api/v1/meters/main/draws"));
+    let leaks = draws["draws"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "leak")
+        .count();
+    assert!(leaks >= 1, "{draws}");
     let _ = child.kill();
     let _ = child.wait();
 }
