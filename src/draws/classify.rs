@@ -233,7 +233,7 @@ pub fn classify(model: &HomeModel, draws: &[Segment]) -> Vec<(Kind, f64)> {
             if s.liters >= 60.0 && min <= 30.0 && high_flow {
                 return (Kind::Bath, 0.7);
             }
-            if s.liters >= 40.0 && min >= 8.0 {
+            if s.liters >= 40.0 && min >= 8.0 && s.mean_l_per_min >= 4.0 {
                 return (Kind::Garden, 0.6);
             }
             if model.toilet_flow.is_none() && (3.0..=13.0).contains(&s.liters) && min <= 4.0 {

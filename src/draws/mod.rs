@@ -376,21 +376,25 @@ impl DrawBook {
             return unknown();
         };
         let day = buckets::local_day_number(tz, first_ms);
-        let segs = self.segments(store, tz, idx, day, now_ms)?;
-        let Some(seg) = segs.iter().find(|s| draw_id(s) == id) else {
+        let Some(mut draw) = self
+            .days(store, tz, idx, day, day, now_ms)?
+            .into_iter()
+            .find(|d| d.id == id)
+        else {
             return unknown();
         };
         let label = Label {
             kind,
-            liters: seg.liters,
-            mean: seg.mean_l_per_min,
-            minutes: (seg.end_ms - seg.start_ms) as f64 / 60_000.0,
+            liters: draw.liters,
+            mean: draw.mean_l_per_min,
+            minutes: (draw.end_ms - draw.start_ms) as f64 / 60_000.0,
         };
         let value = serde_json::to_string(&label).map_err(|e| StoreError::Io(e.to_string()))?;
         store.set_draw_label(idx, label_key(id), &value)?;
         self.lock().models.clear();
-        let mut draw = to_draw(seg, kind, 1.0, true, tz);
         draw.kind = kind;
+        draw.confidence = 1.0;
+        draw.labelled = true;
         Ok(Ok(draw))
     }
 }

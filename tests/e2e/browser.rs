@@ -180,6 +180,66 @@ fn dashboard_in_chromium_is_live_self_contained_and_works_without_javascript() {
     assert_eq!(errors(&b.events), Vec::<String>::new());
 }
 
+/// What used the water, in a browser at phone and desktop width: the by-kind bars
+/// are drawn, the draw log fits a phone, a relabel through the page's own form is
+/// saved, and nothing breaks the page's content security policy.
+#[test]
+fn the_draw_log_in_chromium_fits_a_phone_and_its_form_relabels() {
+    let (app, _tmp) = App::start("Europe/Vienna", "");
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let w = post(&app.url("/write?precision=s"), &history(now_s - 60));
+    assert_eq!(w.status, 204, "{}", w.body);
+    let yesterday = chrono::DateTime::from_timestamp(now_s - 86_400, 0)
+        .unwrap()
+        .with_timezone(&chrono_tz::Europe::Vienna)
+        .format("%Y-%m-%d")
+        .to_string();
+    let url = app.url(&format!("/meters/main/draws?day={yesterday}"));
+
+    let mut b = Browser::start();
+    b.load(Some(&app.url("/")));
+    assert!(
+        b.eval("document.querySelectorAll('svg.stack rect').length")
+            .as_u64()
+            > Some(0),
+        "the dashboard shows what used the water"
+    );
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    screenshot(&mut b, 360, &dir.join("dashboard-kinds-360.png"));
+    b.load(Some(&url));
+    let rows = b.eval("document.querySelectorAll('table.log tbody tr').length");
+    assert!(rows.as_u64() > Some(2), "draws of the day: {rows}");
+    screenshot(&mut b, 360, &dir.join("draws-360.png"));
+    assert!(
+        b.eval("document.documentElement.scrollWidth").as_u64() <= Some(360),
+        "the draw log is wider than a phone"
+    );
+    screenshot(&mut b, 1000, &dir.join("draws-1000.png"));
+
+    // "It was…" on the first draw: a bath, through the page's form.
+    b.eval(
+        "(() => { const f = document.querySelector('details.relabel form'); \
+         f.querySelector('select').value = 'bath'; f.submit(); })()",
+    );
+    assert!(
+        b.wait_for(
+            "document.body && document.body.textContent.includes('Draws like this one follow')",
+            Duration::from_secs(10)
+        ),
+        "the relabel was not confirmed: {}",
+        b.eval("document.body ? document.body.innerText.slice(0, 600) : ''")
+    );
+    assert!(
+        b.eval("document.querySelector('table.log').textContent.includes('(yours)')")
+            .as_bool()
+            == Some(true)
+    );
+    assert_eq!(errors(&b.events), Vec::<String>::new());
+}
+
 fn base64_decode(s: &str) -> Vec<u8> {
     let value = |c: u8| match c {
         b'A'..=b'Z' => Some(c - b'A'),
