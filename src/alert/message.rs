@@ -49,8 +49,14 @@ pub fn compose(
         TransitionKind::Resolved => "[watermeter] resolved: ",
     };
     let link = ctx.dashboard_url.as_ref().map(|base| {
-        let day = local(t.firing_since_ms, ctx.tz).format("%Y-%m-%d");
-        format!("{base}/meters/{}?range=day&at={day}", rule.meter)
+        // The hour in minutes: a burst of three minutes is not one hourly bar.
+        let since = local(t.firing_since_ms, ctx.tz);
+        format!(
+            "{base}/meters/{}?range=hour&at={}&hour={}",
+            rule.meter,
+            since.format("%Y-%m-%d"),
+            since.format("%-H")
+        )
     });
     let paragraphs = body(rule, meter_name, t, ctx.tz);
     let mail = Notification {

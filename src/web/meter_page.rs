@@ -19,6 +19,8 @@ use crate::buckets::{self, Step};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Range {
+    /// One local hour in minutes: a three-minute burst is not one hourly bar.
+    Hour,
     Day,
     Week,
     Month,
@@ -26,10 +28,17 @@ pub enum Range {
 }
 
 impl Range {
-    pub const ALL: [Range; 4] = [Range::Day, Range::Week, Range::Month, Range::Year];
+    pub const ALL: [Range; 5] = [
+        Range::Hour,
+        Range::Day,
+        Range::Week,
+        Range::Month,
+        Range::Year,
+    ];
 
     pub fn parse(s: &str) -> Option<Range> {
         match s {
+            "hour" => Some(Range::Hour),
             "day" => Some(Range::Day),
             "week" => Some(Range::Week),
             "month" => Some(Range::Month),
@@ -40,6 +49,7 @@ impl Range {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Range::Hour => "hour",
             Range::Day => "day",
             Range::Week => "week",
             Range::Month => "month",
@@ -49,6 +59,7 @@ impl Range {
 
     pub fn step(self) -> Step {
         match self {
+            Range::Hour => Step::Minute,
             Range::Day => Step::Hour,
             Range::Week | Range::Month => Step::Day,
             Range::Year => Step::Month,
@@ -66,13 +77,16 @@ pub struct Period {
     pub prev: NaiveDate,
     pub next: NaiveDate,
     pub heading: String,
+    /// The `at` (and `hour`) of the previous and next period's links.
+    pub prev_q: String,
+    pub next_q: String,
 }
 
 impl Period {
     /// The period of `range` that contains `at` (weeks start on Monday).
     pub fn new(range: Range, at: NaiveDate) -> Option<Period> {
         let (first, end, prev, heading) = match range {
-            Range::Day => (
+            Range::Day | Range::Hour => (
                 at,
                 at.succ_opt()?,
                 at.pred_opt()?,
@@ -110,6 +124,8 @@ impl Period {
             prev,
             next: end,
             heading,
+            prev_q: prev.to_string(),
+            next_q: end.to_string(),
         })
     }
 }
@@ -118,6 +134,8 @@ impl Period {
 pub struct Params {
     pub range: Option<String>,
     pub at: Option<String>,
+    /// The local hour (0–23) of `range=hour`; default: now's hour today, else 0.
+    pub hour: Option<String>,
 }
 
 #[derive(askama::Template, WebTemplate)]
@@ -127,7 +145,7 @@ pub struct MeterPage {
     m: MeterFigures,
     alerts: Vec<AlertView>,
     period: Period,
-    ranges: [Range; 4],
+    ranges: [Range; 5],
     at: String,
     today: String,
     /// Whether the next period has begun (else "next" is not a link).
@@ -161,7 +179,7 @@ pub fn render(state: &AppState, id: &str, p: &Params, now_ms: i64) -> Result<Met
         .unwrap_or("day");
     let range = Range::parse(range_name).ok_or_else(|| {
         PageError::BadRequest(format!(
-            "The range '{range_name}' is not one of day, week, month or year."
+            "The range '{range_name}' is not one of hour, day, week, month or year."
         ))
     })?;
     let at = match p.at.as_deref().filter(|s| !s.is_empty()) {
@@ -170,15 +188,49 @@ pub fn render(state: &AppState, id: &str, p: &Params, now_ms: i64) -> Result<Met
             PageError::BadRequest(format!("The date '{s}' is not a date like 2026-03-29."))
         })?,
     };
-    let period = Period::new(range, at)
+    let mut period = Period::new(range, at)
         .filter(|p| p.first.year() >= 1970 && p.end.year() <= 2100)
         .ok_or_else(|| {
             PageError::BadRequest(format!("The date '{at}' is outside 1970 to 2100."))
         })?;
-    let (from, to) = (
+    let (mut from, mut to) = (
         buckets::day_start(tz, period.first),
         buckets::day_start(tz, period.end),
     );
+    let mut has_next = period.next <= today;
+    if range == Range::Hour {
+        let hour = match p.hour.as_deref().filter(|s| !s.is_empty()) {
+            Some(h) => h.parse::<u32>().ok().filter(|h| *h < 24).ok_or_else(|| {
+                PageError::BadRequest(format!("The hour '{h}' is not an hour from 0 to 23."))
+            })?,
+            None if at == today => chrono::Timelike::hour(&buckets::local(tz, now_ms)),
+            None => 0,
+        };
+        let start = |d: NaiveDate, h: u32| {
+            d.and_hms_opt(h, 0, 0)
+                .map(|t| crate::buckets::local_ms(tz, t))
+        };
+        from = start(at, hour).unwrap_or(from);
+        to = from + 3_600_000;
+        let (prev_day, prev_hour) = if hour == 0 {
+            (period.prev, 23)
+        } else {
+            (at, hour - 1)
+        };
+        let (next_day, next_hour) = if hour == 23 {
+            (period.end, 0)
+        } else {
+            (at, hour + 1)
+        };
+        period.prev_q = format!("{prev_day}&hour={prev_hour}");
+        period.next_q = format!("{next_day}&hour={next_hour}");
+        period.heading = format!(
+            "{}, {hour:02}:00 to {:02}:00",
+            period.heading,
+            (hour + 1) % 24
+        );
+        has_next = to <= now_ms;
+    }
     let spec = ChartSpec {
         id: format!("{id}-p"),
         title: &period.heading,
@@ -187,11 +239,11 @@ pub fn render(state: &AppState, id: &str, p: &Params, now_ms: i64) -> Result<Met
         from,
         to,
         keep_last: None,
-        live: Some(if range == Range::Day {
-            Live::Hour
-        } else {
-            Live::Day
-        }),
+        live: match range {
+            Range::Hour => None,
+            Range::Day => Some(Live::Hour),
+            _ => Some(Live::Day),
+        },
     };
     let mut chart = chart_for(state, idx, &spec, now_ms)?;
     if range == Range::Week {
@@ -215,7 +267,7 @@ pub fn render(state: &AppState, id: &str, p: &Params, now_ms: i64) -> Result<Met
                 .map_err(|e| PageError::Internal(e.to_string()))?,
         ),
         alerts: alert_views(state, Some(id)),
-        has_next: period.next <= today,
+        has_next,
         at: at.to_string(),
         today: today.to_string(),
         ranges: Range::ALL,

@@ -327,7 +327,7 @@ fn hour_over_the_limit_mails_firing_once_and_after_a_restart_resolved_once() {
         "Alert \"More than 100 L in one hour\" on meter House is firing.",
         "Firing since: ",
         "Current flow: ",
-        "http://pi.example:8080/meters/main?range=day&at=",
+        "http://pi.example:8080/meters/main?range=hour&at=",
         "Message-ID: <",
         "To: owner@example.org, second@example.org",
     ] {

@@ -164,6 +164,35 @@ fn the_range_browser_shows_23_and_25_hour_days_in_vienna_with_prev_and_next() {
         assert!(a.body.contains("<h1>"), "an HTML error page for {q}");
     }
     assert_eq!(get(&app.url("/meters/nope")).status, 404);
+
+    // An hour in minutes: 2026-03-29 08:00–09:00 local (06:00 UTC), ten minutes
+    // apart one liter each; the hour before and after are links.
+    let hour = page("range=hour&at=2026-03-29&hour=8");
+    assert_eq!(bars(&hour), 60);
+    assert!(
+        hour.contains("Sunday 29 March 2026, 08:00 to 09:00"),
+        "{hour}"
+    );
+    assert!(hour.contains("6 L"), "six events in the hour");
+    // (askama writes the `&` inside the value as `&#38;`, which reads the same)
+    assert!(
+        hour.contains("href=\"/meters/main?range=hour&amp;at=2026-03-29&#38;hour=7\">← previous")
+    );
+    assert!(hour.contains("href=\"/meters/main?range=hour&amp;at=2026-03-29&#38;hour=9\">next →"));
+    let midnight = page("range=hour&at=2026-03-29&hour=0");
+    assert!(midnight.contains("at=2026-03-28&#38;hour=23\">← previous"));
+    for q in [
+        "range=hour&at=2026-03-29&hour=24",
+        "range=hour&at=2026-03-29&hour=x",
+    ] {
+        let a = get(&app.url(&format!("/meters/main?{q}")));
+        assert_eq!(a.status, 400, "{q}");
+        assert!(
+            a.body.contains("not an hour from 0 to 23"),
+            "{q}: {}",
+            a.body
+        );
+    }
 }
 
 #[test]

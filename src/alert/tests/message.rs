@@ -80,7 +80,7 @@ fn body_says_since_when_in_local_time_the_flow_and_links_that_day() {
     for want in [
         "Firing since: 2026-11-26 23:30 (Europe/Vienna)",
         "Current flow: 4.3 L/min",
-        "http://pi:8080/meters/main?range=day&at=2026-11-26",
+        "http://pi:8080/meters/main?range=hour&at=2026-11-26&hour=23",
         "reminder every 4 h",
     ] {
         assert!(
@@ -90,7 +90,9 @@ fn body_says_since_when_in_local_time_the_flow_and_links_that_day() {
         );
     }
     let html = mail.html.expect("html part");
-    assert!(html.contains("<a href=\"http://pi:8080/meters/main?range=day&amp;at=2026-11-26\">"));
+    assert!(html.contains(
+        "<a href=\"http://pi:8080/meters/main?range=hour&amp;at=2026-11-26&amp;hour=23\">"
+    ));
 }
 
 #[test]
