@@ -293,6 +293,8 @@ pub struct DrawsPage {
     pub kinds: Vec<(&'static str, &'static str)>,
     pub token: &'static str,
     pub relabelled: bool,
+    /// While the home has less than two weeks of history: what that means.
+    pub learning: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -379,8 +381,21 @@ pub async fn page(
         kinds: Kind::ALL.iter().map(|k| (k.name(), k.words())).collect(),
         token: csrf::token(),
         relabelled: p.relabelled.is_some(),
+        learning: learning(&state, idx, now),
     };
     Ok(([(header::SET_COOKIE, csrf::set_cookie())], page).into_response())
+}
+
+/// "Still learning" while the meter has less than two weeks of history.
+fn learning(state: &AppState, idx: crate::meter::MeterIdx, now: i64) -> Option<String> {
+    let first = state.store.first_event_ms(idx).ok()?;
+    let days = first.map_or(0, |f| (now - f) / 86_400_000);
+    (days < crate::draws::LEARNING_MS / 86_400_000).then(|| {
+        format!(
+            "Still learning this home: {days} day{} of history so far. The leak rules that compare with the past (a burst, an hour unusual for its weekday) start after two weeks; the kinds get surer as draws accumulate.",
+            if days == 1 { "" } else { "s" }
+        )
+    })
 }
 
 #[derive(Debug, Deserialize)]

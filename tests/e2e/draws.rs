@@ -95,6 +95,17 @@ fn draws_are_listed_relabelled_and_similar_draws_follow() {
         page.contains("Dishwasher") && page.contains("Toilet"),
         "{page}"
     );
+    assert!(
+        !page.contains("Still learning"),
+        "history since 2025: {page}"
+    );
+    let (fresh, _fresh_dir) = App::start("UTC", "");
+    let empty = get(&fresh.url("/meters/main/draws")).body;
+    assert!(
+        empty.contains("Still learning this home: 0 days"),
+        "{empty}"
+    );
+    drop(fresh);
 
     let config = app.config.clone();
     drop(app);

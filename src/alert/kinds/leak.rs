@@ -6,7 +6,10 @@
 //! - a running toilet or stuck valve: a steady 1.5–7 L/min for `running` (1 h);
 //! - a burst: a flow far above anything this home has drawn in four weeks, for
 //!   minutes (learned: quiet until two weeks of history exist);
-//! - away mode on and more than `away_allowance_liters` in the last hour.
+//! - away mode on and more than `away_allowance_liters` in the last hour;
+//! - an hour clearly unusual for its hour of the week: over three times (and 50 L
+//!   more than) the most the same hour took in any of the past eight weeks;
+//!   learned, so quiet until two weeks of history exist.
 //!
 //! The patterns are `draws::leak`'s, so the draw log shows the same episode as
 //! one leak draw.
@@ -37,6 +40,8 @@ pub struct Leak {
     pub running: Duration,
     /// (computed at, burst limit L/min): the home's four weeks, once an hour.
     burst: Mutex<Option<(i64, Option<f64>)>>,
+    /// The zone of the last measurement (for the words of the hour of the week).
+    zone: Mutex<Option<Tz>>,
 }
 
 fn read(s: &Settings, problems: &mut Vec<Problem>) -> Option<Arc<dyn AlertKind>> {
@@ -59,6 +64,7 @@ fn read(s: &Settings, problems: &mut Vec<Problem>) -> Option<Arc<dyn AlertKind>>
         away_allowance_liters: allowance,
         running,
         burst: Mutex::new(None),
+        zone: Mutex::new(None),
     }))
 }
 
@@ -67,7 +73,17 @@ fn read(s: &Settings, problems: &mut Vec<Problem>) -> Option<Arc<dyn AlertKind>>
 pub enum Found {
     Pattern(leak::Pattern),
     Away(f64),
+    /// The last hour's liters, far above this hour of the week's history: the
+    /// liters, the most of the same hour in past weeks, and the hour in words.
+    Unusual {
+        liters: f64,
+        most: f64,
+        when: String,
+    },
 }
+
+/// Past weeks the hour-of-week baseline reads (at least two must exist).
+const BASELINE_WEEKS: i64 = 8;
 
 impl Leak {
     fn burst_limit(&self, meter: &str, usage: &dyn UsageView, now_ms: i64) -> Option<f64> {
@@ -89,8 +105,53 @@ impl Leak {
         limit
     }
 
+    /// The last hour against the same hour of the week in past weeks: clearly
+    /// unusual when it is over three times the most of any of them and 50 L more.
+    fn unusual(&self, meter: &str, usage: &dyn UsageView, now_ms: i64, tz: Tz) -> Option<Found> {
+        let week = 7 * 24 * HOUR_MS;
+        let first = usage.events(
+            meter,
+            now_ms - BASELINE_WEEKS * week - HOUR_MS,
+            now_ms - 2 * week,
+        );
+        let oldest = first.first()?.0;
+        let weeks = ((now_ms - HOUR_MS - oldest) / week).min(BASELINE_WEEKS);
+        if weeks < 2 {
+            return None;
+        }
+        let liters = usage.liters_between(meter, now_ms - HOUR_MS, now_ms);
+        let most = (1..=weeks)
+            .map(|k| usage.liters_between(meter, now_ms - k * week - HOUR_MS, now_ms - k * week))
+            .fold(0.0, f64::max);
+        if liters <= most * 3.0 || liters <= most + 50.0 {
+            return None;
+        }
+        let local = chrono::TimeZone::timestamp_millis_opt(&tz, now_ms).single()?;
+        Some(Found::Unusual {
+            liters,
+            most,
+            when: format!("a {} at {}", local.format("%A"), local.format("%H:00")),
+        })
+    }
+
     /// The pattern that holds at `now_ms`, if any.
     pub fn find(&self, meter: &str, usage: &dyn UsageView, now_ms: i64) -> Option<Found> {
+        self.find_in(meter, usage, now_ms, chrono_tz::UTC)
+    }
+
+    /// [`Leak::find`] with the hour-of-week baseline read in zone `tz`.
+    pub fn find_in(
+        &self,
+        meter: &str,
+        usage: &dyn UsageView,
+        now_ms: i64,
+        tz: Tz,
+    ) -> Option<Found> {
+        let found = self.patterns(meter, usage, now_ms);
+        found.or_else(|| self.unusual(meter, usage, now_ms, tz))
+    }
+
+    fn patterns(&self, meter: &str, usage: &dyn UsageView, now_ms: i64) -> Option<Found> {
         if let Some(since) = usage.away_since_ms() {
             let liters = usage.liters_between(meter, since.max(now_ms - HOUR_MS), now_ms);
             if liters > self.away_allowance_liters {
@@ -144,10 +205,13 @@ impl AlertKind for Leak {
         meter: &str,
         usage: &dyn UsageView,
         now_ms: i64,
-        _tz: Tz,
+        tz: Tz,
         firing_since_ms: Option<i64>,
     ) -> Measurement {
-        let found = self.find(meter, usage, now_ms);
+        let found = self.find_in(meter, usage, now_ms, tz);
+        if let Ok(mut zone) = self.zone.lock() {
+            *zone = Some(tz);
+        }
         // The value: liters of the last hour, or since the episode began.
         let from = firing_since_ms
             .unwrap_or(now_ms - HOUR_MS)
@@ -164,12 +228,24 @@ impl AlertKind for Leak {
 
     fn detail(&self, meter: &str, usage: &dyn UsageView) -> Option<String> {
         let now = usage.last_seen_ms(meter)?;
-        match self.find(meter, usage, now)? {
+        let tz = self
+            .zone
+            .lock()
+            .ok()
+            .and_then(|z| *z)
+            .unwrap_or(chrono_tz::UTC);
+        match self.find_in(meter, usage, now, tz)? {
             Found::Pattern(p) => Some(p.words().to_string()),
             Found::Away(l) => Some(format!(
                 "away mode is on and {} L ran in the last hour (allowance {} L)",
                 crate::words::trim(l, 1),
                 crate::words::trim(self.away_allowance_liters, 1)
+            )),
+            Found::Unusual { liters, most, when } => Some(format!(
+                "{} L in the last hour, unusual for {when}: in the past weeks this hour never took more than {} L ({}× that)",
+                crate::words::trim(liters, 0),
+                crate::words::trim(most, 0),
+                crate::words::trim(liters / most.max(1.0), 1)
             )),
         }
     }
@@ -202,6 +278,7 @@ mod tests {
             away_allowance_liters: 2.0,
             running: 60 * MINUTE,
             burst: Mutex::new(None),
+            zone: Mutex::new(None),
         }
     }
 
@@ -286,6 +363,42 @@ mod tests {
         }
         assert_eq!(
             kind().find("m", &u, start + 12 * HOUR_MS + 250 * 1_200),
+            None
+        );
+    }
+
+    #[test]
+    fn an_hour_far_above_its_hour_of_the_week_is_unusual_once_two_weeks_exist() {
+        let k = kind();
+        let mut u = MemoryUsage::new();
+        // Three weeks of normal days, then on day 21 at 14:00 a garden hose at
+        // 12 L/min for 25 minutes (300 L) in an hour that took 0 L before.
+        normal_days(&mut u, 22);
+        let at = 21 * DAY + 14 * HOUR_MS;
+        for i in 0..300 {
+            u.add("m", at + i * 5_000, 1.0);
+        }
+        let now = at + 40 * 60_000;
+        match k.find_in("m", &u, now, chrono_tz::UTC) {
+            Some(Found::Unusual { liters, most, when }) => {
+                assert_eq!((liters, most), (300.0, 0.0));
+                assert_eq!(when, "a Thursday at 14:00");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A shower at its usual hour is not unusual.
+        assert_eq!(
+            k.find_in("m", &u, 21 * DAY + 8 * HOUR_MS, chrono_tz::UTC),
+            None
+        );
+        // With one week of history the learned rule stays quiet.
+        let mut u = MemoryUsage::new();
+        for i in 0..300 {
+            u.add("m", 8 * DAY + i * 5_000, 1.0);
+        }
+        u.add("m", 1, 1.0);
+        assert_eq!(
+            k.find_in("m", &u, 8 * DAY + 40 * 60_000, chrono_tz::UTC),
             None
         );
     }
