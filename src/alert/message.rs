@@ -63,7 +63,7 @@ pub fn compose(
         alert: rule.name.clone(),
         created_ms: t.at_ms,
         message_id: message_id(&rule.name, t.kind.as_str(), t.at_ms, &ctx.domain),
-        subject: format!("{prefix}{summary}"),
+        subject: format!("{prefix}{}: {summary}", rule.name),
         text: text_body(&paragraphs, link.as_deref()),
         html: Some(html_body(&paragraphs, link.as_deref())),
         link,
@@ -125,6 +125,26 @@ fn body(rule: &Rule, meter: &str, t: &Transition, tz: Tz) -> Vec<String> {
         }
     };
     let mut lines = vec![head, format!("Now: {}.", summary(rule, meter, t))];
+    let when = |ms: i64| local(ms, tz).format("%Y-%m-%d %H:%M").to_string();
+    match (t.kind, t.run) {
+        (TransitionKind::Resolved, Some((from, to, l))) => lines.push(format!(
+            "The run: from {} to {} ({tz}), {} in all.",
+            when(from),
+            when(to),
+            liters(l)
+        )),
+        // A continuous flow knows when the water started; other kinds count
+        // from the start of what they measure.
+        (_, Some((from, _, l))) if rule.kind.name() == "continuous_flow" => lines.push(format!(
+            "The water started at {} ({tz}); {} have run since.",
+            when(from),
+            liters(l)
+        )),
+        (_, Some((from, _, l))) => {
+            lines.push(format!("Since {} ({tz}): {}.", when(from), liters(l)))
+        }
+        (_, None) => {}
+    }
     lines.push(format!("Firing since: {since} ({tz})."));
     lines.push(format!("Current flow: {:.1} L/min.", t.flow_l_per_min));
     if t.kind != TransitionKind::Resolved && !rule.repeat.is_zero() {

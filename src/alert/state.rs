@@ -82,6 +82,10 @@ pub struct Transition {
     pub flow_l_per_min: f64,
     /// What the kind adds in words (a meter's alarm flags), if anything.
     pub detail: Option<String>,
+    /// The run of water behind the episode: from when the water began, to now
+    /// (resolved: to when the condition cleared), and its liters; `None` for
+    /// kinds that tell no run (`no_data`, `meter_alarm`).
+    pub run: Option<(i64, i64, f64)>,
 }
 
 /// One line of an alert's history, as the dashboard and `/api/v1/alerts` show it.
@@ -126,6 +130,16 @@ pub fn evaluate(
         firing_since_ms: state.firing_since.or(next.firing_since).unwrap_or(now_ms),
         flow_l_per_min: usage.flow_l_per_min(&rule.meter, now_ms),
         detail: rule.kind.detail(&rule.meter, usage),
+        run: rule.kind.tells_run().then(|| {
+            let since = state.firing_since.or(next.firing_since).unwrap_or(now_ms);
+            let lead = i64::try_from(rule.kind.began_before_firing().as_millis()).unwrap_or(0);
+            let from = since - lead;
+            let to = match kind {
+                TransitionKind::Resolved => state.clear_since.unwrap_or(now_ms).min(now_ms),
+                _ => now_ms,
+            };
+            (from, to, usage.liters_between(&rule.meter, from, to))
+        }),
     });
     Evaluation {
         persist: transition.is_some() || next.differs_in_phase(state),

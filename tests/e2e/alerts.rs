@@ -321,11 +321,13 @@ fn hour_over_the_limit_mails_firing_once_and_after_a_restart_resolved_once() {
     let fired = &mails[0];
     assert_eq!(
         fired.subject,
-        "[watermeter] House: 120 L in 1 h (limit 100 L)"
+        "[watermeter] More than 100 L in one hour: House: 120 L in 1 h (limit 100 L)"
     );
     for words in [
         "Alert \"More than 100 L in one hour\" on meter House is firing.",
         "Firing since: ",
+        "Since ",
+        "(Europe/Vienna): 120 L.",
         "Current flow: ",
         "http://pi.example:8080/meters/main?range=hour&at=",
         "Message-ID: <",
@@ -366,9 +368,10 @@ fn hour_over_the_limit_mails_firing_once_and_after_a_restart_resolved_once() {
     let mails = smtp.wait_mails(2);
     assert_eq!(
         mails[1].subject,
-        "[watermeter] resolved: House: 0 L in 1 h (limit 100 L)"
+        "[watermeter] resolved: More than 100 L in one hour: House: 0 L in 1 h (limit 100 L)"
     );
     assert!(mails[1].raw.contains("resolved at"));
+    assert!(mails[1].raw.contains("The run: from "), "{}", mails[1].raw);
     let a = app.wait_state("ok");
     assert_eq!(a["history"][0]["kind"], "resolved");
     app.wait_evaluations();
@@ -408,7 +411,7 @@ fn a_mail_queued_while_the_server_was_down_arrives_once_after_a_restart() {
     let mails = smtp.wait_mails(1);
     assert_eq!(
         mails[0].subject,
-        "[watermeter] House: 120 L in 1 h (limit 100 L)"
+        "[watermeter] More than 100 L in one hour: House: 120 L in 1 h (limit 100 L)"
     );
     eventually(WAIT, || {
         Some(()).filter(|_| app.alerts()["outbox"]["pending"] == 0)
@@ -514,7 +517,7 @@ fn a_leak_pulse_train_mails_one_leak_alert_and_resolves_once() {
     assert!(
         mails[0]
             .subject
-            .starts_with("[watermeter] House: possible leak: "),
+            .starts_with("[watermeter] More than 100 L in one hour: House: possible leak: "),
         "{}",
         mails[0].subject
     );
@@ -535,9 +538,9 @@ fn a_leak_pulse_train_mails_one_leak_alert_and_resolves_once() {
     offset.store(3 * 60 * MINUTE_MS + 5 * MINUTE_MS, Ordering::SeqCst);
     let mails = smtp.wait_mails(2);
     assert!(
-        mails[1]
-            .subject
-            .starts_with("[watermeter] resolved: House: the leak stopped"),
+        mails[1].subject.starts_with(
+            "[watermeter] resolved: More than 100 L in one hour: House: the leak stopped"
+        ),
         "{}",
         mails[1].subject
     );

@@ -104,7 +104,7 @@ fn an_alert_reaches_ntfy_and_a_webhook_once_through_an_outage_and_a_restart() {
     assert_eq!(push.line, "POST /water-alerts HTTP/1.1");
     assert_eq!(
         push.header("title"),
-        Some("House: 120 L in 1 h (limit 100 L)")
+        Some("More than 100 L in one hour: House: 120 L in 1 h (limit 100 L)")
     );
     assert_eq!(push.header("priority"), Some("4"));
     assert_eq!(push.header("authorization"), Some("Bearer tk_test"));

@@ -249,13 +249,13 @@ fn a_radio_meters_leak_flag_fires_a_meter_alarm_by_mail() {
     let mails = smtp.wait_mails(1);
     assert_eq!(
         mails[0].subject,
-        "[watermeter] House: the meter itself reports an alarm: leak"
+        "[watermeter] The meter reports a leak: House: the meter itself reports an alarm: leak"
     );
     let r = request("POST", &url, &json, &telegram("123.531", "no_alarm"));
     assert_eq!(r.status, 204, "{}", r.body);
     let mails = smtp.wait_mails(2);
     assert_eq!(
         mails[1].subject,
-        "[watermeter] resolved: House: the meter no longer reports an alarm"
+        "[watermeter] resolved: The meter reports a leak: House: the meter no longer reports an alarm"
     );
 }

@@ -81,6 +81,10 @@ impl AlertKind for ContinuousFlow {
         }
     }
 
+    fn began_before_firing(&self) -> Duration {
+        self.duration
+    }
+
     fn describe(&self) -> String {
         format!(
             "water flowing without a pause for {}",

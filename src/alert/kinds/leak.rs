@@ -259,6 +259,10 @@ impl AlertKind for Leak {
         }
     }
 
+    fn began_before_firing(&self) -> Duration {
+        60 * MINUTE
+    }
+
     fn describe(&self) -> String {
         format!(
             "a drip, a leaking flapper, a running toilet (steady flow for {}), a burst, or more than {} L/h while away",

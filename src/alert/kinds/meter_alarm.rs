@@ -97,6 +97,10 @@ impl AlertKind for MeterAlarm {
         (!active.is_empty()).then(|| active.join(", "))
     }
 
+    fn tells_run(&self) -> bool {
+        false
+    }
+
     fn describe(&self) -> String {
         if self.flags.is_empty() {
             "the meter reports any alarm (leak, burst, backflow, dry, …)".into()

@@ -56,6 +56,16 @@ pub trait AlertKind: Send + Sync + std::fmt::Debug {
     }
     /// The rule in words for the pages: "more than 100 L within 1 h".
     fn describe(&self) -> String;
+    /// How long before it fired the water of an episode began (a continuous flow
+    /// fires `duration` after it started); the mail counts the run from there.
+    fn began_before_firing(&self) -> Duration {
+        Duration::ZERO
+    }
+    /// Whether the mail tells the run: when the water started and its liters
+    /// (not for a silent sender or a meter's own flags).
+    fn tells_run(&self) -> bool {
+        true
+    }
 }
 
 /// Reads a kind's keys; every problem goes to the list (and `None` comes back).

@@ -67,6 +67,10 @@ impl AlertKind for NoData {
         }
     }
 
+    fn tells_run(&self) -> bool {
+        false
+    }
+
     fn describe(&self) -> String {
         format!("no pulse for {}", duration(self.after.as_secs_f64()))
     }

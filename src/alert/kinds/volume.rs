@@ -72,6 +72,10 @@ impl AlertKind for Volume {
         )
     }
 
+    fn began_before_firing(&self) -> Duration {
+        self.window
+    }
+
     fn describe(&self) -> String {
         format!(
             "more than {} L within {}",

@@ -21,6 +21,7 @@ fn transition(kind: TransitionKind, value: f64, since: &str, at: &str) -> Transi
         firing_since_ms: vienna(since),
         flow_l_per_min: 4.3,
         detail: None,
+        run: None,
     }
 }
 
@@ -35,7 +36,7 @@ fn firing_subject_names_the_meter_the_amount_and_the_limit() {
     let (mail, history) = compose(&volume(60, 100.0), "House", &t, &ctx());
     assert_eq!(
         mail.subject,
-        "[watermeter] House: 123 L in 1 h (limit 100 L)"
+        "[watermeter] More than 100 L in one hour: House: 123 L in 1 h (limit 100 L)"
     );
     assert_eq!(history.summary, mail.subject);
     assert_eq!(mail.created_ms, t.at_ms);
@@ -59,11 +60,11 @@ fn resolved_and_reminder_subjects_say_so() {
     let subject = |t| compose(&r, "House", &t, &ctx()).0.subject;
     assert_eq!(
         subject(resolved),
-        "[watermeter] resolved: House: 80 L in 1 h (limit 100 L)"
+        "[watermeter] resolved: More than 100 L in one hour: House: 80 L in 1 h (limit 100 L)"
     );
     assert_eq!(
         subject(reminder),
-        "[watermeter] still firing: House: 181 L in 1 h (limit 100 L)"
+        "[watermeter] still firing: More than 100 L in one hour: House: 181 L in 1 h (limit 100 L)"
     );
 }
 
@@ -144,7 +145,7 @@ fn other_kinds_have_readable_subjects() {
             quiet: mins(15),
         }),
         8100.0,
-        "[watermeter] House: water flowing for 2 h 15 min without a break (limit 2 h)",
+        "[watermeter] More than 100 L in one hour: House: water flowing for 2 h 15 min without a break (limit 2 h)",
     );
     check(
         rule(NightUse {
@@ -153,12 +154,12 @@ fn other_kinds_have_readable_subjects() {
             threshold_liters: 20.0,
         }),
         25.0,
-        "[watermeter] House: 25 L at night 22:00–06:00 (limit 20 L)",
+        "[watermeter] More than 100 L in one hour: House: 25 L at night 22:00–06:00 (limit 20 L)",
     );
     check(
         rule(NoData { after: mins(60) }),
         7200.0,
-        "[watermeter] House: no data for 2 h (limit 1 h)",
+        "[watermeter] More than 100 L in one hour: House: no data for 2 h (limit 1 h)",
     );
 }
 
@@ -196,4 +197,45 @@ fn the_domain_comes_from_the_from_address() {
     for (from, domain) in cases {
         assert_eq!(address_domain(from), domain);
     }
+}
+
+#[test]
+fn mails_tell_when_the_water_started_and_the_whole_run_when_it_ends() {
+    let mut t = transition(
+        TransitionKind::Firing,
+        7_200.0,
+        "2026-11-26 14:00",
+        "2026-11-26 14:00",
+    );
+    t.run = Some((
+        vienna("2026-11-26 12:00"),
+        vienna("2026-11-26 14:00"),
+        480.0,
+    ));
+    let r = rule(ContinuousFlow {
+        duration: mins(120),
+        quiet: mins(15),
+    });
+    let (mail, _) = compose(&r, "House", &t, &ctx());
+    assert!(
+        mail.text.contains(
+            "The water started at 2026-11-26 12:00 (Europe/Vienna); 480 L have run since."
+        ),
+        "{}",
+        mail.text
+    );
+    t.kind = TransitionKind::Resolved;
+    t.run = Some((
+        vienna("2026-11-26 12:00"),
+        vienna("2026-11-26 15:10"),
+        755.0,
+    ));
+    let (mail, _) = compose(&r, "House", &t, &ctx());
+    assert!(
+        mail.text.contains(
+            "The run: from 2026-11-26 12:00 to 2026-11-26 15:10 (Europe/Vienna), 755 L in all."
+        ),
+        "{}",
+        mail.text
+    );
 }
