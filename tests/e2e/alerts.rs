@@ -484,12 +484,18 @@ fn check_config_rejects_bad_alert_rules_with_their_line() {
     assert!(out.contains("1 alert(s)"), "{out}");
 }
 
-#[test]
-fn a_leak_pulse_train_mails_one_leak_alert_and_resolves_once() {
-    let smtp = Smtp::started();
-    let tmp = tempfile::tempdir().unwrap();
-    let config = write_config(tmp.path(), &smtp, "password").with_file_name("leak.toml");
-    let text = config_text(tmp.path(), &smtp, "password").replace(
+/// One leak scenario through the real app: the pulses (ms, up to now) go in over
+/// UDP, exactly one firing mail names `cause`, and after the water stops exactly
+/// one resolved mail follows. Returns the app (still running) and `now`.
+fn leak_scenario(
+    smtp: &Smtp,
+    tmp: &Path,
+    times: &[i64],
+    cause: &str,
+    mails_before: usize,
+) -> (InProcess, Arc<AtomicI64>) {
+    let config = tmp.join("leak.toml");
+    let text = config_text(tmp, smtp, "password").replace(
         "kind = \"volume\"\nwindow = \"1h\"\nthreshold_liters = 100",
         "kind = \"leak\"",
     );
@@ -497,15 +503,6 @@ fn a_leak_pulse_train_mails_one_leak_alert_and_resolves_once() {
     let offset = Arc::new(AtomicI64::new(0));
     let app = InProcess::start(&config, &offset);
     app.wait_state("ok");
-
-    // A drip of 2 L/h for 26 hours, then a toilet that keeps running at 3 L/min
-    // for 70 minutes, up to now: one episode.
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let running_from = now_ms - 70 * MINUTE_MS;
-    let mut times: Vec<i64> = (0..52)
-        .map(|i| running_from - 26 * 60 * MINUTE_MS + i * 30 * MINUTE_MS + 11)
-        .collect();
-    times.extend((0..210).map(|i| running_from + i * 20_000));
     for chunk in times.chunks(100) {
         let lines: String = chunk
             .iter()
@@ -513,20 +510,26 @@ fn a_leak_pulse_train_mails_one_leak_alert_and_resolves_once() {
             .collect();
         app.send_udp(&lines);
     }
-    let mails = smtp.wait_mails(1);
+    let mails = smtp.wait_mails(mails_before + 1);
+    let fired = &mails[mails_before];
     assert!(
-        mails[0]
+        fired
             .subject
             .starts_with("[watermeter] More than 100 L in one hour: House: possible leak: "),
         "{}",
-        mails[0].subject
+        fired.subject
+    );
+    assert!(
+        fired.subject.contains(cause),
+        "{cause:?} in {}",
+        fired.subject
     );
     let a = app.wait_state("firing");
     assert_eq!(a["kind"], "leak");
     app.wait_evaluations();
     assert_eq!(
         smtp.mails().len(),
-        1,
+        mails_before + 1,
         "one episode, one mail: {:?}",
         smtp.mails()
     );
@@ -536,17 +539,65 @@ fn a_leak_pulse_train_mails_one_leak_alert_and_resolves_once() {
     offset.store(2 * 60 * MINUTE_MS, Ordering::SeqCst);
     app.wait_state("resolving");
     offset.store(3 * 60 * MINUTE_MS + 5 * MINUTE_MS, Ordering::SeqCst);
-    let mails = smtp.wait_mails(2);
+    let mails = smtp.wait_mails(mails_before + 2);
     assert!(
-        mails[1].subject.starts_with(
+        mails[mails_before + 1].subject.starts_with(
             "[watermeter] resolved: More than 100 L in one hour: House: the leak stopped"
         ),
         "{}",
-        mails[1].subject
+        mails[mails_before + 1].subject
     );
     app.wait_state("ok");
     app.wait_evaluations();
-    assert_eq!(smtp.mails().len(), 2, "{:?}", smtp.mails());
+    assert_eq!(smtp.mails().len(), mails_before + 2, "{:?}", smtp.mails());
+    (app, offset)
+}
+
+#[test]
+fn each_leak_pattern_mails_one_leak_alert_naming_its_cause_and_resolves_once() {
+    let smtp = Smtp::started();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let hour = 60 * MINUTE_MS;
+    // A leaking flapper: refills of 2 L every 25 minutes for eight hours.
+    let flapper: Vec<i64> = (0..20)
+        .flat_map(|i| {
+            let t = now_ms - 8 * hour + i * 25 * MINUTE_MS;
+            [t, t + 15_000]
+        })
+        .collect();
+    // A burst: two weeks of 60 L showers at 9 L/min every morning, then 45 L/min
+    // for five minutes up to now.
+    let mut burst: Vec<i64> = (1..=15)
+        .flat_map(|d| (0..60).map(move |k| now_ms - d * 24 * hour + k * 6_667))
+        .collect();
+    burst.extend((0..225).map(|k| now_ms - 5 * MINUTE_MS + k * 1_333));
+    let tmp = [(); 3].map(|()| tempfile::tempdir().unwrap());
+    let (app, _) = leak_scenario(&smtp, tmp[0].path(), &flapper, "flapper", 0);
+    app.stop();
+    let (app, _) = leak_scenario(&smtp, tmp[1].path(), &burst, "burst", 2);
+    app.stop();
+    // A running toilet: a steady 3 L/min for 70 minutes.
+    let running: Vec<i64> = (0..210)
+        .map(|k| now_ms - 70 * MINUTE_MS + k * 20_000)
+        .collect();
+    let (app, _) = leak_scenario(&smtp, tmp[2].path(), &running, "running toilet", 4);
+    app.stop();
+    assert_eq!(smtp.mails().len(), 6);
+}
+
+#[test]
+fn a_leak_pulse_train_mails_one_leak_alert_and_resolves_once() {
+    let smtp = Smtp::started();
+    let tmp = tempfile::tempdir().unwrap();
+    // A drip of 2 L/h for 26 hours, then a toilet that keeps running at 3 L/min
+    // for 70 minutes, up to now: one episode.
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let running_from = now_ms - 70 * MINUTE_MS;
+    let mut times: Vec<i64> = (0..52)
+        .map(|i| running_from - 26 * 60 * MINUTE_MS + i * 30 * MINUTE_MS + 11)
+        .collect();
+    times.extend((0..210).map(|i| running_from + i * 20_000));
+    let (app, _offset) = leak_scenario(&smtp, tmp.path(), &times, "water never stopped", 0);
 
     // The draw log shows the running toilet as one leak draw.
     let from = chrono::DateTime::from_timestamp_millis(running_from - 60_000)

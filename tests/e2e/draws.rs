@@ -119,3 +119,44 @@ fn draws_are_listed_relabelled_and_similar_draws_follow() {
         "labels survive a restart"
     );
 }
+
+/// A camera reader's readings: a rise spread over more than an hour (the device
+/// was off) forms no draw; a rise within minutes does.
+#[test]
+fn interpolated_water_forms_no_draws() {
+    let (app, _tmp) = App::start(
+        "UTC",
+        "[[meter]]\nid = \"main\"\nname = \"House\"\n[meter.line_protocol]\nmeasurement = \"watermeter\"\nreading_field = \"value\"\nreading_unit = \"m3\"\n",
+    );
+    let t0 = 1_748_736_000i64; // 2025-06-01 00:00 UTC
+    let lines = [
+        (100.000, t0),
+        // Three hours without a reading, then 60 L more: spread, interpolated.
+        (100.060, t0 + 3 * 3600),
+        // Then 20 L within four minutes, read every minute: a real draw.
+        (100.065, t0 + 3 * 3600 + 60),
+        (100.070, t0 + 3 * 3600 + 120),
+        (100.075, t0 + 3 * 3600 + 180),
+        (100.080, t0 + 3 * 3600 + 240),
+    ];
+    let body: String = lines
+        .iter()
+        .map(|(m3, t)| format!("watermeter value={m3} {t}\n"))
+        .collect();
+    assert_eq!(post(&app.url("/write?precision=s"), &body).status, 204);
+    let list = get_json(
+        &app.url("/api/v1/meters/main/draws?from=2025-06-01T00:00:00Z&to=2025-06-02T00:00:00Z"),
+    );
+    let draws = list["draws"].as_array().expect("draws");
+    let liters: f64 = draws.iter().map(|d| d["liters"].as_f64().unwrap()).sum();
+    assert!(
+        (liters - 20.0).abs() < 1e-6,
+        "only the 20 L of the real draw: {list}"
+    );
+    assert!(
+        draws
+            .iter()
+            .all(|d| d["start"].as_str().unwrap() >= "2025-06-01T02:59"),
+        "{list}"
+    );
+}
