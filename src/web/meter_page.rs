@@ -1,5 +1,6 @@
-//! `GET /meters/{id}?range=day|week|month|year&at=YYYY-MM-DD`: one meter's usage
-//! over a day (by hour), a week or a month (by day) or a year (by month), in the
+//! `GET /meters/{id}?range=hour|day|week|month|year&at=YYYY-MM-DD[&hour=H]`: one
+//! meter's usage over an hour (by minute), a day (by hour), a week or a month (by
+//! day) or a year (by month), in the
 //! configured zone, with previous/next links, a date form and a CSV link.
 //!
 //! The calendar work is pure ([`Period::new`]); the handler only reads the store.
