@@ -8,6 +8,8 @@
 //! `first` and `last` count and pick those events (docs/integrations.md). Tags
 //! not named in the config are not stored: grouping by them groups nothing.
 
+use std::fmt::Write as _;
+
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -58,25 +60,38 @@ pub async fn query(
     }
     let state2 = state.clone();
     let answered = tokio::task::spawn_blocking(move || {
-        parsed
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let mut r = match answer(&state2, s, epoch.as_deref(), db.as_deref(), now) {
-                    Ok(series) if series.is_empty() => json!({}),
-                    Ok(series) => json!({ "series": series }),
-                    Err(e) => json!({ "error": e }),
-                };
-                r["statement_id"] = json!(i);
-                r
-            })
-            .collect::<Vec<Value>>()
+        // Written as text: a Grafana panel's thousands of rows are no tree of values.
+        let mut body = String::from("{\"results\":[");
+        for (i, s) in parsed.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            let _ = write!(body, "{{\"statement_id\":{i}");
+            match answer(&state2, s, epoch.as_deref(), db.as_deref(), now) {
+                Ok(series) if series.is_empty() => {}
+                Ok(series) => {
+                    body.push_str(",\"series\":[");
+                    body.push_str(&series.join(","));
+                    body.push(']');
+                }
+                Err(e) => {
+                    let _ = write!(body, ",\"error\":{}", Value::String(e));
+                }
+            }
+            body.push('}');
+        }
+        body.push_str("]}");
+        body
     })
     .await;
     match answered {
-        Ok(results) => {
-            super::write::with_version(Json(json!({ "results": results })).into_response())
-        }
+        Ok(body) => super::write::with_version(
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response(),
+        ),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
@@ -85,14 +100,25 @@ fn error(status: StatusCode, e: String) -> Response {
     super::write::with_version((status, Json(json!({ "error": e }))).into_response())
 }
 
-/// The series one statement answers.
+/// The series one statement answers, each as JSON text.
 fn answer(
     state: &AppState,
     s: &Statement,
     epoch: Option<&str>,
     db: Option<&str>,
     now: i64,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<String>, String> {
+    if let Statement::Select(sel) = s {
+        return select(state, sel, epoch, now);
+    }
+    Ok(show(state, s, db)?
+        .into_iter()
+        .map(|v| v.to_string())
+        .collect())
+}
+
+/// The series of a statement other than SELECT.
+fn show(state: &AppState, s: &Statement, db: Option<&str>) -> Result<Vec<Value>, String> {
     let meters = &state.config.meters;
     let measurements = || {
         let mut m: Vec<&str> = meters
@@ -170,7 +196,7 @@ fn answer(
                 })
             })
             .collect(),
-        Statement::Select(sel) => select(state, sel, epoch, now)?,
+        Statement::Select(_) => Vec::new(), // answered by `select`
     })
 }
 
@@ -316,7 +342,7 @@ fn select(
     s: &Select,
     epoch: Option<&str>,
     now: i64,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<String>, String> {
     let tz = match &s.tz {
         Some(name) => Some(
             name.parse::<chrono_tz::Tz>()
@@ -377,9 +403,16 @@ fn select(
             // Sums in buckets add up as the events stream by: no event list.
             let mut sums = vec![None::<f64>; starts.len()];
             for &idx in &idxs {
+                // A meter's events come in time order: a cursor finds the bucket.
+                let mut b = 0usize;
                 read_events(state, s, idx, from, to, tz, &mut |ts, v| {
-                    let b = starts.partition_point(|&st| st <= ts);
-                    if let Some(sum) = b.checked_sub(1).and_then(|b| sums.get_mut(b)) {
+                    if starts.get(b).is_some_and(|&st| ts < st) {
+                        b = 0; // out of order (never from the store): start over
+                    }
+                    while starts.get(b + 1).is_some_and(|&next| next <= ts) {
+                        b += 1;
+                    }
+                    if let Some(sum) = sums.get_mut(b).filter(|_| starts[b] <= ts) {
                         *sum = Some(sum.unwrap_or(0.0) + v);
                     }
                 })?;
@@ -419,21 +452,19 @@ fn select(
             }
             columns.push(col);
         }
-        let mut rows: Vec<Value> = Vec::new();
+        // The buckets that make rows, and their times; written once in order.
+        let differences = s.fields.iter().all(|f| {
+            f.transform
+                .as_deref()
+                .is_some_and(|t| t != "cumulative_sum")
+        });
+        let mut picked: Vec<(usize, i64)> = Vec::with_capacity(starts.len());
         for (b, &start) in starts.iter().enumerate() {
-            let vals: Vec<Option<f64>> = columns
+            let all_none = columns
                 .iter()
-                .map(|c| c.get(b).copied().flatten())
-                .collect();
+                .all(|c| c.get(b).copied().flatten().is_none());
             // fill(none) drops empty buckets; a difference has no value for its first.
-            let differences = s.fields.iter().all(|f| {
-                f.transform
-                    .as_deref()
-                    .is_some_and(|t| t != "cumulative_sum")
-            });
-            if (s.fill == Fill::None && empty[b])
-                || (differences && vals.iter().all(Option::is_none))
-            {
+            if (s.fill == Fill::None && empty[b]) || (differences && all_none) {
                 continue;
             }
             // Without GROUP BY time, one selector answers with its point's own time.
@@ -443,33 +474,45 @@ fn select(
                 }
                 _ => start,
             };
-            let mut row = vec![time_value(at, epoch, tz)];
-            row.extend(
-                vals.iter()
-                    .zip(&s.fields)
-                    .map(|(v, f)| v.map_or(Value::Null, |x| number(x, f.agg == "count"))),
-            );
-            rows.push(Value::Array(row));
+            picked.push((b, at));
         }
         if s.descending {
-            rows.reverse();
+            picked.reverse();
         }
         if let Some(n) = s.limit {
-            rows.truncate(n);
+            picked.truncate(n);
         }
-        if rows.is_empty() {
+        if picked.is_empty() {
             continue;
+        }
+        let mut rows = String::with_capacity(picked.len() * 24);
+        for (i, &(b, at)) in picked.iter().enumerate() {
+            let comma = if i == 0 { "" } else { "," };
+            let _ = write!(rows, "{comma}[{}", time_value(at, epoch, tz));
+            for (c, f) in columns.iter().zip(&s.fields) {
+                let v = c.get(b).copied().flatten();
+                let cell = v.map_or(Value::Null, |x| number(x, f.agg == "count"));
+                let _ = write!(rows, ",{cell}");
+            }
+            rows.push(']');
         }
         let mut columns_json = vec![json!("time")];
         columns_json.extend(s.fields.iter().map(|f| json!(f.name)));
-        let mut series = json!({"name": s.measurement, "columns": columns_json, "values": rows});
+        let mut series = String::new();
+        let _ = write!(
+            series,
+            "{{\"name\":{},\"columns\":{}",
+            Value::String(s.measurement.clone()),
+            Value::Array(columns_json)
+        );
         if !s.group_tags.is_empty() {
-            series["tags"] = Value::Object(
-                tags.into_iter()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect(),
-            );
+            let tags: serde_json::Map<String, Value> = tags
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            let _ = write!(series, ",\"tags\":{}", Value::Object(tags));
         }
+        let _ = write!(series, ",\"values\":[{rows}]}}");
         out.push(series);
     }
     Ok(out)

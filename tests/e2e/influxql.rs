@@ -247,3 +247,51 @@ print(json.dumps(out))
     let a = get(&app.url(&format!("/query?db=house&q={}", encode("SHOW DATABASES"))));
     assert!(a.body.contains(r#"[["water"],["house"]]"#), "{}", a.body);
 }
+
+/// DST days through `/query`, checked against the truth (InfluxDB 1.x gets these
+/// wrong; watermeter follows local days): one liter every ten minutes, so every
+/// local hour holds 6 L, the fall-back day 25 hours (150 L), the spring-forward
+/// day 23 hours (138 L).
+#[test]
+fn dst_days_in_a_zone_are_25_and_23_hours_long() {
+    let (app, _tmp) = App::start("Europe/Vienna", "");
+    // 2026-10-24 22:00 UTC is local midnight of the 25th (fall back); 2026-03-28
+    // 23:00 UTC local midnight of the 29th (spring forward). 48 hours from each.
+    let mut body = String::new();
+    for from in [1_792_879_200i64, 1_774_738_800] {
+        for k in 0..288 {
+            body.push_str(&format!("water,meter=main liters=1 {}\n", from + k * 600));
+        }
+    }
+    assert_eq!(post(&app.url("/write?precision=s"), &body).status, 204);
+    let ask = |q: &str| -> Value {
+        let a = get(&app.url(&format!("/query?db=water&epoch=ms&q={}", encode(q))));
+        assert_eq!(a.status, 200, "{q}: {}", a.body);
+        serde_json::from_str(&a.body).unwrap()
+    };
+    let values = |v: &Value| -> Vec<(i64, f64)> {
+        v["results"][0]["series"][0]["values"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .map(|r| (r[0].as_i64().unwrap(), r[1].as_f64().unwrap_or(0.0)))
+            .collect()
+    };
+    let days = values(&ask(
+        "SELECT sum(\"liters\") FROM \"water\" WHERE time >= '2026-10-24T22:00:00Z' AND time < '2026-10-26T23:00:00Z' GROUP BY time(1d) fill(0) tz('Europe/Vienna')",
+    ));
+    assert_eq!(
+        days,
+        vec![(1_792_879_200_000, 150.0), (1_792_969_200_000, 138.0)],
+        "the 25th is 25 hours, the 26th from local midnight holds the 23 hours left"
+    );
+    let spring = values(&ask(
+        "SELECT sum(\"liters\") FROM \"water\" WHERE time >= '2026-03-28T23:00:00Z' AND time < '2026-03-29T22:00:00Z' GROUP BY time(1d) fill(0) tz('Europe/Vienna')",
+    ));
+    assert_eq!(spring, vec![(1_774_738_800_000, 138.0)], "23 hours");
+    let hours = values(&ask(
+        "SELECT sum(\"liters\") FROM \"water\" WHERE time >= '2026-10-24T22:00:00Z' AND time < '2026-10-25T23:00:00Z' GROUP BY time(1h) fill(0) tz('Europe/Vienna')",
+    ));
+    assert_eq!(hours.len(), 25, "{hours:?}");
+    assert!(hours.iter().all(|(_, l)| *l == 6.0), "{hours:?}");
+}
