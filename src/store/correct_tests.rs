@@ -109,3 +109,40 @@ fn deleting_and_setting_a_range_moves_every_figure_and_survives_a_rebuild() {
     assert_eq!(seen(&s), before);
     assert_eq!(s.corrections(0).unwrap(), audit);
 }
+
+#[test]
+fn kept_hour_sums_follow_appends_and_corrections() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let hours = |s: &Store| {
+        let mut out = Vec::new();
+        let day = utc("2026-11-26T00:00:00Z") / 86_400_000;
+        s.hour_sums(0, day, day + 1, |_, h| out = h.to_vec())
+            .unwrap();
+        out
+    };
+    let liter = |at: &str| Sample {
+        meter: 0,
+        ts_ms: utc(at),
+        value: SampleValue::Liters(1.0),
+    };
+    s.apply(&[liter("2026-11-26T03:10:00Z"), liter("2026-11-26T03:20:00Z")])
+        .unwrap();
+    assert_eq!(hours(&s)[3], 2000);
+    assert_eq!(hours(&s)[3], 2000, "kept");
+    s.apply(&[liter("2026-11-26T03:30:00Z"), liter("2026-11-26T07:00:00Z")])
+        .unwrap();
+    let h = hours(&s);
+    assert_eq!((h[3], h[7]), (3000, 1000), "an append changes the block");
+    s.correct(
+        0,
+        utc("2026-11-26T03:00:00Z"),
+        utc("2026-11-26T04:00:00Z"),
+        None,
+        "test",
+        0,
+    )
+    .unwrap();
+    let h = hours(&s);
+    assert_eq!((h[3], h[7]), (0, 1000), "a correction too");
+}

@@ -131,7 +131,13 @@ pub struct Store {
     /// Held by every sled batch and every sled flush, so the two never overlap (see `commit_batch`).
     commits: Mutex<()>,
     report: OpenReport,
+    /// Hour sums of decoded day blocks, by (meter key, UTC day), with a hash of
+    /// the block they came from (see `query::hour_sums`).
+    hours: Mutex<HourSums>,
 }
+
+/// (meter key, UTC day) → (hash of the day block, its 24 hour sums in ml).
+type HourSums = std::collections::HashMap<(u16, u32), (u64, [u64; 24])>;
 
 impl Store {
     /// Opens (or creates) the store in `dir`: the journal, and the index brought up
@@ -197,6 +203,7 @@ impl Store {
             dirty_since: Mutex::new(None),
             commits: Mutex::new(()),
             report: OpenReport::default(),
+            hours: Mutex::default(),
         }
     }
 

@@ -30,6 +30,8 @@ pub struct QueryParams {
     epoch: Option<String>,
 }
 
+const DAY_MS: i64 = 86_400_000;
+
 /// The most buckets one statement may ask for (Grafana asks for a few thousand).
 const MAX_BUCKETS: i64 = 200_000;
 
@@ -394,6 +396,9 @@ fn select(
         Some(d) => bucket_starts(from, to, d, tz)?,
         None => vec![from],
     };
+    // Buckets that begin on whole UTC hours can take hour sums.
+    let hour_aligned = s.interval_ms.is_some_and(|d| d % 3_600_000 == 0)
+        && starts.iter().all(|t| t % 3_600_000 == 0);
     let mut out = Vec::new();
     for (tags, idxs) in groups {
         let mut events: Vec<(i64, f64)> = Vec::new();
@@ -405,7 +410,7 @@ fn select(
             for &idx in &idxs {
                 // A meter's events come in time order: a cursor finds the bucket.
                 let mut b = 0usize;
-                read_events(state, s, idx, from, to, tz, &mut |ts, v| {
+                read_events(state, s, idx, (from, to), tz, hour_aligned, &mut |ts, v| {
                     if starts.get(b).is_some_and(|&st| ts < st) {
                         b = 0; // out of order (never from the store): start over
                     }
@@ -425,7 +430,7 @@ fn select(
         }
         let streamed = !columns.is_empty();
         for &idx in idxs.iter().filter(|_| !streamed) {
-            read_events(state, s, idx, from, to, tz, &mut |ts, v| {
+            read_events(state, s, idx, (from, to), tz, hour_aligned, &mut |ts, v| {
                 events.push((ts, v))
             })?;
         }
@@ -548,9 +553,9 @@ fn read_events(
     state: &AppState,
     s: &Select,
     idx: MeterIdx,
-    from: i64,
-    to: i64,
+    (from, to): (i64, i64),
     tz: Option<chrono_tz::Tz>,
+    hour_aligned: bool,
     out: &mut dyn FnMut(i64, f64),
 ) -> Result<(), String> {
     let zone = state.config.timezone;
@@ -565,6 +570,28 @@ fn read_events(
             .for_each_event(idx, a, b, |ts, ml| out(ts, ml as f64 / 1000.0))
             .map_err(|e| e.to_string())
     };
+    if sums_only(s) && !whole_days && hour_aligned {
+        // Buckets of whole hours: the whole UTC days inside from their hour sums
+        // (one stand-in point per hour at its start), the ragged ends from events.
+        let (first, last) = (
+            from.div_euclid(DAY_MS) + i64::from(from.rem_euclid(DAY_MS) != 0),
+            to.div_euclid(DAY_MS),
+        );
+        if first < last {
+            push(from, first * DAY_MS, out)?;
+            state
+                .store
+                .hour_sums(idx, first, last, |day, sums| {
+                    for (h, &ml) in sums.iter().enumerate() {
+                        if ml > 0 {
+                            out(day + h as i64 * 3_600_000, ml as f64 / 1000.0);
+                        }
+                    }
+                })
+                .map_err(|e| e.to_string())?;
+            return push(last * DAY_MS, to, out);
+        }
+    }
     if !(sums_only(s) && whole_days) {
         return push(from, to, out);
     }

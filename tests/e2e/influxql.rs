@@ -294,4 +294,19 @@ fn dst_days_in_a_zone_are_25_and_23_hours_long() {
     ));
     assert_eq!(hours.len(), 25, "{hours:?}");
     assert!(hours.iter().all(|(_, l)| *l == 6.0), "{hours:?}");
+
+    // Two days by the hour: the whole UTC day between comes from kept hour sums;
+    // three liters more at 12:xx UTC of that day show at once in that hour.
+    let two_days = "SELECT sum(\"liters\") FROM \"water\" WHERE time >= '2026-10-24T22:00:00Z' AND time < '2026-10-26T22:00:00Z' GROUP BY time(1h) fill(0) tz('Europe/Vienna')";
+    let hours = values(&ask(two_days));
+    assert_eq!(hours.len(), 48, "{hours:?}");
+    assert!(hours.iter().all(|(_, l)| *l == 6.0), "{hours:?}");
+    let noon = 1_792_929_600i64; // 2026-10-25T12:00:00Z
+    let more: String = (0..3)
+        .map(|k| format!("water,meter=main liters=1 {}\n", noon + 5 + k))
+        .collect();
+    assert_eq!(post(&app.url("/write?precision=s"), &more).status, 204);
+    let hours = values(&ask(two_days));
+    let changed: Vec<&(i64, f64)> = hours.iter().filter(|(_, l)| *l != 6.0).collect();
+    assert_eq!(changed, vec![&(noon * 1000, 9.0)], "{hours:?}");
 }
