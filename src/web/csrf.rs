@@ -44,6 +44,22 @@ pub fn verify(headers: &HeaderMap, field: Option<&str>) -> bool {
         && cookie.is_some_and(|c| same(c, expected))
 }
 
+/// [`verify`] for a form handler: an expired or foreign form gets 403 saying
+/// which page to open again (`page`: "the settings page").
+pub fn require(
+    headers: &HeaderMap,
+    field: Option<&str>,
+    page: &str,
+) -> Result<(), super::view::PageError> {
+    if verify(headers, field) {
+        Ok(())
+    } else {
+        Err(super::view::PageError::Forbidden(format!(
+            "The form had expired or did not come from this dashboard. Open {page} again and resubmit."
+        )))
+    }
+}
+
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)

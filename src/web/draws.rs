@@ -200,11 +200,7 @@ pub async fn away_form(
     headers: HeaderMap,
     Form(f): Form<AwayForm>,
 ) -> Result<Redirect, PageError> {
-    if !csrf::verify(&headers, f.csrf.as_deref()) {
-        return Err(PageError::Forbidden(
-            "The form had expired or did not come from this dashboard. Open the dashboard again and switch once more.".into(),
-        ));
-    }
+    csrf::require(&headers, f.csrf.as_deref(), "the dashboard")?;
     away(&state, f.on == "true")
         .await
         .map_err(|e| PageError::Internal(format!("switching away mode: {e:?}")))?;
@@ -412,11 +408,7 @@ pub async fn relabel_form(
     Path((id, draw)): Path<(String, String)>,
     Form(f): Form<RelabelForm>,
 ) -> Result<Redirect, PageError> {
-    if !csrf::verify(&headers, f.csrf.as_deref()) {
-        return Err(PageError::Forbidden(
-            "The form had expired or did not come from this dashboard. Open the draw log again and resubmit.".into(),
-        ));
-    }
+    csrf::require(&headers, f.csrf.as_deref(), "the draw log")?;
     let (idx, _) = state.meter(&id).ok_or_else(|| {
         PageError::NotFound(format!("No meter with the id '{id}' is configured."))
     })?;

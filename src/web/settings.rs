@@ -168,11 +168,7 @@ fn form_meter<'s>(
     token: Option<&str>,
     meter: &str,
 ) -> Result<(MeterIdx, &'s crate::config::MeterConfig), PageError> {
-    if !csrf::verify(headers, token) {
-        return Err(PageError::Forbidden(
-            "The form had expired or did not come from this dashboard. Open the settings page again and resubmit.".into(),
-        ));
-    }
+    csrf::require(headers, token, "the settings page")?;
     state.meter(meter).ok_or_else(|| {
         PageError::NotFound(format!("No meter with the id '{meter}' is configured."))
     })
