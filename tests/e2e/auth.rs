@@ -130,6 +130,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/settings/exchange"),
     ("POST", "/api/v1/ingest/wmbusmeters"),
     ("GET", "/api/v1/meters/main/corrections"),
+    ("GET", "/meters/main/draws"),
+    ("POST", "/meters/main/draws/x-1/kind"),
+    ("POST", "/away"),
+    ("GET", "/api/v1/meters/main/draws"),
+    ("POST", "/api/v1/meters/main/draws/x-1/kind"),
+    ("GET", "/api/v1/away"),
+    ("POST", "/api/v1/away"),
     ("GET", "/static/app.css"),
     ("GET", "/favicon.ico"),
     ("POST", "/write"),
@@ -169,7 +176,10 @@ fn the_test_covers_every_route_in_the_table() {
             continue;
         };
         let path = rest.split('"').next().unwrap();
-        let sample = path.replace("{id}", "main").replace("{file}", "app.css");
+        let sample = path
+            .replace("{id}", "main")
+            .replace("{file}", "app.css")
+            .replace("{draw_id}", "x-1");
         assert!(
             ROUTES.iter().any(|(_, p)| *p == sample),
             "route {path} is not in ROUTES: add it with what it must answer without a session"

@@ -67,7 +67,12 @@ fn the_demo_fills_the_dashboard_and_moves_off_ports_already_taken() {
     assert!(page.contains("Firing: Leak"), "{page}");
     assert!(page.contains("what the notification says"), "{page}");
     assert!(page.contains("possible leak: a steady flow"), "{page}");
-    let draws = get_json(&format!("http://{http}/api/v1/meters/main/draws"));
+    // The leak began before the start, maybe yesterday: ask from two hours ago.
+    let from = (chrono::Utc::now() - chrono::Duration::hours(2))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let draws = get_json(&format!(
+        "http://{http}/api/v1/meters/main/draws?from={from}"
+    ));
     let leaks = draws["draws"]
         .as_array()
         .unwrap()
