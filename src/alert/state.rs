@@ -129,7 +129,7 @@ pub fn evaluate(
         value: m.value,
         firing_since_ms: state.firing_since.or(next.firing_since).unwrap_or(now_ms),
         flow_l_per_min: usage.flow_l_per_min(&rule.meter, now_ms),
-        detail: rule.kind.detail(&rule.meter, usage),
+        detail: rule.kind.detail(&rule.meter, usage, now_ms, tz),
         run: rule.kind.tells_run().then(|| {
             let since = state.firing_since.or(next.firing_since).unwrap_or(now_ms);
             let lead = i64::try_from(rule.kind.began_before_firing().as_millis()).unwrap_or(0);

@@ -40,8 +40,6 @@ pub struct Leak {
     pub running: Duration,
     /// (computed at, burst limit L/min): the home's four weeks, once an hour.
     burst: Mutex<Option<(i64, Option<f64>)>>,
-    /// The zone of the last measurement (for the words of the hour of the week).
-    zone: Mutex<Option<Tz>>,
 }
 
 fn read(s: &Settings, problems: &mut Vec<Problem>) -> Option<Arc<dyn AlertKind>> {
@@ -64,7 +62,6 @@ fn read(s: &Settings, problems: &mut Vec<Problem>) -> Option<Arc<dyn AlertKind>>
         away_allowance_liters: allowance,
         running,
         burst: Mutex::new(None),
-        zone: Mutex::new(None),
     }))
 }
 
@@ -134,19 +131,8 @@ impl Leak {
         })
     }
 
-    /// The pattern that holds at `now_ms`, if any.
-    pub fn find(&self, meter: &str, usage: &dyn UsageView, now_ms: i64) -> Option<Found> {
-        self.find_in(meter, usage, now_ms, chrono_tz::UTC)
-    }
-
-    /// [`Leak::find`] with the hour-of-week baseline read in zone `tz`.
-    pub fn find_in(
-        &self,
-        meter: &str,
-        usage: &dyn UsageView,
-        now_ms: i64,
-        tz: Tz,
-    ) -> Option<Found> {
+    /// The pattern that holds at `now_ms`, if any (the hour of the week in `tz`).
+    pub fn find(&self, meter: &str, usage: &dyn UsageView, now_ms: i64, tz: Tz) -> Option<Found> {
         let found = self.patterns(meter, usage, now_ms);
         found.or_else(|| self.unusual(meter, usage, now_ms, tz))
     }
@@ -208,10 +194,7 @@ impl AlertKind for Leak {
         tz: Tz,
         firing_since_ms: Option<i64>,
     ) -> Measurement {
-        let found = self.find_in(meter, usage, now_ms, tz);
-        if let Ok(mut zone) = self.zone.lock() {
-            *zone = Some(tz);
-        }
+        let found = self.find(meter, usage, now_ms, tz);
         // The value: liters of the last hour, or since the episode began.
         let from = firing_since_ms
             .unwrap_or(now_ms - HOUR_MS)
@@ -226,15 +209,8 @@ impl AlertKind for Leak {
         60 * MINUTE
     }
 
-    fn detail(&self, meter: &str, usage: &dyn UsageView) -> Option<String> {
-        let now = usage.last_seen_ms(meter)?;
-        let tz = self
-            .zone
-            .lock()
-            .ok()
-            .and_then(|z| *z)
-            .unwrap_or(chrono_tz::UTC);
-        match self.find_in(meter, usage, now, tz)? {
+    fn detail(&self, meter: &str, usage: &dyn UsageView, now_ms: i64, tz: Tz) -> Option<String> {
+        match self.find(meter, usage, now_ms, tz)? {
             Found::Pattern(p) => Some(p.words().to_string()),
             Found::Away(l) => Some(format!(
                 "away mode is on and {} L ran in the last hour (allowance {} L)",
@@ -282,7 +258,6 @@ mod tests {
             away_allowance_liters: 2.0,
             running: 60 * MINUTE,
             burst: Mutex::new(None),
-            zone: Mutex::new(None),
         }
     }
 
@@ -312,7 +287,7 @@ mod tests {
         let k = kind();
         for h in 0..24 * 5 {
             let now = 15 * DAY + h * HOUR_MS;
-            assert_eq!(k.find("m", &u, now), None, "at hour {h}");
+            assert_eq!(k.find("m", &u, now, chrono_tz::UTC), None, "at hour {h}");
         }
     }
 
@@ -327,7 +302,7 @@ mod tests {
             u.add("m", start + i * HOUR_MS / 2 + 7, 1.0);
         }
         assert_eq!(
-            k.find("m", &u, start + DAY),
+            k.find("m", &u, start + DAY, chrono_tz::UTC),
             Some(Found::Pattern(leak::Pattern::Drip))
         );
         // A flapper: 2 L every 25 min from midnight.
@@ -338,7 +313,7 @@ mod tests {
             u.add("m", t, 1.0);
             u.add("m", t + 20_000, 1.0);
         }
-        let found = k.find("m", &u, start + 14 * 25 * 60_000);
+        let found = k.find("m", &u, start + 14 * 25 * 60_000, chrono_tz::UTC);
         assert!(matches!(found, Some(Found::Pattern(_))), "{found:?}");
         // A running toilet: 3 L/min for 70 minutes.
         let mut u = MemoryUsage::new();
@@ -347,7 +322,7 @@ mod tests {
             u.add("m", start + 3 * HOUR_MS + i * 20_000, 1.0);
         }
         assert_eq!(
-            k.find("m", &u, start + 3 * HOUR_MS + 210 * 20_000),
+            k.find("m", &u, start + 3 * HOUR_MS + 210 * 20_000, chrono_tz::UTC),
             Some(Found::Pattern(leak::Pattern::Running))
         );
         // A burst: 50 L/min for 5 minutes, in a home that never drew more than 9.
@@ -357,7 +332,7 @@ mod tests {
             u.add("m", start + 12 * HOUR_MS + i * 1_200, 1.0);
         }
         assert_eq!(
-            k.find("m", &u, start + 12 * HOUR_MS + 250 * 1_200),
+            k.find("m", &u, start + 12 * HOUR_MS + 250 * 1_200, chrono_tz::UTC),
             Some(Found::Pattern(leak::Pattern::Burst))
         );
         // The same burst in a home with one day of history: learned rules stay quiet.
@@ -366,7 +341,7 @@ mod tests {
             u.add("m", start + 12 * HOUR_MS + i * 1_200, 1.0);
         }
         assert_eq!(
-            kind().find("m", &u, start + 12 * HOUR_MS + 250 * 1_200),
+            kind().find("m", &u, start + 12 * HOUR_MS + 250 * 1_200, chrono_tz::UTC),
             None
         );
     }
@@ -383,7 +358,7 @@ mod tests {
             u.add("m", at + i * 5_000, 1.0);
         }
         let now = at + 40 * 60_000;
-        match k.find_in("m", &u, now, chrono_tz::UTC) {
+        match k.find("m", &u, now, chrono_tz::UTC) {
             Some(Found::Unusual { liters, most, when }) => {
                 assert_eq!((liters, most), (300.0, 0.0));
                 assert_eq!(when, "a Thursday at 14:00");
@@ -392,7 +367,7 @@ mod tests {
         }
         // A shower at its usual hour is not unusual.
         assert_eq!(
-            k.find_in("m", &u, 21 * DAY + 8 * HOUR_MS, chrono_tz::UTC),
+            k.find("m", &u, 21 * DAY + 8 * HOUR_MS, chrono_tz::UTC),
             None
         );
         // With one week of history the learned rule stays quiet.
@@ -401,10 +376,7 @@ mod tests {
             u.add("m", 8 * DAY + i * 5_000, 1.0);
         }
         u.add("m", 1, 1.0);
-        assert_eq!(
-            k.find_in("m", &u, 8 * DAY + 40 * 60_000, chrono_tz::UTC),
-            None
-        );
+        assert_eq!(k.find("m", &u, 8 * DAY + 40 * 60_000, chrono_tz::UTC), None);
     }
 
     #[test]
@@ -415,13 +387,16 @@ mod tests {
         u.add("m", 10 * 60_000, 1.0);
         u.add("m", 11 * 60_000, 1.0);
         assert_eq!(
-            k.find("m", &u, 12 * 60_000),
+            k.find("m", &u, 12 * 60_000, chrono_tz::UTC),
             None,
             "2 L is within the allowance"
         );
         u.add("m", 12 * 60_000, 1.0);
-        assert_eq!(k.find("m", &u, 13 * 60_000), Some(Found::Away(3.0)));
+        assert_eq!(
+            k.find("m", &u, 13 * 60_000, chrono_tz::UTC),
+            Some(Found::Away(3.0))
+        );
         u.away = None;
-        assert_eq!(k.find("m", &u, 13 * 60_000), None);
+        assert_eq!(k.find("m", &u, 13 * 60_000, chrono_tz::UTC), None);
     }
 }

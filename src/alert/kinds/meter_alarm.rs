@@ -92,7 +92,7 @@ impl AlertKind for MeterAlarm {
         }
     }
 
-    fn detail(&self, meter: &str, usage: &dyn UsageView) -> Option<String> {
+    fn detail(&self, meter: &str, usage: &dyn UsageView, _now_ms: i64, _tz: Tz) -> Option<String> {
         let active = self.active(meter, usage);
         (!active.is_empty()).then(|| active.join(", "))
     }

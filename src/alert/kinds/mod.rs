@@ -51,7 +51,13 @@ pub trait AlertKind: Send + Sync + std::fmt::Debug {
     /// `detail` what [`AlertKind::detail`] said when it happened.
     fn summary(&self, meter: &str, value: f64, resolved: bool, detail: Option<&str>) -> String;
     /// Words a transition carries beside its value (a meter's own alarm flags).
-    fn detail(&self, _meter: &str, _usage: &dyn UsageView) -> Option<String> {
+    fn detail(
+        &self,
+        _meter: &str,
+        _usage: &dyn UsageView,
+        _now_ms: i64,
+        _tz: Tz,
+    ) -> Option<String> {
         None
     }
     /// The rule in words for the pages: "more than 100 L within 1 h".

@@ -331,7 +331,7 @@ fn a_meter_alarm_fires_while_the_meter_reports_its_flag_and_says_which() {
     assert!(!leak_only.measure("main", &usage, 0, tz, None).breached);
     usage.alarms("main", &["leak", "burst"]);
     assert!(leak_only.measure("main", &usage, 0, tz, None).breached);
-    let detail = kind.detail("main", &usage);
+    let detail = kind.detail("main", &usage, 0, chrono_tz::UTC);
     assert_eq!(
         kind.summary("House", 2.0, false, detail.as_deref()),
         "House: the meter itself reports an alarm: leak, burst"
