@@ -334,25 +334,6 @@ impl DrawBook {
             .collect())
     }
 
-    /// Liters by kind over local days `from_day..=to_day`, biggest first.
-    pub fn liters_by_kind(
-        &self,
-        store: &Store,
-        tz: Tz,
-        idx: MeterIdx,
-        from_day: i64,
-        to_day: i64,
-        now_ms: i64,
-    ) -> Result<Vec<(Kind, f64)>, StoreError> {
-        let mut sums: HashMap<Kind, f64> = HashMap::new();
-        for d in self.days(store, tz, idx, from_day, to_day, now_ms)? {
-            *sums.entry(d.kind).or_default() += d.liters;
-        }
-        let mut v: Vec<(Kind, f64)> = sums.into_iter().filter(|(_, l)| *l > 0.0).collect();
-        v.sort_by(|a, b| b.1.total_cmp(&a.1));
-        Ok(v)
-    }
-
     /// The owner says draw `id` was `kind`. The draw must exist; similar draws
     /// follow from now on.
     pub fn relabel(
@@ -397,6 +378,17 @@ impl DrawBook {
         draw.labelled = true;
         Ok(Ok(draw))
     }
+}
+
+/// Liters by kind of `draws`, biggest first.
+pub fn by_kind<'a>(draws: impl IntoIterator<Item = &'a Draw>) -> Vec<(Kind, f64)> {
+    let mut sums: HashMap<Kind, f64> = HashMap::new();
+    for d in draws {
+        *sums.entry(d.kind).or_default() += d.liters;
+    }
+    let mut v: Vec<(Kind, f64)> = sums.into_iter().filter(|(_, l)| *l > 0.0).collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v
 }
 
 fn labels(store: &Store, idx: MeterIdx) -> Result<HashMap<u64, Label>, StoreError> {

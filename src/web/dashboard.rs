@@ -49,20 +49,24 @@ pub async fn page(State(state): State<AppState>) -> Result<axum::response::Respo
         .into_response())
 }
 
-/// Liters by kind from `days_back` days ago to today.
-fn kinds(
-    state: &AppState,
-    idx: MeterIdx,
-    days_back: i64,
-    now_ms: i64,
-) -> Result<Vec<super::draws::KindBar>, PageError> {
+/// What used the water today and over the last 30 days, as bars.
+type KindBars = (Vec<super::draws::KindBar>, Vec<super::draws::KindBar>);
+
+fn kinds(state: &AppState, idx: MeterIdx, now_ms: i64) -> Result<KindBars, PageError> {
     let tz = state.config.timezone;
     let today = crate::buckets::local_day_number(tz, now_ms);
-    let by_kind = state
-        .draws
-        .liters_by_kind(&state.store, tz, idx, today - days_back, today, now_ms)
-        .map_err(|e| PageError::Internal(e.to_string()))?;
-    Ok(super::draws::kind_bars(&by_kind))
+    let read = |from, to| {
+        state
+            .draws
+            .days(&state.store, tz, idx, from, to, now_ms)
+            .map_err(|e| PageError::Internal(e.to_string()))
+    };
+    let (draws, before) = (read(today, today)?, read(today - 29, today - 1)?);
+    let bars = |by_kind: Vec<_>| super::draws::kind_bars(&by_kind);
+    Ok((
+        bars(crate::draws::by_kind(&draws)),
+        bars(crate::draws::by_kind(before.iter().chain(&draws))),
+    ))
 }
 
 /// The page at `now_ms` (a plain function so benchmarks can call it).
@@ -76,6 +80,7 @@ pub fn render(state: &AppState, now_ms: i64) -> Result<DashboardPage, PageError>
         .map(|(i, m)| {
             let idx = i as MeterIdx;
             let snap = snapshot(state, idx, now_ms)?;
+            let (today_kinds, month_kinds) = kinds(state, idx, now_ms)?;
             Ok(MeterPanel {
                 m: MeterFigures::new(&snap, &today).with_costs(
                     crate::figures::costs(&state.store, &state.config, idx, now_ms)
@@ -83,8 +88,8 @@ pub fn render(state: &AppState, now_ms: i64) -> Result<DashboardPage, PageError>
                 ),
                 alerts: alert_views(state, Some(&m.id)),
                 charts: overview_charts(state, idx, &m.id, now_ms)?,
-                today_kinds: kinds(state, idx, 0, now_ms)?,
-                month_kinds: kinds(state, idx, 29, now_ms)?,
+                today_kinds,
+                month_kinds,
             })
         })
         .collect::<Result<_, PageError>>()?;

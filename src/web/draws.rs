@@ -324,8 +324,9 @@ pub async fn page(
     let (store, book) = (state.store.clone(), state.draws.clone());
     let (draws, day_kinds, month_kinds) = tokio::task::spawn_blocking(move || {
         let draws = book.days(&store, tz, idx, day, day, now)?;
-        let day_kinds = book.liters_by_kind(&store, tz, idx, day, day, now)?;
-        let month_kinds = book.liters_by_kind(&store, tz, idx, day - 29, day, now)?;
+        let before = book.days(&store, tz, idx, day - 29, day - 1, now)?;
+        let day_kinds = crate::draws::by_kind(&draws);
+        let month_kinds = crate::draws::by_kind(before.iter().chain(&draws));
         Ok::<_, crate::store::StoreError>((draws, day_kinds, month_kinds))
     })
     .await
