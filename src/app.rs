@@ -280,7 +280,7 @@ fn start_alerts(
         queue_recovery_mail(state);
     }
     if !config.alerts.is_empty() {
-        let usage = Arc::new(StoreUsage::new(state.store.clone(), &config.meters));
+        let usage = Arc::new(StoreUsage::new(state.store.clone(), &config.meters).with_tariff(config.tariff.clone()));
         let evaluator = alert::engine::Evaluator::new(
             &config,
             &state.rules,

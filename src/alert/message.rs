@@ -47,8 +47,16 @@ pub fn compose(
         TransitionKind::Firing => "[watermeter] ",
         TransitionKind::Reminder => "[watermeter] still firing: ",
         TransitionKind::Resolved => "[watermeter] resolved: ",
+        TransitionKind::Level => "[watermeter] ",
     };
     let link = ctx.dashboard_url.as_ref().map(|base| {
+        if let Some(range) = period_range(rule, t, ctx.tz) {
+            return format!(
+                "{base}/meters/{}?range={range}&at={}",
+                rule.meter,
+                local(t.at_ms, ctx.tz).format("%Y-%m-%d")
+            );
+        }
         // The hour in minutes: a burst of three minutes is not one hourly bar.
         let since = local(t.firing_since_ms, ctx.tz);
         format!(
@@ -111,7 +119,42 @@ pub fn summary(rule: &Rule, meter: &str, t: &Transition) -> String {
     )
 }
 
+/// The meter page's range that shows a budget's period (`None`: not a budget).
+fn period_range(rule: &Rule, t: &Transition, tz: Tz) -> Option<&'static str> {
+    rule.kind.levels(t.at_ms, tz).map(|l| l.range)
+}
+
+/// A budget's mail: which level, what the period used, when it began.
+fn level_body(rule: &Rule, meter: &str, t: &Transition, tz: Tz) -> Vec<String> {
+    let when = |ms: i64| local(ms, tz).format("%A %Y-%m-%d %H:%M").to_string();
+    let mut lines = vec![
+        format!(
+            "Budget \"{}\" on meter {meter} reached {:.0} %.",
+            rule.name,
+            t.value.floor()
+        ),
+        format!("Now: {}.", summary(rule, meter, t)),
+    ];
+    if let Some(levels) = rule.kind.levels(t.at_ms, tz) {
+        lines.push(format!(
+            "Counted since {} ({tz}).",
+            when(levels.period_start_ms)
+        ));
+        if let Some(next) = levels.percents.iter().find(|l| t.value < **l) {
+            lines.push(format!(
+                "You get one more notification at {next} %; the next period starts again without one."
+            ));
+        } else {
+            lines.push("The next period starts again without a notification.".to_string());
+        }
+    }
+    lines
+}
+
 fn body(rule: &Rule, meter: &str, t: &Transition, tz: Tz) -> Vec<String> {
+    if t.kind == TransitionKind::Level {
+        return level_body(rule, meter, t, tz);
+    }
     let since = local(t.firing_since_ms, tz).format("%Y-%m-%d %H:%M");
     let at = local(t.at_ms, tz).format("%Y-%m-%d %H:%M");
     let head = match t.kind {
@@ -120,7 +163,7 @@ fn body(rule: &Rule, meter: &str, t: &Transition, tz: Tz) -> Vec<String> {
             "Alert \"{}\" on meter {meter} is still firing (reminder).",
             rule.name
         ),
-        TransitionKind::Resolved => {
+        TransitionKind::Resolved | TransitionKind::Level => {
             format!("Alert \"{}\" on meter {meter} resolved at {at}.", rule.name)
         }
     };

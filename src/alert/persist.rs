@@ -212,6 +212,7 @@ impl AlertStore for Store {
 pub struct StoreUsage {
     store: Arc<Store>,
     meters: HashMap<String, MeterIdx>,
+    tariff: Option<crate::config::TariffConfig>,
 }
 
 impl StoreUsage {
@@ -221,7 +222,17 @@ impl StoreUsage {
             .enumerate()
             .map(|(i, m)| (m.id.clone(), i as MeterIdx))
             .collect();
-        StoreUsage { store, meters }
+        StoreUsage {
+            store,
+            meters,
+            tariff: None,
+        }
+    }
+
+    /// With the configured prices, for budgets in money.
+    pub fn with_tariff(mut self, tariff: Option<crate::config::TariffConfig>) -> Self {
+        self.tariff = tariff;
+        self
     }
 
     fn idx(&self, meter: &str) -> Option<MeterIdx> {
@@ -290,6 +301,10 @@ impl UsageView for StoreUsage {
 
     fn away_since_ms(&self) -> Option<i64> {
         logged("away mode", self.store.away_since())
+    }
+
+    fn tariff(&self) -> Option<&crate::config::TariffConfig> {
+        self.tariff.as_ref()
     }
 
     fn meter_alarms(&self, meter: &str) -> Vec<String> {

@@ -28,6 +28,10 @@ pub trait UsageView {
     fn away_since_ms(&self) -> Option<i64> {
         None
     }
+    /// The configured prices (`budget` alerts in money), if any.
+    fn tariff(&self) -> Option<&crate::config::TariffConfig> {
+        None
+    }
     /// Flow now in L/min, as the dashboard shows it (`figures::flow_l_per_min`).
     fn flow_l_per_min(&self, meter: &str, now_ms: i64) -> f64;
     /// The alarm flags the meter itself reports now (a radio meter's "leak",
@@ -75,6 +79,8 @@ mod memory {
         alarms: HashMap<String, Vec<String>>,
         /// Away mode on since (tests set it directly).
         pub away: Option<i64>,
+        /// The prices, for budgets in money.
+        pub tariff: Option<crate::config::TariffConfig>,
     }
 
     impl MemoryUsage {
@@ -149,6 +155,10 @@ mod memory {
 
         fn away_since_ms(&self) -> Option<i64> {
             self.away
+        }
+
+        fn tariff(&self) -> Option<&crate::config::TariffConfig> {
+            self.tariff.as_ref()
         }
 
         fn flow_l_per_min(&self, meter: &str, now_ms: i64) -> f64 {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::kinds::Rule;
+use super::kinds::{Levels, Rule};
 use super::rules::{Measurement, UsageView};
 
 /// The longest resolve hold; shorter rules (a 5-minute `quiet`) use their own length.
@@ -35,6 +35,12 @@ pub struct AlertState {
     /// When the rule was last evaluated.
     #[serde(default)]
     pub evaluated_ms: Option<i64>,
+    /// A kind with levels (a budget): the start of the period the levels count in.
+    #[serde(default)]
+    pub period_ms: Option<i64>,
+    /// A kind with levels: how many of them this period has reached (and notified).
+    #[serde(default)]
+    pub level: usize,
 }
 
 impl AlertState {
@@ -48,6 +54,8 @@ impl AlertState {
         self.firing_since != other.firing_since
             || self.last_notified_ms != other.last_notified_ms
             || self.clear_since != other.clear_since
+            || self.period_ms != other.period_ms
+            || self.level != other.level
     }
 }
 
@@ -57,6 +65,8 @@ pub enum TransitionKind {
     Firing,
     Reminder,
     Resolved,
+    /// A budget reached one of its levels.
+    Level,
 }
 
 impl TransitionKind {
@@ -65,6 +75,7 @@ impl TransitionKind {
             TransitionKind::Firing => "firing",
             TransitionKind::Reminder => "reminder",
             TransitionKind::Resolved => "resolved",
+            TransitionKind::Level => "level",
         }
     }
 }
@@ -120,7 +131,10 @@ pub fn evaluate(
         .kind
         .measure(&rule.meter, usage, now_ms, tz, state.firing_since);
     let hold = rule.kind.resolve_hold().min(MAX_RESOLVE_HOLD);
-    let (mut next, kind) = step(state, m, now_ms, rule.repeat, hold);
+    let (mut next, kind) = match rule.kind.levels(now_ms, tz) {
+        Some(levels) => step_levels(state, m, now_ms, &levels),
+        None => step(state, m, now_ms, rule.repeat, hold),
+    };
     next.value = m.value;
     next.evaluated_ms = Some(now_ms);
     let transition = kind.map(|kind| Transition {
@@ -146,6 +160,31 @@ pub fn evaluate(
         state: next,
         transition,
     }
+}
+
+/// The machine of a kind with levels (a budget): a new period starts at level 0
+/// without a word; reaching one or more new levels notifies once (for the
+/// highest), and nothing ever fires or resolves.
+pub fn step_levels(
+    state: &AlertState,
+    m: Measurement,
+    now_ms: i64,
+    levels: &Levels,
+) -> (AlertState, Option<TransitionKind>) {
+    let mut next = state.clone();
+    next.firing_since = None;
+    next.clear_since = None;
+    if state.period_ms != Some(levels.period_start_ms) {
+        next.period_ms = Some(levels.period_start_ms);
+        next.level = 0;
+    }
+    let reached = levels.percents.iter().filter(|l| m.value >= **l).count();
+    if reached > next.level {
+        next.level = reached;
+        next.last_notified_ms = Some(now_ms);
+        return (next, Some(TransitionKind::Level));
+    }
+    (next, None)
 }
 
 /// The bare state machine, separate from measuring so it can be tested on its own.

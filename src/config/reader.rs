@@ -147,6 +147,22 @@ impl<'t, 'i> Table<'t, 'i> {
                 Err(_) => RawValue::Other("a number with a decimal point"),
             },
             DeValue::Boolean(b) => RawValue::Bool(*b),
+            DeValue::Array(items) => {
+                let numbers: Option<Vec<f64>> = items
+                    .iter()
+                    .map(|item| match item.get_ref() {
+                        DeValue::Integer(n) => i64::from_str_radix(n.as_str(), n.radix())
+                            .ok()
+                            .map(|n| n as f64),
+                        DeValue::Float(x) => x.as_str().parse::<f64>().ok(),
+                        _ => None,
+                    })
+                    .collect();
+                match numbers {
+                    Some(xs) => RawValue::Numbers(xs),
+                    None => RawValue::Other(type_name(value)),
+                }
+            }
             other => RawValue::Other(type_name(other)),
         };
         Some((raw, field.span))

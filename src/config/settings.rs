@@ -21,7 +21,9 @@ pub enum RawValue {
     Integer(i64),
     Float(f64),
     Bool(bool),
-    /// Anything else (a list, a table, a date), named for messages ("a list").
+    /// A list whose items are all numbers (`levels = [75, 100]`).
+    Numbers(Vec<f64>),
+    /// Anything else (a table, a date, a list of other things), named for messages.
     Other(&'static str),
 }
 
@@ -32,6 +34,7 @@ impl RawValue {
             RawValue::Integer(_) => "a whole number",
             RawValue::Float(_) => "a number with a decimal point",
             RawValue::Bool(_) => "true/false",
+            RawValue::Numbers(_) => "a list of numbers",
             RawValue::Other(name) => name,
         }
     }
@@ -137,6 +140,18 @@ impl Settings {
         } else {
             self.bad(problems, key, "must be a finite number such as 1.5");
             None
+        }
+    }
+
+    /// A list of finite numbers (`levels = [75, 100]`).
+    pub fn numbers(&self, problems: &mut Vec<Problem>, key: &str) -> Option<Vec<f64>> {
+        match &self.get(key)?.value {
+            RawValue::Numbers(xs) if xs.iter().all(|x| x.is_finite()) => Some(xs.clone()),
+            RawValue::Numbers(_) => {
+                self.bad(problems, key, "must hold finite numbers such as [75, 100]");
+                None
+            }
+            other => self.wrong_type(problems, key, "a list of numbers such as [75, 100]", other),
         }
     }
 

@@ -68,7 +68,14 @@ pub(super) fn document(
     if smtp.is_some() {
         channels.push("email");
     }
-    let alerts = validate_alert::alerts(&root, &meters, &channels, check_alert_kind, &mut problems);
+    let alerts = validate_alert::alerts(
+        &root,
+        &meters,
+        &channels,
+        tariff.is_some(),
+        check_alert_kind,
+        &mut problems,
+    );
     let forward = validate_forward::forward(&root, base_dir, &mut problems);
     let mqtt = validate_forward::mqtt(&root, base_dir, &mut problems);
     if mqtt.is_none() && !root.has("mqtt") {

@@ -23,6 +23,7 @@ pub(super) fn alerts(
     root: &Table<'_, '_>,
     meters: &[MeterConfig],
     channels: &[&str],
+    has_tariff: bool,
     check_kind: &dyn Fn(&Settings) -> Vec<Problem>,
     problems: &mut Problems,
 ) -> Vec<AlertConfig> {
@@ -87,7 +88,14 @@ pub(super) fn alerts(
             })
             .unwrap_or_default();
         let settings = settings(&t, problems);
-        let kind_problems = check_kind(&settings);
+        let mut kind_problems = check_kind(&settings);
+        if !has_tariff && settings.has("limit_cost") {
+            settings.bad(
+                &mut kind_problems,
+                "limit_cost",
+                "a budget in money needs prices: add a [tariff] table, or give limit_liters instead",
+            );
+        }
         let kind_ok = kind_problems.is_empty();
         for p in kind_problems {
             problems.push(p);

@@ -10,6 +10,7 @@
 //! Adding a kind: a file here implementing [`AlertKind`] with its [`KindDef`], and
 //! one line in [`KINDS`]. Nothing else in the engine, the outbox or the pages.
 
+pub mod budget;
 pub mod continuous_flow;
 pub mod leak;
 pub mod meter_alarm;
@@ -67,11 +68,27 @@ pub trait AlertKind: Send + Sync + std::fmt::Debug {
     fn began_before_firing(&self) -> Duration {
         Duration::ZERO
     }
+    /// For a kind that notifies at levels within a period (a budget) instead of
+    /// firing and resolving: the period holding `now_ms` and the levels.
+    fn levels(&self, _now_ms: i64, _tz: Tz) -> Option<Levels> {
+        None
+    }
     /// Whether the mail tells the run: when the water started and its liters
     /// (not for a silent sender or a meter's own flags).
     fn tells_run(&self) -> bool {
         true
     }
+}
+
+/// A period's levels: each notifies once when the measurement reaches it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Levels {
+    /// When the period holding "now" began: a new period starts again quietly.
+    pub period_start_ms: i64,
+    /// Ascending, in the measurement's unit (percent for a budget).
+    pub percents: Vec<f64>,
+    /// The meter page's range that shows the period: `day`, `week` or `month`.
+    pub range: &'static str,
 }
 
 /// Reads a kind's keys; every problem goes to the list (and `None` comes back).
@@ -92,6 +109,7 @@ pub const KINDS: &[&KindDef] = &[
     &no_data::DEF,
     &meter_alarm::DEF,
     &leak::DEF,
+    &budget::DEF,
 ];
 
 /// A configured alert, ready to evaluate.

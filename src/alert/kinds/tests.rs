@@ -215,7 +215,7 @@ fn alert_kind_must_be_known() {
         &[(
             6,
             "alert[0].kind",
-            "use \"volume\", \"continuous_flow\", \"night_use\", \"no_data\", \"meter_alarm\" or \"leak\"",
+            "use \"volume\", \"continuous_flow\", \"night_use\", \"no_data\", \"meter_alarm\", \"leak\" or \"budget\"",
         )],
     );
     check(&alert(""), &[(3, "alert[0].kind", "`kind` is missing")]);
@@ -342,3 +342,6 @@ fn a_meter_alarm_fires_while_the_meter_reports_its_flag_and_says_which() {
         &[(7, "alert[0].flags", "must be one flag in quotes")],
     );
 }
+
+#[path = "tests_budget.rs"]
+mod budget_tests;

@@ -144,6 +144,8 @@ fn state_survives_a_serde_round_trip() {
         clear_since: Some(3),
         value: 123.5,
         evaluated_ms: Some(4),
+        period_ms: Some(5),
+        level: 2,
     };
     let bytes = serde_json::to_vec(&state).expect("serialize");
     assert_eq!(
