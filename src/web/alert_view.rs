@@ -23,6 +23,8 @@ pub enum AlertState {
     Firing,
     /// Firing, but the condition is clear and the resolve hold runs.
     Resolving,
+    /// A budget reached a level this period.
+    Reached,
 }
 
 impl AlertState {
@@ -32,6 +34,7 @@ impl AlertState {
             AlertState::Ok => "ok",
             AlertState::Firing => "firing",
             AlertState::Resolving => "resolving",
+            AlertState::Reached => "level reached",
         }
     }
 
@@ -41,6 +44,7 @@ impl AlertState {
             AlertState::Unknown => "unknown",
             AlertState::Ok => "ok",
             AlertState::Firing | AlertState::Resolving => "firing",
+            AlertState::Reached => "reached",
         }
     }
 }
@@ -70,6 +74,19 @@ pub struct AlertView {
     /// (none configured, as in the demo, or all failing): subject and text, so the
     /// page shows what it says.
     pub waiting: Option<(String, String)>,
+    /// A budget's progress this period.
+    pub gauge: Option<Gauge>,
+}
+
+/// A budget as a bar: the share of the limit used, its levels, and words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gauge {
+    /// Percent of the limit used (may pass 100).
+    pub percent: f64,
+    /// The first level, where the bar turns amber (`<meter high>`).
+    pub high: f64,
+    /// "760 L of 1,000 L this week".
+    pub words: String,
 }
 
 /// The alerts on `meter` (all alerts when `None`), in config order. A failed read
@@ -84,6 +101,7 @@ pub fn alert_views(state: &AppState, meter: Option<&str>) -> Vec<AlertView> {
                 .iter()
                 .map(|l| {
                     let mut v = view(l, tz, mail.failing.clone());
+                    v.gauge = gauge(l, state, tz);
                     v.waiting = pending
                         .iter()
                         .filter(|p| p.notification.alert == v.name)
@@ -112,8 +130,24 @@ pub fn alert_views(state: &AppState, meter: Option<&str>) -> Vec<AlertView> {
     }
 }
 
+/// A budget's bar as its latest evaluation saw it (0 before the first).
+fn gauge(l: &Loaded, state: &AppState, tz: Tz) -> Option<Gauge> {
+    let evaluated = l.state.as_ref().and_then(|s| s.evaluated_ms);
+    let now = evaluated.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+    let levels = l.rule.kind.levels(now, tz)?;
+    let percent = l.state.as_ref().filter(|_| evaluated.is_some()).map_or(0.0, |s| s.value);
+    let currency = state.config.tariff.as_ref().map_or("", |t| t.currency.as_str());
+    Some(Gauge {
+        percent,
+        high: levels.percents.first().copied().unwrap_or(100.0),
+        words: l.rule.kind.progress(percent, currency)?,
+    })
+}
+
 fn view(l: &Loaded, tz: Tz, mail_failing: Option<String>) -> AlertView {
+    let reached = l.state.as_ref().is_some_and(|s| s.level > 0);
     let state = match l.phase() {
+        "ok" if reached => AlertState::Reached,
         "ok" => AlertState::Ok,
         "firing" => AlertState::Firing,
         "resolving" => AlertState::Resolving,
@@ -139,6 +173,7 @@ fn view(l: &Loaded, tz: Tz, mail_failing: Option<String>) -> AlertView {
             .collect(),
         mail_failing,
         waiting: None,
+        gauge: None,
     }
 }
 

@@ -620,3 +620,76 @@ fn a_leak_pulse_train_mails_one_leak_alert_and_resolves_once() {
     assert_eq!(leaks.len(), 1, "{draws}");
     app.stop();
 }
+
+#[test]
+fn a_daily_budget_mails_once_at_75_and_once_at_100_percent_and_starts_again_quietly() {
+    use chrono::TimeZone;
+    let smtp = Smtp::started();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("budget.toml");
+    let text = config_text(tmp.path(), &smtp, "password").replace(
+        "kind = \"volume\"\nwindow = \"1h\"\nthreshold_liters = 100",
+        "kind = \"budget\"\nperiod = \"day\"\nlimit_liters = 100",
+    );
+    std::fs::write(&config, text).unwrap();
+    // The alert clock reads the last noon in Vienna that has passed, whenever the
+    // test runs; the water flows just before it.
+    let vienna = chrono_tz::Europe::Vienna;
+    let noon_of = |day: chrono::NaiveDate| {
+        let t = day.and_hms_opt(12, 0, 0).unwrap();
+        vienna.from_local_datetime(&t).earliest().unwrap().timestamp_millis()
+    };
+    let today = chrono::Utc::now().with_timezone(&vienna).date_naive();
+    let noon = match noon_of(today) {
+        n if n < chrono::Utc::now().timestamp_millis() => n,
+        _ => noon_of(today.pred_opt().unwrap()),
+    };
+    let offset = Arc::new(AtomicI64::new(noon - chrono::Utc::now().timestamp_millis()));
+    let app = InProcess::start(&config, &offset);
+    app.wait_state("ok");
+    let liters = |n: i64, minutes_before: i64| -> String {
+        (0..n)
+            .map(|i| {
+                let t = noon - minutes_before * MINUTE_MS + i * 1000;
+                format!("water,meter=main liters=1 {}\n", t * 1_000_000)
+            })
+            .collect()
+    };
+
+    app.send_udp(&liters(80, 30));
+    let mails = smtp.wait_mails(1);
+    assert_eq!(
+        mails[0].subject,
+        "[watermeter] More than 100 L in one hour: House: 80 % of the daily budget, 80 L of 100 L today"
+    );
+    assert!(mails[0].raw.contains("one more notification at 100 %"), "{}", mails[0].raw);
+    assert!(mails[0].raw.contains("/meters/main?range=day&at="), "{}", mails[0].raw);
+    let page = get(&app.url("/")).body;
+    assert!(page.contains("<meter") && page.contains("80 L of 100 L today (80 %)"), "{page}");
+
+    // 90 L: past no new level. 110 L: past 100 %, one mail.
+    app.send_udp(&liters(10, 20));
+    app.wait_evaluations();
+    assert_eq!(smtp.mails().len(), 1, "{:?}", smtp.mails());
+    app.send_udp(&liters(20, 10));
+    let mails = smtp.wait_mails(2);
+    assert!(
+        mails[1].subject.ends_with("110 % of the daily budget, 110 L of 100 L today"),
+        "{}",
+        mails[1].subject
+    );
+    let a = app.alert();
+    assert_eq!(a["kind"], "budget");
+    assert_eq!(a["history"][0]["kind"], "level");
+
+    // A restart repeats nothing; the next day starts again without a mail.
+    app.wait_evaluations();
+    app.stop();
+    let app = InProcess::start(&config, &offset);
+    app.wait_evaluations();
+    offset.fetch_add(24 * 60 * MINUTE_MS, Ordering::SeqCst);
+    app.wait_evaluations();
+    assert_eq!(app.alert()["value"], 0.0);
+    assert_eq!(smtp.mails().len(), 2, "{:?}", smtp.mails());
+    app.stop();
+}

@@ -271,4 +271,8 @@ impl AlertKind for Budget {
     fn tells_run(&self) -> bool {
         false
     }
+
+    fn progress(&self, value: f64, currency: &str) -> Option<String> {
+        Some(self.words(value, currency))
+    }
 }

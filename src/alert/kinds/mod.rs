@@ -73,6 +73,11 @@ pub trait AlertKind: Send + Sync + std::fmt::Debug {
     fn levels(&self, _now_ms: i64, _tz: Tz) -> Option<Levels> {
         None
     }
+    /// A kind with levels: its use in words for a progress bar, such as
+    /// "760 L of 1,000 L this week" (`currency` for money).
+    fn progress(&self, _value: f64, _currency: &str) -> Option<String> {
+        None
+    }
     /// Whether the mail tells the run: when the water started and its liters
     /// (not for a silent sender or a meter's own flags).
     fn tells_run(&self) -> bool {
