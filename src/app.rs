@@ -151,7 +151,13 @@ pub async fn run_with(
         stats,
         forward: Arc::default(),
         mqtt: Arc::default(),
-        rules: Arc::new(alert::kinds::rules(&config)),
+        rules: Arc::new(alert::RuleSet::new(
+            &config,
+            alert::persist::saved_alerts(&store).unwrap_or_else(|e| {
+                tracing::error!("reading the browser-made alerts failed: {e}");
+                Vec::new()
+            }),
+        )),
         alerts: Arc::default(),
         progress,
         shutdown: shutdown_rx.clone(),
@@ -279,11 +285,14 @@ fn start_alerts(
     if crate::notify::configured(&config) {
         queue_recovery_mail(state);
     }
-    if !config.alerts.is_empty() {
-        let usage = Arc::new(StoreUsage::new(state.store.clone(), &config.meters).with_tariff(config.tariff.clone()));
+    // Always: alerts made in the browser may come at any time.
+    {
+        let usage =
+            StoreUsage::new(state.store.clone(), &config.meters).with_tariff(config.tariff.clone());
+        let usage = Arc::new(usage);
         let evaluator = alert::engine::Evaluator::new(
             &config,
-            &state.rules,
+            state.rules.clone(),
             store.clone(),
             usage,
             state.alerts.clone(),
@@ -297,8 +306,7 @@ fn start_alerts(
             shutdown.clone(),
         )));
     }
-    let waiting = store.outbox_pending().is_ok_and(|p| !p.is_empty());
-    if crate::notify::configured(&config) && (!config.alerts.is_empty() || waiting) {
+    if crate::notify::configured(&config) {
         let (channels, problems) = crate::notify::channels(&config);
         for problem in problems {
             tracing::error!("alert notifications cannot be sent: {problem}");

@@ -27,7 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("store", &["store"]),
     ("figures", &["figures", "draws"]),
     ("inputs", &["ingest", "transfer"]),
-    ("logic", &["alert"]),
+    ("logic", &["alert", "report"]),
     ("out", &["web", "forward", "mqtt", "notify", "systemd"]),
     ("app", &["app", "demo"]),
 ];

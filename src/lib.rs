@@ -20,6 +20,7 @@ pub mod meter;
 pub mod mqtt;
 pub mod notify;
 pub mod password;
+pub mod report;
 pub mod store;
 pub mod systemd;
 pub mod tariff;

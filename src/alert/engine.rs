@@ -14,8 +14,9 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
-use super::kinds::Rule;
-use super::{check_rule, run_outbox, AlertState, AlertStore, Channel, MailContext, UsageView};
+use super::{
+    check_rule, run_outbox, AlertState, AlertStore, Channel, MailContext, RuleSet, UsageView,
+};
 use crate::config::Config;
 
 /// "Now" in milliseconds since the epoch: the wall clock, or a test's clock.
@@ -76,8 +77,10 @@ impl Live {
 
 /// Everything one evaluation pass needs.
 pub struct Evaluator {
-    /// Each rule with its meter's display name.
-    rules: Vec<(Rule, String)>,
+    /// The alerts (the config's and the browser-made ones).
+    rules: Arc<RuleSet>,
+    /// Each meter's id and display name.
+    meters: Vec<(String, String)>,
     ctx: MailContext,
     store: Arc<dyn AlertStore>,
     usage: Arc<dyn UsageView + Send + Sync>,
@@ -87,29 +90,24 @@ pub struct Evaluator {
 }
 
 impl Evaluator {
-    /// `rules` are the config's alerts as `kinds::rules` made them (once, at start).
+    /// `rules` are the alerts; each pass evaluates the ones active then.
     pub fn new(
         config: &Config,
-        rules: &[Rule],
+        rules: Arc<RuleSet>,
         store: Arc<dyn AlertStore>,
         usage: Arc<dyn UsageView + Send + Sync>,
         live: Arc<Live>,
         wake: Arc<Notify>,
         clock: Clock,
     ) -> Self {
-        let rules = rules
+        let meters = config
+            .meters
             .iter()
-            .map(|r| {
-                let name = config
-                    .meters
-                    .iter()
-                    .find(|m| m.id == r.meter)
-                    .map_or_else(|| r.meter.clone(), |m| m.name.clone());
-                (r.clone(), name)
-            })
+            .map(|m| (m.id.clone(), m.name.clone()))
             .collect();
         Evaluator {
             rules,
+            meters,
             ctx: MailContext::from_config(config),
             store,
             usage,
@@ -122,7 +120,12 @@ impl Evaluator {
     /// Evaluates every rule once at the clock's now; wakes the outbox after a transition.
     pub fn check_all(&self) {
         let now = (self.clock)();
-        for (rule, meter_name) in &self.rules {
+        for rule in self.rules.active().iter() {
+            let meter_name = self
+                .meters
+                .iter()
+                .find(|(id, _)| *id == rule.meter)
+                .map_or(rule.meter.as_str(), |(_, name)| name.as_str());
             match check_rule(rule, meter_name, &*self.usage, &*self.store, &self.ctx, now) {
                 Ok(eval) => {
                     if eval.transition.is_some() {
@@ -166,6 +169,7 @@ pub async fn run_evaluator<T>(
                 }
             }
             _ = tokio::time::sleep(tick) => {}
+            _ = ev.rules.changed.notified() => {}
         }
         if shutdown.has_changed().is_err() {
             return;
@@ -236,7 +240,7 @@ mod tests {
         let clock_now = now.clone();
         let ev = Evaluator::new(
             &config,
-            &crate::alert::kinds::rules(&config),
+            Arc::new(RuleSet::new(&config, Vec::new())),
             store.clone(),
             Arc::new(usage),
             live.clone(),

@@ -25,6 +25,7 @@ pub mod outbox;
 pub mod persist;
 pub mod recovery_mail;
 pub mod rules;
+pub mod saved;
 pub mod state;
 
 #[cfg(test)]
@@ -42,6 +43,7 @@ pub use outbox::{
 #[cfg(test)]
 pub use rules::MemoryUsage;
 pub use rules::UsageView;
+pub use saved::{RuleSet, SavedAlert};
 pub use state::{evaluate, AlertState, Evaluation, HistoryEntry, Transition, TransitionKind};
 
 /// Evaluate one rule at `now_ms` and store the outcome: the new state, and for a

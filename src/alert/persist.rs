@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::alert::saved::SavedAlert;
 use crate::alert::{
     AlertState, AlertStore, Attempt, HistoryEntry, Notification, Pending, StoreError, UsageView,
 };
@@ -203,6 +204,69 @@ impl AlertStore for Store {
         self.write_ops(|_| vec![op], true).map_err(db_err)?;
         Ok(())
     }
+}
+
+fn saved_key(name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(name.len() + 1);
+    k.push(prefix::SAVED_ALERTS);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// The alerts made on the alerts page, in name order; a damaged one is logged and left out.
+pub fn saved_alerts(store: &Store) -> Result<Vec<SavedAlert>, StoreError> {
+    let rows = store.scan_raw(&[prefix::SAVED_ALERTS]).map_err(db_err)?;
+    Ok(rows
+        .iter()
+        .filter_map(|(_, v)| {
+            from_json::<SavedAlert>("browser-made alert", v)
+                .map_err(|e| tracing::error!("{e}; leaving it out"))
+                .ok()
+        })
+        .collect())
+}
+
+/// Stores `alert` (synced), in place of the one named `replaces` if it had
+/// another name: the old name's state and history go with it.
+pub fn save_alert(
+    store: &Store,
+    replaces: Option<&str>,
+    alert: &SavedAlert,
+) -> Result<(), StoreError> {
+    let value = to_json(alert)?;
+    let mut ops = match replaces.filter(|old| *old != alert.name) {
+        Some(old) => forget_ops(store, old)?,
+        None => Vec::new(),
+    };
+    ops.push(Op::Put {
+        key: saved_key(&alert.name),
+        value,
+    });
+    store.write_ops(|_| ops, true).map_err(db_err)?;
+    Ok(())
+}
+
+/// Deletes a browser-made alert with its state and history (synced). Its
+/// notifications already waiting in the outbox still go out.
+pub fn delete_alert(store: &Store, name: &str) -> Result<(), StoreError> {
+    let ops = forget_ops(store, name)?;
+    store.write_ops(|_| ops, true).map_err(db_err)?;
+    Ok(())
+}
+
+fn forget_ops(store: &Store, name: &str) -> Result<Vec<Op>, StoreError> {
+    let mut ops = vec![
+        Op::Del {
+            key: saved_key(name),
+        },
+        Op::Del {
+            key: state_key(name),
+        },
+    ];
+    for (key, _) in store.scan_raw(&history_prefix(name)).map_err(db_err)? {
+        ops.push(Op::Del { key });
+    }
+    Ok(ops)
 }
 
 /// The rules' view of the store, addressing meters by id.

@@ -74,6 +74,18 @@ pub fn parse_with(
     validate::document(text, path, check_alert_kind)
 }
 
+/// One `[[alert]]` table (the alerts page's form as TOML) checked against
+/// `config` as [`parse_with`] checks the file's alerts; `taken` are the names in
+/// use. Problems name the keys as `alert[0].window`.
+pub fn parse_alert(
+    text: &str,
+    config: &Config,
+    taken: &[&str],
+    check_alert_kind: &dyn Fn(&Settings) -> Vec<Problem>,
+) -> Result<AlertConfig, Vec<Problem>> {
+    validate::alert_table(text, config, taken, check_alert_kind)
+}
+
 /// [`load`] with [`parse_with`].
 pub fn load_with(
     path: &Path,

@@ -111,6 +111,58 @@ pub(super) fn document(
     }
 }
 
+/// One `[[alert]]` table in `text` (as the alerts page writes it), checked as
+/// `check-config` checks the file's alerts, against `config`'s meters, channels
+/// and tariff. `taken` are the names other alerts already use.
+pub(super) fn alert_table(
+    text: &str,
+    config: &Config,
+    taken: &[&str],
+    check_alert_kind: &dyn Fn(&super::Settings) -> Vec<super::Problem>,
+) -> Result<super::AlertConfig, Vec<super::Problem>> {
+    let mut problems = Problems::new(text);
+    let (doc, syntax_errors) = DeTable::parse_recoverable(text);
+    if !syntax_errors.is_empty() {
+        for err in &syntax_errors {
+            problems.add(err.span().as_ref(), "", syntax_message(err));
+        }
+        return Err(problems.into_sorted());
+    }
+    let root = Table::root(doc.get_ref());
+    root.check_keys(&mut problems, &["alert"]);
+    let mut channels: Vec<&str> = config.notify.iter().map(|n| n.name.as_str()).collect();
+    if config.smtp.is_some() {
+        channels.push("email");
+    }
+    if channels.is_empty() {
+        problems.add(
+            None,
+            "smtp",
+            "alerts are configured but no channel reaches you: add an [smtp] table or a [[notify]] channel (ntfy, webhook) to the config file",
+        );
+    }
+    let mut alerts = validate_alert::alerts(
+        &root,
+        &config.meters,
+        &channels,
+        config.tariff.is_some(),
+        check_alert_kind,
+        &mut problems,
+    );
+    if let Some(a) = alerts.first().filter(|a| taken.contains(&a.name.as_str())) {
+        let message = format!(
+            "another alert is already named \"{}\"; give every alert its own name (names are unique across the config file and the alerts page)",
+            a.name
+        );
+        problems.add(None, "alert[0].name", message);
+    }
+    if problems.is_empty() && alerts.len() == 1 {
+        Ok(alerts.remove(0))
+    } else {
+        Err(problems.into_sorted())
+    }
+}
+
 fn syntax_message(err: &toml::de::Error) -> String {
     let message = err
         .message()

@@ -47,6 +47,8 @@ pub mod prefix {
     pub const CORRECTIONS: u8 = b'C';
     /// The owner's draw labels (`draws`): `L | meter u16 | draw id u64 BE` → kind name.
     pub const DRAW_LABELS: u8 = b'L';
+    /// Alerts made on the alerts page (`alert::saved`): `B | name` → JSON.
+    pub const SAVED_ALERTS: u8 = b'B';
 }
 
 /// Fields of the per-meter state under `prefix::METER`.

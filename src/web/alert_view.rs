@@ -115,11 +115,12 @@ pub fn alert_views(state: &AppState, meter: Option<&str>) -> Vec<AlertView> {
             tracing::warn!("reading the alert states failed: {e:?}");
             state
                 .rules
+                .active()
                 .iter()
                 .filter(|r| meter.is_none_or(|m| r.meter == m))
                 .map(|rule| {
                     let l = Loaded {
-                        rule,
+                        rule: rule.clone(),
                         state: None,
                         history: Vec::new(),
                     };
@@ -135,8 +136,16 @@ fn gauge(l: &Loaded, state: &AppState, tz: Tz) -> Option<Gauge> {
     let evaluated = l.state.as_ref().and_then(|s| s.evaluated_ms);
     let now = evaluated.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
     let levels = l.rule.kind.levels(now, tz)?;
-    let percent = l.state.as_ref().filter(|_| evaluated.is_some()).map_or(0.0, |s| s.value);
-    let currency = state.config.tariff.as_ref().map_or("", |t| t.currency.as_str());
+    let percent = l
+        .state
+        .as_ref()
+        .filter(|_| evaluated.is_some())
+        .map_or(0.0, |s| s.value);
+    let currency = state
+        .config
+        .tariff
+        .as_ref()
+        .map_or("", |t| t.currency.as_str());
     Some(Gauge {
         percent,
         high: levels.percents.first().copied().unwrap_or(100.0),
@@ -209,7 +218,7 @@ mod tests {
     fn the_page_describes_the_rule_in_its_kinds_words() {
         let r = volume();
         let l = Loaded {
-            rule: &r,
+            rule: r.clone(),
             state: None,
             history: Vec::new(),
         };
@@ -223,7 +232,7 @@ mod tests {
     fn a_never_evaluated_alert_says_so() {
         let r = volume();
         let l = Loaded {
-            rule: &r,
+            rule: r.clone(),
             state: None,
             history: Vec::new(),
         };
@@ -236,7 +245,7 @@ mod tests {
     fn a_firing_alert_shows_since_when_its_events_and_failing_mail() {
         let r = volume();
         let l = Loaded {
-            rule: &r,
+            rule: r.clone(),
             state: Some(crate::alert::AlertState {
                 firing_since: Some(3_600_000),
                 ..Default::default()

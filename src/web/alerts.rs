@@ -17,15 +17,15 @@ use crate::alert::{outbox_status, AlertState, HistoryEntry, OutboxStatus, Transi
 pub const API_HISTORY: usize = 20;
 
 /// One alert's state as read for display.
-pub struct Loaded<'a> {
-    pub rule: &'a Rule,
+pub struct Loaded {
+    pub rule: Rule,
     /// `None` when the alert was never evaluated (no state stored yet).
     pub state: Option<AlertState>,
     /// Newest first.
     pub history: Vec<HistoryEntry>,
 }
 
-impl Loaded<'_> {
+impl Loaded {
     /// `ok`, `firing`, `resolving` (firing, the resolve hold runs) or `unknown`.
     pub fn phase(&self) -> &'static str {
         match &self.state {
@@ -49,37 +49,54 @@ impl Loaded<'_> {
 }
 
 /// The alerts on `meter` (all when `None`) with `history` lines each, and the outbox.
-pub fn load<'a>(
-    state: &'a AppState,
+pub fn load(
+    state: &AppState,
     meter: Option<&str>,
     history: usize,
-) -> Result<(Vec<Loaded<'a>>, MailStatus), ApiError> {
+) -> Result<(Vec<Loaded>, MailStatus), ApiError> {
+    let active = state.rules.active();
+    let rules = active
+        .iter()
+        .filter(|r| meter.is_none_or(|m| r.meter == m))
+        .cloned();
+    let out = load_rules(state, rules, history)?;
+    Ok((out, mail_status(state)?))
+}
+
+/// `rules` with their state (the engine's latest, else the stored one) and `history` lines.
+pub fn load_rules(
+    state: &AppState,
+    rules: impl Iterator<Item = Rule>,
+    history: usize,
+) -> Result<Vec<Loaded>, ApiError> {
     let store = &*state.store;
     let internal = |e: crate::alert::StoreError| ApiError::Internal(e.to_string());
     let mut out = Vec::new();
-    for rule in state
-        .rules
-        .iter()
-        .filter(|r| meter.is_none_or(|m| r.meter == m))
-    {
+    for rule in rules {
         let live = state.alerts.state(&rule.name);
         let stored = match live {
             Some(s) => Some(s),
             None => crate::alert::AlertStore::load_state(store, &rule.name).map_err(internal)?,
         };
+        let history = crate::alert::AlertStore::history(store, &rule.name, history);
         out.push(Loaded {
             rule,
             state: stored,
-            history: crate::alert::AlertStore::history(store, &rule.name, history)
-                .map_err(internal)?,
+            history: history.map_err(internal)?,
         });
     }
-    let outbox = outbox_status(store).map_err(internal)?;
+    Ok(out)
+}
+
+/// The outbox, and why notifications are failing, if they are.
+pub fn mail_status(state: &AppState) -> Result<MailStatus, ApiError> {
+    let internal = |e: crate::alert::StoreError| ApiError::Internal(e.to_string());
+    let outbox = outbox_status(&*state.store).map_err(internal)?;
     let failing = state
         .alerts
         .mail_setup_error()
         .or_else(|| outbox.failing.as_ref().map(|a| a.last_error.clone()));
-    Ok((out, MailStatus { outbox, failing }))
+    Ok(MailStatus { outbox, failing })
 }
 
 /// The outbox and, when mail is failing, why (the server's words and a hint).

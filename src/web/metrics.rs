@@ -254,7 +254,7 @@ fn integrations(e: &mut Exposition, state: &AppState) {
 
 /// Alert states (1 while firing, also while the resolve hold runs) and the outbox.
 fn alerts(e: &mut Exposition, state: &AppState) -> Result<(), ApiError> {
-    if state.config.alerts.is_empty() {
+    if state.rules.active().is_empty() {
         return Ok(());
     }
     let (loaded, mail) = super::alerts::load(state, None, 0)?;

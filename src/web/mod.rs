@@ -76,8 +76,8 @@ pub struct AppState {
     pub stats: Arc<IngestStats>,
     pub forward: Arc<crate::forward::Status>,
     pub mqtt: Arc<crate::mqtt::Status>,
-    /// The configured alerts, each with its kind.
-    pub rules: Arc<Vec<crate::alert::Rule>>,
+    /// The alerts: the config file's and the browser-made ones.
+    pub rules: Arc<crate::alert::RuleSet>,
     /// The alert engine's latest evaluations (empty without alerts).
     pub alerts: Arc<crate::alert::engine::Live>,
     /// Changes after every batch the writer stored (drives the live updates).

@@ -46,6 +46,7 @@ impl Layout {
             signed_in: state.config.http.auth.is_some(),
             firing: state
                 .rules
+                .active()
                 .iter()
                 .filter(|r| state.alerts.state(&r.name).is_some_and(|s| s.is_firing()))
                 .map(|r| (r.name.clone(), r.kind.describe(), r.meter.clone()))

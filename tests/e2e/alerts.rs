@@ -637,7 +637,11 @@ fn a_daily_budget_mails_once_at_75_and_once_at_100_percent_and_starts_again_quie
     let vienna = chrono_tz::Europe::Vienna;
     let noon_of = |day: chrono::NaiveDate| {
         let t = day.and_hms_opt(12, 0, 0).unwrap();
-        vienna.from_local_datetime(&t).earliest().unwrap().timestamp_millis()
+        vienna
+            .from_local_datetime(&t)
+            .earliest()
+            .unwrap()
+            .timestamp_millis()
     };
     let today = chrono::Utc::now().with_timezone(&vienna).date_naive();
     let noon = match noon_of(today) {
@@ -662,10 +666,21 @@ fn a_daily_budget_mails_once_at_75_and_once_at_100_percent_and_starts_again_quie
         mails[0].subject,
         "[watermeter] More than 100 L in one hour: House: 80 % of the daily budget, 80 L of 100 L today"
     );
-    assert!(mails[0].raw.contains("one more notification at 100 %"), "{}", mails[0].raw);
-    assert!(mails[0].raw.contains("/meters/main?range=day&at="), "{}", mails[0].raw);
+    assert!(
+        mails[0].raw.contains("one more notification at 100 %"),
+        "{}",
+        mails[0].raw
+    );
+    assert!(
+        mails[0].raw.contains("/meters/main?range=day&at="),
+        "{}",
+        mails[0].raw
+    );
     let page = get(&app.url("/")).body;
-    assert!(page.contains("<meter") && page.contains("80 L of 100 L today (80 %)"), "{page}");
+    assert!(
+        page.contains("<meter") && page.contains("80 L of 100 L today (80 %)"),
+        "{page}"
+    );
 
     // 90 L: past no new level. 110 L: past 100 %, one mail.
     app.send_udp(&liters(10, 20));
@@ -674,7 +689,9 @@ fn a_daily_budget_mails_once_at_75_and_once_at_100_percent_and_starts_again_quie
     app.send_udp(&liters(20, 10));
     let mails = smtp.wait_mails(2);
     assert!(
-        mails[1].subject.ends_with("110 % of the daily budget, 110 L of 100 L today"),
+        mails[1]
+            .subject
+            .ends_with("110 % of the daily budget, 110 L of 100 L today"),
         "{}",
         mails[1].subject
     );

@@ -158,7 +158,9 @@ fn a_budget_mail_says_the_level_the_period_and_what_comes_next() {
         mail.subject,
         "[watermeter] budget: House: 80 % of the daily budget, 800 L of 1,000 L today"
     );
-    assert!(mail.text.contains("Counted since Tuesday 2026-12-01 00:00 (Europe/Vienna)."));
+    assert!(mail
+        .text
+        .contains("Counted since Tuesday 2026-12-01 00:00 (Europe/Vienna)."));
     assert!(mail.text.contains("one more notification at 100 %"));
     assert!(!mail.text.contains("Firing since"), "{}", mail.text);
     assert_eq!(
