@@ -132,7 +132,7 @@ pub fn alert_views(state: &AppState, meter: Option<&str>) -> Vec<AlertView> {
 }
 
 /// A budget's bar as its latest evaluation saw it (0 before the first).
-fn gauge(l: &Loaded, state: &AppState, tz: Tz) -> Option<Gauge> {
+pub fn gauge(l: &Loaded, state: &AppState, tz: Tz) -> Option<Gauge> {
     let evaluated = l.state.as_ref().and_then(|s| s.evaluated_ms);
     let now = evaluated.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
     let levels = l.rule.kind.levels(now, tz)?;
@@ -153,33 +153,41 @@ fn gauge(l: &Loaded, state: &AppState, tz: Tz) -> Option<Gauge> {
     })
 }
 
-fn view(l: &Loaded, tz: Tz, mail_failing: Option<String>) -> AlertView {
+/// The state badge of a loaded alert.
+pub fn state_of(l: &Loaded) -> AlertState {
     let reached = l.state.as_ref().is_some_and(|s| s.level > 0);
-    let state = match l.phase() {
+    match l.phase() {
         "ok" if reached => AlertState::Reached,
         "ok" => AlertState::Ok,
         "firing" => AlertState::Firing,
         "resolving" => AlertState::Resolving,
         _ => AlertState::Unknown,
-    };
+    }
+}
+
+/// The alert's history lines in words, newest first.
+pub fn history_views(l: &Loaded, tz: Tz) -> Vec<AlertEventView> {
+    l.history
+        .iter()
+        .map(|h| AlertEventView {
+            at: local(h.at_ms, tz),
+            text: h
+                .summary
+                .strip_prefix("[watermeter] ")
+                .unwrap_or(&h.summary)
+                .to_owned(),
+        })
+        .collect()
+}
+
+fn view(l: &Loaded, tz: Tz, mail_failing: Option<String>) -> AlertView {
     AlertView {
         name: l.rule.name.clone(),
         meter: l.rule.meter.clone(),
         rule: l.rule.kind.describe(),
-        state,
+        state: state_of(l),
         since: l.since_ms().map(|t| local(t, tz)),
-        recent: l
-            .history
-            .iter()
-            .map(|h| AlertEventView {
-                at: local(h.at_ms, tz),
-                text: h
-                    .summary
-                    .strip_prefix("[watermeter] ")
-                    .unwrap_or(&h.summary)
-                    .to_owned(),
-            })
-            .collect(),
+        recent: history_views(l, tz),
         mail_failing,
         waiting: None,
         gauge: None,

@@ -5,6 +5,7 @@
 
 mod alert_view;
 mod alerts;
+mod alerts_page;
 mod api;
 mod assets;
 pub mod auth;
@@ -186,6 +187,9 @@ fn pages() -> Router<AppState> {
         .route("/away", post(draws::away_form))
         .route("/export.csv", get(csv::export))
         .route("/events", get(live::events))
+        .route("/alerts", get(alerts_page::page).post(alerts_page::save))
+        .route("/alerts/pause", post(alerts_page::pause))
+        .route("/alerts/delete", post(alerts_page::delete))
         .route("/settings", get(settings::page))
         .route("/settings/reading", post(settings::set_reading))
         .route("/settings/corrections", post(settings::correct))

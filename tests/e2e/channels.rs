@@ -13,10 +13,10 @@ use crate::util::{post, App};
 
 /// One request a receiver got: its first line, headers (lower-case names), body.
 #[derive(Debug, Clone)]
-struct Got {
-    line: String,
+pub(crate) struct Got {
+    pub(crate) line: String,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Got {
@@ -29,7 +29,7 @@ impl Got {
 }
 
 /// An HTTP receiver on 127.0.0.1 that answers `statuses` in turn (then 200).
-fn receiver(statuses: Vec<u16>) -> (u16, Arc<Mutex<Vec<Got>>>) {
+pub(crate) fn receiver(statuses: Vec<u16>) -> (u16, Arc<Mutex<Vec<Got>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let got = Arc::new(Mutex::new(Vec::new()));

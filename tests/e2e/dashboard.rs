@@ -227,7 +227,7 @@ fn csv_export_has_one_local_row_per_bucket_and_is_a_download() {
 }
 
 /// (token from the hidden field, cookie pair from Set-Cookie) of the settings page.
-fn settings_token(app: &App) -> (String, String) {
+pub(crate) fn settings_token(app: &App) -> (String, String) {
     let a = get(&app.url("/settings"));
     let cookie = header(&a, "set-cookie").expect("a CSRF cookie");
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
@@ -246,7 +246,7 @@ fn post_form(app: &App, body: &str, cookie: Option<&str>) -> Answer {
     post_form_to(app, "/settings/reading", body, cookie)
 }
 
-fn post_form_to(app: &App, path: &str, body: &str, cookie: Option<&str>) -> Answer {
+pub(crate) fn post_form_to(app: &App, path: &str, body: &str, cookie: Option<&str>) -> Answer {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)

@@ -7,6 +7,7 @@ mod servers;
 mod util;
 
 mod alerts;
+mod alerts_page;
 mod auth;
 mod bad_input;
 mod browser;

@@ -17,6 +17,8 @@ use crate::words::liters;
 pub const DEF: KindDef = KindDef {
     name: "budget",
     keys: &["period", "limit_liters", "limit_cost", "levels"],
+    example: r#"period = "month"
+limit_liters = 4000"#,
     read,
 };
 

@@ -15,6 +15,8 @@ use crate::words::duration;
 pub const DEF: KindDef = KindDef {
     name: "continuous_flow",
     keys: &["duration", "quiet"],
+    example: r#"duration = "2h"
+quiet = "15m""#,
     read,
 };
 

@@ -27,6 +27,7 @@ use crate::draws::{detect, leak, LEARNING_MS};
 pub const DEF: KindDef = KindDef {
     name: "leak",
     keys: &["away_allowance_liters", "running"],
+    example: r#"running = "1h""#,
     read,
 };
 

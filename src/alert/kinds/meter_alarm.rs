@@ -15,6 +15,7 @@ use crate::config::{Problem, RawValue, Settings};
 pub const DEF: KindDef = KindDef {
     name: "meter_alarm",
     keys: &["flags"],
+    example: r#"flags = "leak""#,
     read,
 };
 

@@ -103,6 +103,8 @@ pub type ReadKind = fn(&Settings, &mut Vec<Problem>) -> Option<Arc<dyn AlertKind
 pub struct KindDef {
     pub name: &'static str,
     pub keys: &'static [&'static str],
+    /// Its keys as a config file (or the alerts page's form) would give them.
+    pub example: &'static str,
     pub read: ReadKind,
 }
 

@@ -16,6 +16,9 @@ use crate::words::liters;
 pub const DEF: KindDef = KindDef {
     name: "night_use",
     keys: &["from", "to", "threshold_liters"],
+    example: r#"from = "00:00"
+to = "05:00"
+threshold_liters = 20"#,
     read,
 };
 

@@ -15,6 +15,7 @@ use crate::words::duration;
 pub const DEF: KindDef = KindDef {
     name: "no_data",
     keys: &["after"],
+    example: r#"after = "2h""#,
     read,
 };
 

@@ -15,6 +15,8 @@ use crate::words::{duration, liters};
 pub const DEF: KindDef = KindDef {
     name: "volume",
     keys: &["window", "threshold_liters"],
+    example: r#"window = "1h"
+threshold_liters = 100"#,
     read,
 };
 
