@@ -4,7 +4,8 @@
 //! carry the same facts. The HTML is for mail clients, not browsers: tables for
 //! layout, inline styles and `bgcolor` for the bars, no SVG, no images, no `<style>`
 //! block. Gathers no figures and sends nothing; the [`Report`] arrives complete.
-//! (Longer than 400 lines only because its tests live here too.)
+//! Past 400 lines because both writers stay beside the outline they share, and
+//! the tests live here too.
 
 use crate::words::{liters, thousands};
 
@@ -281,7 +282,7 @@ fn text(o: &Outline) -> String {
         text_bars(&mut out, "Day by day", &m.days);
         text_bars(&mut out, "Kinds of use", &m.kinds);
         if let Some(link) = &m.link {
-            out.push_str(&format!("  {link}\n"));
+            out.push_str(&format!("  On the dashboard: {link}\n"));
         }
     }
     if o.alerts.is_empty() {
@@ -337,7 +338,7 @@ fn columns(rows: &[Vec<String>], right: &[bool], indent: &str) -> String {
                 _ => format!("{cell:<w$}"),
             })
             .collect();
-        out.push_str(&format!("{indent}{}", cells.join("  ")).trim_end());
+        out.push_str(format!("{indent}{}", cells.join("  ")).trim_end());
         out.push('\n');
     }
     out
@@ -346,7 +347,7 @@ fn columns(rows: &[Vec<String>], right: &[bool], indent: &str) -> String {
 const TABLE: &str =
     r#"<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0""#;
 const CAPTION: &str = r#"<p style="margin:16px 0 4px;font-weight:bold">"#;
-const CELL: &str = r#"<td style="padding:2px 8px 2px 0;white-space:nowrap">"#;
+const CELL: &str = r#"<td valign="top" style="padding:2px 8px 2px 0;white-space:nowrap">"#;
 const AMOUNT: &str = r#"<td align="right" style="padding:2px 0 2px 8px;white-space:nowrap">"#;
 
 fn html(o: &Outline) -> String {
@@ -370,7 +371,9 @@ fn html(o: &Outline) -> String {
         out.push_str(&format!("{CAPTION}Alerts</p>\n{TABLE}>\n"));
         for (at, text) in &o.alerts {
             let (at, text) = (escape(at), escape(text));
-            out.push_str(&format!("<tr>{CELL}{at}</td><td>{text}</td></tr>\n"));
+            out.push_str(&format!(
+                "<tr>{CELL}{at}</td><td valign=\"top\">{text}</td></tr>\n"
+            ));
         }
         out.push_str("</table>\n");
     }
