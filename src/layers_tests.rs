@@ -25,7 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("store", &["store"]),
-    ("figures", &["figures", "draws"]),
+    ("figures", &["figures", "draws", "compare"]),
     ("inputs", &["ingest", "transfer"]),
     ("logic", &["alert", "report"]),
     ("out", &["web", "forward", "mqtt", "notify", "systemd"]),

@@ -7,6 +7,7 @@ pub mod alert;
 pub mod app;
 pub mod buckets;
 pub mod clock;
+pub mod compare;
 pub mod config;
 pub mod demo;
 pub mod draws;

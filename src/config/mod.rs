@@ -275,6 +275,8 @@ pub struct MeterConfig {
     pub mqtt_in: Option<MqttIn>,
     /// `[[meter.exchange]]`: "a new meter showing `m3` from `at_ms` on", oldest first.
     pub exchanges: Vec<Exchange>,
+    /// `persons`: who lives on this meter, for liters per person per day.
+    pub persons: Option<u32>,
 }
 
 impl MeterConfig {
@@ -293,6 +295,7 @@ impl MeterConfig {
             wmbus_id: None,
             mqtt_in: None,
             exchanges: Vec::new(),
+            persons: None,
         }
     }
 

@@ -18,6 +18,7 @@ const METER_KEYS: &[&str] = &[
     "gpio",
     "line_protocol",
     "max_flow_l_per_min",
+    "persons",
     "wmbus",
     "mqtt",
     "exchange",
@@ -125,6 +126,18 @@ fn meter(t: &Table<'_, '_>, problems: &mut Problems) -> MeterConfig {
         Some(f) => f.value,
         None => DEFAULT_MAX_FLOW_L_PER_MIN,
     };
+    let persons = match t.integer(problems, "persons") {
+        Some(f) if !(1..=100).contains(&f.value) => {
+            let message = format!(
+                "{} is out of range; write how many people live on this meter, 1 to 100",
+                f.value
+            );
+            problems.bad(&f, message);
+            None
+        }
+        Some(f) => u32::try_from(f.value).ok(),
+        None => None,
+    };
     let wmbus_id = t.table(problems, "wmbus").and_then(|w| {
         w.check_keys(problems, &["id"]);
         match w.string(problems, "id") {
@@ -184,6 +197,7 @@ fn meter(t: &Table<'_, '_>, problems: &mut Problems) -> MeterConfig {
         mqtt_in,
         exchanges,
         line_protocol,
+        persons,
     }
 }
 

@@ -35,6 +35,50 @@ pub struct MeterPanel {
     /// What used the water: today and the last 30 days, by kind.
     pub today_kinds: Vec<super::draws::KindBar>,
     pub month_kinds: Vec<super::draws::KindBar>,
+    /// Today, this week and this month against typical and earlier use.
+    pub compare: Vec<CompareLine>,
+    /// Liters per person per day beside the reference (with `persons`).
+    pub per_person: Option<String>,
+}
+
+/// One comparison as the dashboard shows it.
+pub struct CompareLine {
+    pub what: &'static str,
+    pub liters: String,
+    pub words: String,
+    /// `up`, `down` or `same`: the marker and its colour.
+    pub direction: &'static str,
+}
+
+fn comparisons(
+    state: &AppState,
+    idx: MeterIdx,
+    now_ms: i64,
+) -> Result<(Vec<CompareLine>, Option<String>), PageError> {
+    let internal = |e: crate::store::StoreError| PageError::Internal(e.to_string());
+    let tz = state.config.timezone;
+    let lines = crate::compare::now(&state.store, tz, idx, now_ms)
+        .map_err(internal)?
+        .iter()
+        .map(|c| CompareLine {
+            what: c.what,
+            liters: crate::words::liters(c.liters),
+            words: c.words(),
+            direction: c.direction(),
+        })
+        .collect();
+    let persons = state
+        .config
+        .meters
+        .get(usize::from(idx))
+        .and_then(|m| m.persons);
+    let per_person = match persons {
+        Some(n) => crate::compare::per_person(&state.store, tz, idx, n, now_ms)
+            .map_err(internal)?
+            .map(|p| p.words()),
+        None => None,
+    };
+    Ok((lines, per_person))
 }
 
 pub async fn page(State(state): State<AppState>) -> Result<axum::response::Response, PageError> {
@@ -81,6 +125,7 @@ pub fn render(state: &AppState, now_ms: i64) -> Result<DashboardPage, PageError>
             let idx = i as MeterIdx;
             let snap = snapshot(state, idx, now_ms)?;
             let (today_kinds, month_kinds) = kinds(state, idx, now_ms)?;
+            let (compare, per_person) = comparisons(state, idx, now_ms)?;
             Ok(MeterPanel {
                 m: MeterFigures::new(&snap, &today).with_costs(
                     crate::figures::costs(&state.store, &state.config, idx, now_ms)
@@ -90,6 +135,8 @@ pub fn render(state: &AppState, now_ms: i64) -> Result<DashboardPage, PageError>
                 charts: overview_charts(state, idx, &m.id, now_ms)?,
                 today_kinds,
                 month_kinds,
+                compare,
+                per_person,
             })
         })
         .collect::<Result<_, PageError>>()?;
