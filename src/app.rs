@@ -306,6 +306,16 @@ fn start_alerts(
             shutdown.clone(),
         )));
     }
+    tasks.push(tokio::spawn(crate::report::gather::run(
+        config.clone(),
+        crate::report::gather::Sources {
+            store: state.store.clone(),
+            draws: state.draws.clone(),
+            rules: state.rules.clone(),
+            outbox: wake.clone(),
+        },
+        shutdown.clone(),
+    )));
     if crate::notify::configured(&config) {
         let (channels, problems) = crate::notify::channels(&config);
         for problem in problems {

@@ -18,8 +18,10 @@ use crate::words::liters;
 /// Liters per person per day in German households: BDEW for 2018 (127 L, after
 /// a decade at 121–123 L) and the Federal Statistical Office for 2021 (127 L).
 pub const REFERENCE_LITERS: f64 = 127.0;
-/// The reference in words, for the pages and the report.
+/// The reference in words, for the pages.
 pub const REFERENCE: &str = "the German household average (BDEW, Destatis)";
+/// Where the reference comes from, for the report's "(…)".
+pub const REFERENCE_SOURCE: &str = "German household average; BDEW 2018, Destatis 2021";
 /// Days the per-person figure averages over.
 pub const PER_PERSON_DAYS: u64 = 30;
 /// Same weekdays a typical day is the median of.

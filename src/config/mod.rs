@@ -144,6 +144,7 @@ pub fn builtin_defaults() -> Config {
         mqtt: None,
         notify: Vec::new(),
         tariff: None,
+        report: ReportConfig::default(),
     }
 }
 
@@ -176,6 +177,8 @@ pub struct Config {
     pub notify: Vec<NotifyConfig>,
     /// `[tariff]`: prices, for the cost beside liters.
     pub tariff: Option<TariffConfig>,
+    /// `[report]`: the weekly and monthly report mails.
+    pub report: ReportConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -415,6 +418,13 @@ pub struct AlertConfig {
     /// The channels it notifies (`notify = ["phone"]`); empty: all of them.
     pub notify: Vec<String>,
     pub settings: Settings,
+}
+
+/// `[report]`: which report mails go out (07:00 local, Monday / the 1st).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReportConfig {
+    pub weekly: bool,
+    pub monthly: bool,
 }
 
 /// `[tariff]`: what a cubic meter costs (`tariff.rs` applies it).

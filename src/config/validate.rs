@@ -23,7 +23,7 @@ use super::{
 
 const TOP_KEYS: &[&str] = &[
     "data_dir", "timezone", "store", "http", "udp", "meter", "alert", "smtp", "forward", "mqtt",
-    "notify", "tariff",
+    "notify", "tariff", "report",
 ];
 
 pub(super) fn document(
@@ -76,6 +76,7 @@ pub(super) fn document(
         check_alert_kind,
         &mut problems,
     );
+    let report = report(&root, &notify, smtp.is_some(), &mut problems);
     let forward = validate_forward::forward(&root, base_dir, &mut problems);
     let mqtt = validate_forward::mqtt(&root, base_dir, &mut problems);
     if mqtt.is_none() && !root.has("mqtt") {
@@ -102,6 +103,7 @@ pub(super) fn document(
             mqtt,
             notify,
             tariff,
+            report,
         })
     } else {
         Err(ConfigError {
@@ -161,6 +163,33 @@ pub(super) fn alert_table(
     } else {
         Err(problems.into_sorted())
     }
+}
+
+/// `[report]`: `weekly` and `monthly`, true or false; either needs an email channel.
+fn report(
+    root: &Table<'_, '_>,
+    notify: &[super::NotifyConfig],
+    smtp: bool,
+    problems: &mut Problems,
+) -> super::ReportConfig {
+    let Some(t) = root.table(problems, "report") else {
+        return super::ReportConfig::default();
+    };
+    t.check_keys(problems, &["weekly", "monthly"]);
+    let flag = |problems: &mut Problems, key| t.boolean(problems, key).is_some_and(|f| f.value);
+    let config = super::ReportConfig {
+        weekly: flag(problems, "weekly"),
+        monthly: flag(problems, "monthly"),
+    };
+    let email = smtp || notify.iter().any(|n| n.kind == super::NotifyKind::Email);
+    if (config.weekly || config.monthly) && !email {
+        problems.add(
+            t.span.as_ref(),
+            "report",
+            "report mails go out by email, and no email channel is configured: add an [smtp] table",
+        );
+    }
+    config
 }
 
 fn syntax_message(err: &toml::de::Error) -> String {

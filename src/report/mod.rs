@@ -1,9 +1,15 @@
 //! The weekly and monthly report mail (`[report] weekly = true, monthly = true`).
 //!
+//! - `schedule.rs` says when a report is due (07:00 local on Monday / the 1st)
+//!   and which period it covers (pure);
+//! - `gather.rs` reads a report's figures from the store, queues it in the alert
+//!   outbox (once per due time, across restarts) and runs the task;
 //! - `compose.rs` words a [`Report`] as a subject, a plain-text part and an HTML
 //!   part that renders in common mail clients (tables, no SVG, no images). Pure.
 
 pub mod compose;
+pub mod gather;
+pub mod schedule;
 
 /// Which report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -36,6 +36,7 @@ mod password;
 mod powercut;
 mod recovery;
 mod recovery_notice;
+mod report;
 mod security;
 mod sensors;
 mod slow_disk;
