@@ -1,7 +1,7 @@
 //! How the water of now compares: today against a typical day of the same
 //! weekday by the same time, this week against last week by the same time, this
 //! month against the same month a year ago by the same day, and liters per
-//! person per day beside a published average (docs/comparisons.md cites it).
+//! person per day beside a published average (docs/reports.md cites it).
 //!
 //! Every "by the same time" is wall-clock time in the configured zone, so a DST
 //! day compares with the same local hour. A period before the first stored event
@@ -16,7 +16,7 @@ use crate::store::{Store, StoreError};
 use crate::words::liters;
 
 /// Liters per person per day in German households: BDEW for 2018 (127 L, after
-/// a decade at 121–123 L) and the Federal Statistical Office for 2021 (127 L).
+/// a decade at about 123 L) and the Federal Statistical Office for 2021 (127 L).
 pub const REFERENCE_LITERS: f64 = 127.0;
 /// The reference in words, for the pages.
 pub const REFERENCE: &str = "the German household average (BDEW, Destatis)";

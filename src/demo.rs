@@ -41,13 +41,14 @@ pub fn config(listen: SocketAddr, udp: SocketAddr, data_dir: PathBuf) -> Config 
     if let Some(m) = c.meters.first_mut() {
         m.name = "House (simulated)".into();
         m.initial_reading_m3 = 1234.0;
+        m.persons = Some(3);
     }
     c.alerts = demo_alerts();
     c
 }
 
-/// Three alerts a new owner would set up: too much in an hour, water that never
-/// stops, and leaks. The demo has no mail server: the alerts part of the page shows
+/// The alerts a new owner would set up: too much in an hour, water that never
+/// stops, leaks, and a weekly budget (a bar on the dashboard). The demo has no mail server: the alerts part of the page shows
 /// what each notification says.
 fn demo_alerts() -> Vec<config::AlertConfig> {
     use config::settings::{RawValue, Settings};
@@ -66,6 +67,14 @@ fn demo_alerts() -> Vec<config::AlertConfig> {
             vec![("kind", text("continuous_flow")), ("duration", text("2h"))],
         ),
         ("Leak", vec![("kind", text("leak"))]),
+        (
+            "Weekly water budget",
+            vec![
+                ("kind", text("budget")),
+                ("period", text("week")),
+                ("limit_liters", RawValue::Integer(3000)),
+            ],
+        ),
     ];
     alerts
         .into_iter()

@@ -116,6 +116,8 @@ pub struct AlertsBody {
 #[derive(Serialize)]
 struct AlertBody {
     name: String,
+    /// `config` (an `[[alert]]` in the file) or `page` (made on `/alerts`).
+    origin: &'static str,
     meter: String,
     kind: &'static str,
     state: &'static str,
@@ -147,11 +149,16 @@ struct OutboxBody {
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<AlertsBody>, ApiError> {
     let (loaded, mail) = load(&state, None, API_HISTORY)?;
+    let from_file = state.rules.config_names();
     let time = |ms: i64| crate::figures::rfc3339(state.config.timezone, ms);
     let alerts = loaded
         .iter()
         .map(|l| AlertBody {
             name: l.rule.name.clone(),
+            origin: match from_file.contains(&l.rule.name) {
+                true => "config",
+                false => "page",
+            },
             meter: l.rule.meter.clone(),
             kind: l.rule.kind.name(),
             state: l.phase(),

@@ -67,6 +67,15 @@ fn the_demo_fills_the_dashboard_and_moves_off_ports_already_taken() {
     assert!(page.contains("Firing: Leak"), "{page}");
     assert!(page.contains("what the notification says"), "{page}");
     assert!(page.contains("possible leak: a steady flow"), "{page}");
+    // The weekly budget is a bar; the comparisons and liters per person are there.
+    assert!(
+        page.contains("<meter") && page.contains("L of 3,000 L this week"),
+        "{page}"
+    );
+    assert!(
+        page.contains("This week:") && page.contains("a day per person"),
+        "{page}"
+    );
     // The leak began before the start, maybe yesterday: ask from two hours ago.
     let from = (chrono::Utc::now() - chrono::Duration::hours(2))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
