@@ -48,9 +48,11 @@ impl Comparison {
 
     /// "up", "down" or "same" (within 5 %), for the page's marker.
     pub fn direction(&self) -> &'static str {
-        match self.change_percent() {
-            Some(p) if p >= 5.0 => "up",
-            Some(p) if p <= -5.0 => "down",
+        match (self.other, self.change_percent()) {
+            (_, Some(p)) if p >= 5.0 => "up",
+            (_, Some(p)) if p <= -5.0 => "down",
+            // Any water against none is more.
+            (Some(o), None) if o <= 0.0 && self.liters > 0.0 => "up",
             _ => "same",
         }
     }
@@ -282,6 +284,15 @@ mod tests {
         // A year ago there was no history yet: no comparison with zero.
         assert_eq!(c[2].other, None);
         assert_eq!(c[2].words(), "no data for December 2025 by this day yet");
+        assert_eq!(c[2].direction(), "same");
+        let after_none = Comparison {
+            what: "Today",
+            liters: 110.0,
+            against: "a typical Tuesday by this time".into(),
+            other: Some(0.0),
+        };
+        assert_eq!(after_none.direction(), "up");
+        assert_eq!(after_none.words(), "a typical Tuesday by this time used nothing");
     }
 
     #[test]
