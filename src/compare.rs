@@ -292,7 +292,10 @@ mod tests {
             other: Some(0.0),
         };
         assert_eq!(after_none.direction(), "up");
-        assert_eq!(after_none.words(), "a typical Tuesday by this time used nothing");
+        assert_eq!(
+            after_none.words(),
+            "a typical Tuesday by this time used nothing"
+        );
     }
 
     #[test]

@@ -310,6 +310,14 @@ mod tests {
             "window = \"1h\"\nthreshold_liters = 1\n[smtp]\nhost = \"evil\"",
         );
         assert!(rule_of(&sneaky.to_toml(), &c, &[]).is_err());
+        let second = "window = \"1h\"\nthreshold_liters = 1\n[[alert]]\nname = \"w\"\nmeter = \"main\"\nkind = \"no_data\"\nafter = \"1h\"";
+        let problems = rule_of(&form("z", second).to_toml(), &c, &[]).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.starts_with("one alert at a time")),
+            "{problems:?}"
+        );
     }
 
     #[test]

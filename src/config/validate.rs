@@ -158,10 +158,22 @@ pub(super) fn alert_table(
         );
         problems.add(None, "alert[0].name", message);
     }
-    if problems.is_empty() && alerts.len() == 1 {
-        Ok(alerts.remove(0))
-    } else {
-        Err(problems.into_sorted())
+    if alerts.len() > 1 {
+        problems.add(
+            None,
+            "alert",
+            "one alert at a time: remove the second [[alert]] line and what follows it",
+        );
+    }
+    match alerts.pop() {
+        Some(alert) if problems.is_empty() => Ok(alert),
+        Some(_) => Err(problems.into_sorted()),
+        None if problems.is_empty() => Err(vec![super::Problem {
+            line: None,
+            key: "alert".into(),
+            message: "there is no alert to save; fill in the form".into(),
+        }]),
+        None => Err(problems.into_sorted()),
     }
 }
 
