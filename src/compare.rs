@@ -182,7 +182,8 @@ pub fn now(
 }
 
 /// Liters per person per day over the last [`PER_PERSON_DAYS`] whole local days
-/// (fewer when the history is younger; `None` before one whole day).
+/// (fewer when the history is younger: the day of the first event counts only
+/// if it began with it; `None` before one whole day).
 pub fn per_person(
     store: &Store,
     tz: Tz,
@@ -198,7 +199,7 @@ pub fn per_person(
     let mut days = 0;
     for k in 1..=PER_PERSON_DAYS {
         match today.checked_sub_days(Days::new(k)) {
-            Some(d) if day_start(tz, d) >= day_start(tz, local(tz, first).date_naive()) => {
+            Some(d) if day_start(tz, d) >= first => {
                 days = k;
             }
             _ => break,
@@ -312,12 +313,13 @@ mod tests {
         );
         let p = per_person(&s, TZ, 0, 3, at("2026-12-01 12:00"))
             .expect("read")
-            .expect("three whole days");
-        assert_eq!(p.days, 3);
+            .expect("two whole days");
+        // The 28th began before the first event: the 29th and the 30th count.
+        assert_eq!(p.days, 2);
         assert!((p.liters - 100.0).abs() < 1e-9, "{p:?}");
         assert!(p
             .words()
-            .starts_with("100 L a day per person over the last 3 days (3 people)"));
+            .starts_with("100 L a day per person over the last 2 days (3 people)"));
         let none = per_person(&s, TZ, 0, 3, at("2026-11-28 12:00")).expect("read");
         assert_eq!(none, None);
     }

@@ -227,17 +227,28 @@ pub fn saved_alerts(store: &Store) -> Result<Vec<SavedAlert>, StoreError> {
 }
 
 /// Stores `alert` (synced), in place of the one named `replaces` if it had
-/// another name: the old name's state and history go with it.
+/// another name: the old name's state and history go with it, unless a config
+/// alert runs under that name (`config_names`). A new name starts without the
+/// state or history a deleted alert may have left under it.
 pub fn save_alert(
     store: &Store,
     replaces: Option<&str>,
     alert: &SavedAlert,
+    config_names: &[String],
 ) -> Result<(), StoreError> {
     let value = to_json(alert)?;
-    let mut ops = match replaces.filter(|old| *old != alert.name) {
-        Some(old) => forget_ops(store, old)?,
-        None => Vec::new(),
-    };
+    let mut ops = Vec::new();
+    if let Some(old) = replaces.filter(|old| *old != alert.name) {
+        ops.push(Op::Del {
+            key: saved_key(old),
+        });
+        if !config_names.iter().any(|n| n == old) {
+            ops.extend(state_ops(store, old)?);
+        }
+    }
+    if replaces != Some(alert.name.as_str()) {
+        ops.extend(state_ops(store, &alert.name)?);
+    }
     ops.push(Op::Put {
         key: saved_key(&alert.name),
         value,
@@ -246,23 +257,25 @@ pub fn save_alert(
     Ok(())
 }
 
-/// Deletes a browser-made alert with its state and history (synced). Its
-/// notifications already waiting in the outbox still go out.
-pub fn delete_alert(store: &Store, name: &str) -> Result<(), StoreError> {
-    let ops = forget_ops(store, name)?;
+/// Deletes a browser-made alert with its state and history (synced), unless a
+/// config alert runs under the same name (`config_names`): then only the
+/// browser-made one goes. Its notifications already waiting still go out.
+pub fn delete_alert(store: &Store, name: &str, config_names: &[String]) -> Result<(), StoreError> {
+    let mut ops = vec![Op::Del {
+        key: saved_key(name),
+    }];
+    if !config_names.iter().any(|n| n == name) {
+        ops.extend(state_ops(store, name)?);
+    }
     store.write_ops(|_| ops, true).map_err(db_err)?;
     Ok(())
 }
 
-fn forget_ops(store: &Store, name: &str) -> Result<Vec<Op>, StoreError> {
-    let mut ops = vec![
-        Op::Del {
-            key: saved_key(name),
-        },
-        Op::Del {
-            key: state_key(name),
-        },
-    ];
+/// Deletes an alert's state and history.
+fn state_ops(store: &Store, name: &str) -> Result<Vec<Op>, StoreError> {
+    let mut ops = vec![Op::Del {
+        key: state_key(name),
+    }];
     for (key, _) in store.scan_raw(&history_prefix(name)).map_err(db_err)? {
         ops.push(Op::Del { key });
     }

@@ -205,3 +205,63 @@ fn an_outbox_entry_from_before_the_channels_still_reads() {
     assert_eq!(stored.notification.link, None);
     assert!(stored.attempt.unwrap().delivered.is_empty());
 }
+
+#[test]
+fn browser_made_alerts_keep_their_state_apart_from_a_config_alert_of_the_same_name() {
+    use crate::alert::persist::{delete_alert, save_alert, saved_alerts};
+    use crate::alert::SavedAlert;
+    let tmp = tempfile::tempdir().unwrap();
+    let s = open(tmp.path());
+    let saved = |name: &str| SavedAlert {
+        name: name.into(),
+        toml: format!("[[alert]]\nname = \"{name}\"\n"),
+        paused: false,
+        changed_ms: 1,
+    };
+    // A config alert "Night" runs (with state and history); a stored browser
+    // alert of the same name, no longer running, is deleted: only it goes.
+    s.commit(
+        "Night",
+        &firing(10),
+        Some(&line(10, TransitionKind::Firing)),
+        &[],
+    )
+    .unwrap();
+    save_alert(&s, None, &saved("Night"), &[]).unwrap();
+    s.commit(
+        "Night",
+        &firing(10),
+        Some(&line(10, TransitionKind::Firing)),
+        &[],
+    )
+    .unwrap();
+    delete_alert(&s, "Night", &["Night".to_string()]).unwrap();
+    assert!(saved_alerts(&s).unwrap().is_empty());
+    assert_eq!(s.load_state("Night").unwrap(), Some(firing(10)));
+    assert_eq!(s.history("Night", 10).unwrap().len(), 1);
+    // A browser alert's own state goes with it, and a new alert of a reused
+    // name starts clean.
+    save_alert(&s, None, &saved("Hose"), &[]).unwrap();
+    s.commit(
+        "Hose",
+        &firing(20),
+        Some(&line(20, TransitionKind::Firing)),
+        &[],
+    )
+    .unwrap();
+    delete_alert(&s, "Hose", &[]).unwrap();
+    s.commit("Hose", &firing(30), None, &[]).unwrap();
+    save_alert(&s, None, &saved("Hose"), &[]).unwrap();
+    assert_eq!(s.load_state("Hose").unwrap(), None);
+    assert!(s.history("Hose", 10).unwrap().is_empty());
+    // A rename takes the state along only by dropping the old one.
+    s.commit("Hose", &firing(40), None, &[]).unwrap();
+    save_alert(&s, Some("Hose"), &saved("Garden"), &[]).unwrap();
+    assert_eq!(s.load_state("Hose").unwrap(), None);
+    let names: Vec<String> = saved_alerts(&s)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(names, vec!["Garden"]);
+}

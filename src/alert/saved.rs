@@ -9,7 +9,7 @@
 //! config alert took its name) stays stored and is shown with the reason, but
 //! does not run. The store keeps it under its own key family (`persist.rs`).
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -77,7 +77,9 @@ impl AlertForm {
         let mut form = AlertForm::default();
         let mut keys = Vec::new();
         for line in toml.lines().skip_while(|l| l.trim() == "[[alert]]") {
+            // A line without "=" (the rest of a list, a comment) stays as written.
             let Some((key, value)) = line.split_once('=') else {
+                keys.push(line.trim().to_string());
                 continue;
             };
             let unquoted = || unquote(value.trim());
@@ -170,6 +172,8 @@ pub struct RuleSet {
     config: Vec<Rule>,
     saved: RwLock<Vec<Saved>>,
     active: RwLock<Arc<Vec<Rule>>>,
+    /// Held by a change from reading the list to storing it and [`RuleSet::set_saved`].
+    edits: Mutex<()>,
     /// Woken when the browser-made alerts change (the evaluator checks at once).
     pub changed: Notify,
 }
@@ -202,6 +206,12 @@ impl RuleSet {
     /// valid and not paused.
     pub fn active(&self) -> Arc<Vec<Rule>> {
         self.active.read().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// Serialises changes: hold it from reading [`RuleSet::saved`] until
+    /// [`RuleSet::set_saved`], so two forms sent at once do not undo each other.
+    pub fn lock_edits(&self) -> MutexGuard<'_, ()> {
+        self.edits.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The config file's alerts.
@@ -275,14 +285,18 @@ mod tests {
     #[test]
     fn a_form_becomes_toml_and_back_with_any_name() {
         let f = form(
-            "Over \"100\" L \\ hour\t!",
+            "Über \"100\" L \\ hour = [!]",
             "window = \"1h\"\nthreshold_liters = 100",
         );
         let toml = f.to_toml();
         assert_eq!(AlertForm::from_toml(&toml), f);
         let rule = rule_of(&toml, &config(), &[]).expect("valid");
-        assert_eq!(rule.name, "Over \"100\" L \\ hour\t!");
+        assert_eq!(rule.name, "Über \"100\" L \\ hour = [!]");
         assert_eq!(rule.notify, vec!["phone".to_string()]);
+        // A line break would become a header's line break: refused, with a reason.
+        let two_lines = form("a\nb", "window = \"1h\"\nthreshold_liters = 100");
+        let problems = rule_of(&two_lines.to_toml(), &config(), &[]).unwrap_err();
+        assert!(problem_words(&problems[0]).starts_with("name: must be one line"));
     }
 
     #[test]

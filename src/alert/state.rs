@@ -41,6 +41,9 @@ pub struct AlertState {
     /// A kind with levels: how many of them this period has reached (and notified).
     #[serde(default)]
     pub level: usize,
+    /// A kind with levels: the [`Levels::key`] `level` counts against.
+    #[serde(default)]
+    pub levels_key: Option<String>,
 }
 
 impl AlertState {
@@ -56,6 +59,7 @@ impl AlertState {
             || self.clear_since != other.clear_since
             || self.period_ms != other.period_ms
             || self.level != other.level
+            || self.levels_key != other.levels_key
     }
 }
 
@@ -162,8 +166,8 @@ pub fn evaluate(
     }
 }
 
-/// The machine of a kind with levels (a budget): a new period starts at level 0
-/// without a word; reaching one or more new levels notifies once (for the
+/// The machine of a kind with levels (a budget): a new period, or a changed
+/// limit or levels, starts at level 0 without a word; reaching one or more new levels notifies once (for the
 /// highest), and nothing ever fires or resolves.
 pub fn step_levels(
     state: &AlertState,
@@ -174,8 +178,10 @@ pub fn step_levels(
     let mut next = state.clone();
     next.firing_since = None;
     next.clear_since = None;
-    if state.period_ms != Some(levels.period_start_ms) {
+    let edited = state.levels_key.as_deref() != Some(levels.key.as_str());
+    if state.period_ms != Some(levels.period_start_ms) || edited {
         next.period_ms = Some(levels.period_start_ms);
+        next.levels_key = Some(levels.key.clone());
         next.level = 0;
     }
     let reached = levels.percents.iter().filter(|l| m.value >= **l).count();

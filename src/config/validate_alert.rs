@@ -39,6 +39,13 @@ pub(super) fn alerts(
                 );
                 None
             }
+            Some(f) if f.value.chars().any(char::is_control) => {
+                problems.bad(
+                    &f,
+                    "must be one line of text without control characters (a line break, a tab); it becomes the mail subject and a push title",
+                );
+                None
+            }
             Some(f) if names.iter().any(|n| n == f.value) => {
                 let message = format!(
                     "another alert is already named \"{}\"; give every alert its own name",

@@ -21,9 +21,25 @@ pub struct Ntfy {
     pub client: Client,
 }
 
+/// A header value every HTTP library takes: control characters become spaces,
+/// and text beyond ASCII is an RFC 2047 encoded word, which ntfy decodes.
+pub fn header_text(s: &str) -> String {
+    use base64::Engine;
+    let clean: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if clean.is_ascii() {
+        clean
+    } else {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(clean.as_bytes());
+        format!("=?UTF-8?B?{b64}?=")
+    }
+}
+
 /// The headers of one push. Pure.
 pub fn headers(n: &Notification, priority: u8, token: Option<&str>) -> Vec<(String, String)> {
-    let title = n.subject.trim_start_matches("[watermeter] ").to_string();
+    let title = header_text(n.subject.trim_start_matches("[watermeter] "));
     let mut h = vec![
         ("Title".to_string(), title),
         ("Priority".to_string(), priority.to_string()),
@@ -80,5 +96,22 @@ impl Channel for Ntfy {
                 ))
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_title_beyond_ascii_is_an_encoded_word_and_control_characters_go() {
+        assert_eq!(header_text("House: 120 L"), "House: 120 L");
+        assert_eq!(header_text("a\nb\tc"), "a b c");
+        // "Wasser läuft" in UTF-8, base64.
+        assert_eq!(
+            header_text("Wasser läuft"),
+            "=?UTF-8?B?V2Fzc2VyIGzDpHVmdA==?="
+        );
+        assert!(axum::http::HeaderValue::from_str(&header_text("Küche – 5 L")).is_ok());
     }
 }

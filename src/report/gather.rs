@@ -127,15 +127,18 @@ fn notification(
 ) -> Notification {
     let ctx = MailContext::from_config(config);
     let (subject, text, html) = compose(report);
-    let mut channels: Vec<String> = config
-        .notify
-        .iter()
-        .filter(|n| n.kind == NotifyKind::Email)
-        .map(|n| n.name.clone())
-        .collect();
-    if config.smtp.is_some() {
-        channels.push("email".into());
-    }
+    // Every email channel is the one [smtp] server and its recipients: name one,
+    // or the report would arrive once per channel.
+    let channels: Vec<String> = match config.smtp {
+        Some(_) => vec!["email".into()],
+        None => config
+            .notify
+            .iter()
+            .filter(|n| n.kind == NotifyKind::Email)
+            .map(|n| n.name.clone())
+            .take(1)
+            .collect(),
+    };
     let which = match kind {
         ReportKind::Weekly => "weekly",
         ReportKind::Monthly => "monthly",
@@ -231,13 +234,27 @@ pub fn gather(
             .filter(|(_, l)| *l > 0.0)
             .map(|(k, l)| (k.words().to_string(), l))
             .collect();
-        let n_days = days.len().max(1) as f64;
-        let per_person = m.persons.map(|persons| PerPerson {
-            persons,
-            liters: liters / n_days / f64::from(persons),
-            reference_liters: crate::compare::REFERENCE_LITERS,
-            reference: crate::compare::REFERENCE_SOURCE.to_string(),
-        });
+        // Per person: over the whole days the history holds (not a day begun
+        // before the first event), as the dashboard counts.
+        let mut whole_days = 0.0;
+        let mut whole_liters = 0.0;
+        let mut day = first;
+        for (_, l) in &days {
+            if known(day_start(tz, day)) {
+                whole_days += 1.0;
+                whole_liters += l;
+            }
+            day = day.succ_opt().unwrap_or(day);
+        }
+        let per_person = m
+            .persons
+            .filter(|_| whole_days > 0.0)
+            .map(|persons| PerPerson {
+                persons,
+                liters: whole_liters / whole_days / f64::from(persons),
+                reference_liters: crate::compare::REFERENCE_LITERS,
+                reference: crate::compare::REFERENCE_SOURCE.to_string(),
+            });
         meters.push(MeterReport {
             id: m.id.clone(),
             name: m.name.clone(),

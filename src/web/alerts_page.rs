@@ -143,6 +143,20 @@ fn render(
             .map(|m| m.id.clone())
             .unwrap_or_default();
     }
+    let mut meters: Vec<(String, String)> = state
+        .config
+        .meters
+        .iter()
+        .map(|m| (m.id.clone(), m.name.clone()))
+        .collect();
+    // An alert whose meter left the config keeps it in the form (and is refused
+    // with the reason), rather than silently moving to the first meter.
+    if !meters.iter().any(|(id, _)| *id == form.meter) {
+        meters.push((
+            form.meter.clone(),
+            format!("{} (not in the config)", form.meter),
+        ));
+    }
     let who = match &state.config.http.auth {
         Some(auth) => format!(
             "You are signed in as {}: whoever signs in here may add, edit, pause and delete the alerts made on this page.",
@@ -166,12 +180,7 @@ fn render(
         editing,
         problems,
         notice,
-        meters: state
-            .config
-            .meters
-            .iter()
-            .map(|m| (m.id.clone(), m.name.clone()))
-            .collect(),
+        meters,
         kinds: crate::alert::kinds::KINDS
             .iter()
             .map(|k| (k.name, k.keys.join(", "), k.example))
@@ -245,6 +254,7 @@ pub async fn save(
     Form(f): Form<SaveForm>,
 ) -> Result<Response, PageError> {
     csrf::require(&headers, f.csrf.as_deref(), "the alerts page")?;
+    let _edit = state.rules.lock_edits();
     let form = AlertForm {
         name: f.name,
         meter: f.meter,
@@ -289,7 +299,8 @@ pub async fn save(
         paused,
         changed_ms: chrono::Utc::now().timestamp_millis(),
     };
-    persist::save_alert(&state.store, original.as_deref(), &alert)
+    let config_names = state.rules.config_names();
+    persist::save_alert(&state.store, original.as_deref(), &alert, &config_names)
         .map_err(|e| PageError::Internal(e.to_string()))?;
     let mut next: Vec<Saved> = saved
         .into_iter()
@@ -320,6 +331,7 @@ pub async fn pause(
     Form(f): Form<NameForm>,
 ) -> Result<Redirect, PageError> {
     csrf::require(&headers, f.csrf.as_deref(), "the alerts page")?;
+    let _edit = state.rules.lock_edits();
     let mut saved = state.rules.saved();
     let s = saved
         .iter_mut()
@@ -327,7 +339,8 @@ pub async fn pause(
         .ok_or_else(|| not_here(&state, &f.name))?;
     s.alert.paused = f.paused == "true";
     s.alert.changed_ms = chrono::Utc::now().timestamp_millis();
-    persist::save_alert(&state.store, None, &s.alert)
+    let name = s.alert.name.clone();
+    persist::save_alert(&state.store, Some(&name), &s.alert, &[])
         .map_err(|e| PageError::Internal(e.to_string()))?;
     tracing::info!(alert = %f.name, paused = s.alert.paused, "alert paused or resumed on the alerts page");
     state.rules.set_saved(saved);
@@ -340,11 +353,14 @@ pub async fn delete(
     Form(f): Form<NameForm>,
 ) -> Result<Redirect, PageError> {
     csrf::require(&headers, f.csrf.as_deref(), "the alerts page")?;
+    let _edit = state.rules.lock_edits();
     let saved = state.rules.saved();
     if !saved.iter().any(|s| s.alert.name == f.name) {
         return Err(not_here(&state, &f.name));
     }
-    persist::delete_alert(&state.store, &f.name).map_err(|e| PageError::Internal(e.to_string()))?;
+    let config_names = state.rules.config_names();
+    persist::delete_alert(&state.store, &f.name, &config_names)
+        .map_err(|e| PageError::Internal(e.to_string()))?;
     tracing::info!(alert = %f.name, "alert deleted on the alerts page");
     state.rules.set_saved(
         saved

@@ -241,6 +241,7 @@ impl AlertKind for Budget {
                 Period::Week => "week",
                 Period::Month => "month",
             },
+            key: format!("{:?} {:?}", self.limit, self.levels),
         })
     }
 

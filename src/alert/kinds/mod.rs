@@ -94,6 +94,9 @@ pub struct Levels {
     pub percents: Vec<f64>,
     /// The meter page's range that shows the period: `day`, `week` or `month`.
     pub range: &'static str,
+    /// What the levels count against (the limit and the levels): when it changes
+    /// (the budget was edited) the period's levels count again from 0.
+    pub key: String,
 }
 
 /// Reads a kind's keys; every problem goes to the list (and `None` comes back).

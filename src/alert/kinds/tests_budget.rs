@@ -170,3 +170,21 @@ fn a_budget_mail_says_the_level_the_period_and_what_comes_next() {
     assert_eq!(mail.facts.state, "level");
     assert_eq!(history.kind, TransitionKind::Level);
 }
+
+#[test]
+fn an_edited_budget_counts_its_levels_again_within_the_period() {
+    let mut usage = MemoryUsage::new();
+    usage.add("main", vienna("2026-12-01 08:00"), 1100.0);
+    let at = vienna("2026-12-01 09:00");
+    let before = budget_rule(Limit::Liters(1000.0), Period::Day);
+    let e = evaluate(&before, &usage, &AlertState::default(), at, VIENNA);
+    assert_eq!(e.state.level, 2, "110 % of 1000 L: both levels");
+    // Raised to 2000 L: 55 %, nothing; at 80 % the 75 % level notifies again.
+    let after = budget_rule(Limit::Liters(2000.0), Period::Day);
+    let e = evaluate(&after, &usage, &e.state, at + 60_000, VIENNA);
+    assert_eq!((e.transition.is_some(), e.state.level), (false, 0));
+    usage.add("main", vienna("2026-12-01 10:00"), 500.0);
+    let e = evaluate(&after, &usage, &e.state, vienna("2026-12-01 10:01"), VIENNA);
+    assert_eq!(e.transition.map(|t| t.kind), Some(TransitionKind::Level));
+    assert_eq!(e.state.level, 1);
+}

@@ -146,6 +146,7 @@ fn state_survives_a_serde_round_trip() {
         evaluated_ms: Some(4),
         period_ms: Some(5),
         level: 2,
+        levels_key: Some("Liters(100.0) [75.0, 100.0]".into()),
     };
     let bytes = serde_json::to_vec(&state).expect("serialize");
     assert_eq!(
