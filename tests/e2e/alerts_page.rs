@@ -12,21 +12,7 @@ use crate::util::{get, get_json, post, App};
 
 /// (hidden field, cookie pair) of the alerts page.
 fn token(app: &App) -> (String, String) {
-    let page = get(&app.url("/alerts"));
-    let cookie = page
-        .headers
-        .iter()
-        .find(|(k, _)| k == "set-cookie")
-        .map(|(_, v)| v.split(';').next().unwrap_or("").to_string())
-        .expect("a CSRF cookie");
-    let field = page
-        .body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("a hidden csrf field")
-        .to_string();
-    (field, cookie)
+    crate::dashboard::form_token(app, "/alerts")
 }
 
 fn enc(s: &str) -> String {

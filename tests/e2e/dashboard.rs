@@ -227,8 +227,13 @@ fn csv_export_has_one_local_row_per_bucket_and_is_a_download() {
 }
 
 /// (token from the hidden field, cookie pair from Set-Cookie) of the settings page.
-pub(crate) fn settings_token(app: &App) -> (String, String) {
-    let a = get(&app.url("/settings"));
+fn settings_token(app: &App) -> (String, String) {
+    form_token(app, "/settings")
+}
+
+/// (token from the hidden field, cookie pair from Set-Cookie) of a form page.
+pub(crate) fn form_token(app: &App, path: &str) -> (String, String) {
+    let a = get(&app.url(path));
     let cookie = header(&a, "set-cookie").expect("a CSRF cookie");
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
     let pair = cookie.split(';').next().unwrap_or("").to_string();
