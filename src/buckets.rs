@@ -160,6 +160,16 @@ pub fn date_of_day_number(n: i64) -> Option<NaiveDate> {
     NaiveDate::from_num_days_from_ce_opt(i32::try_from(n + 719_163).ok()?)
 }
 
+/// The Monday of `d`'s week (weeks start on Monday).
+pub fn monday_of(d: NaiveDate) -> NaiveDate {
+    d - chrono::Days::new(u64::from(d.weekday().num_days_from_monday()))
+}
+
+/// The 1st of `d`'s month.
+pub fn first_of_month(d: NaiveDate) -> NaiveDate {
+    d.with_day(1).unwrap_or(d)
+}
+
 /// The first instant whose local date is `d` (usually local midnight; later on the
 /// few days where midnight does not exist).
 pub fn day_start(tz: Tz, d: NaiveDate) -> i64 {

@@ -7,10 +7,10 @@
 //! day compares with the same local hour. A period before the first stored event
 //! has no data and says so, rather than comparing with zero.
 
-use chrono::{Datelike, Days, Months, NaiveDate, NaiveDateTime};
+use chrono::{Days, Months, NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
 
-use crate::buckets::{day_start, local, local_ms};
+use crate::buckets::{day_start, first_of_month, local, local_ms, monday_of};
 use crate::meter::MeterIdx;
 use crate::store::{Store, StoreError};
 use crate::words::liters;
@@ -140,7 +140,7 @@ pub fn now(
     }];
 
     // This week (from Monday) against last week by the same time.
-    let monday = today - Days::new(u64::from(today.weekday().num_days_from_monday()));
+    let monday = monday_of(today);
     let last_monday = monday - Days::new(7);
     let last_week_start = day_start(tz, last_monday);
     out.push(Comparison {
@@ -159,8 +159,8 @@ pub fn now(
     });
 
     // This month against the same month a year ago, by the same day and time.
-    let first_of_month = today.with_day(1).unwrap_or(today);
-    let year_ago = first_of_month.checked_sub_months(Months::new(12));
+    let month_start = first_of_month(today);
+    let year_ago = month_start.checked_sub_months(Months::new(12));
     let other = match year_ago {
         Some(m) if has_data_from(day_start(tz, m)) => {
             // The same day of the month a year ago (the 29th of February: the 28th).
@@ -171,7 +171,7 @@ pub fn now(
     };
     out.push(Comparison {
         what: "This month",
-        liters: liters_in(store, idx, day_start(tz, first_of_month), now_ms + 1)?,
+        liters: liters_in(store, idx, day_start(tz, month_start), now_ms + 1)?,
         against: match year_ago {
             Some(m) => format!("{} by this day", m.format("%B %Y")),
             None => "a year ago".into(),

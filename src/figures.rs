@@ -122,7 +122,7 @@ pub fn costs(
         .map(|d| d.date_naive())
         .unwrap_or_default();
     let day = crate::buckets::day_start(tz, local);
-    let month = crate::buckets::day_start(tz, local.with_day(1).unwrap_or(local));
+    let month = crate::buckets::day_start(tz, crate::buckets::first_of_month(local));
     let year = crate::buckets::day_start(
         tz,
         local
@@ -132,10 +132,9 @@ pub fn costs(
     );
     // The cost of [from, now), each liter priced after what its tier period held before.
     let cost_since = |from: i64| -> Result<f64, QueryError> {
-        let period = crate::tariff::period_start(t, tz, from);
-        let before = store.ml_between(idx, period, from)? as f64 / 1000.0;
-        let liters = store.ml_between(idx, from, now_ms + 1)? as f64 / 1000.0;
-        Ok(crate::tariff::cost(t, before, liters))
+        crate::tariff::cost_between(t, tz, from, now_ms + 1, |a, b| {
+            Ok(store.ml_between(idx, a, b)? as f64 / 1000.0)
+        })
     };
     let months = f64::from(local.month());
     Ok(Some(Costs {

@@ -27,6 +27,19 @@ pub fn cost(t: &TariffConfig, before_liters: f64, liters: f64) -> f64 {
     water + (to - from) * t.sewage_per_m3
 }
 
+/// The cost of the water in `[from_ms, to_ms)`, each liter priced after what its
+/// tier period held before `from_ms`. `liters(a, b)` reads the liters in `[a, b)`.
+pub fn cost_between<E>(
+    t: &TariffConfig,
+    tz: chrono_tz::Tz,
+    from_ms: i64,
+    to_ms: i64,
+    mut liters: impl FnMut(i64, i64) -> Result<f64, E>,
+) -> Result<f64, E> {
+    let before = liters(period_start(t, tz, from_ms), from_ms)?;
+    Ok(cost(t, before, liters(from_ms, to_ms)?))
+}
+
 /// The fixed charge of `months` whole or started months.
 pub fn fixed_for_months(t: &TariffConfig, months: f64) -> f64 {
     t.fixed_per_month * months

@@ -1,6 +1,15 @@
 //! How liters and durations are written, the same on pages and in mails:
 //! "0 L", "2.5 L", "1,234 L"; "45 s", "15 min", "1 h 30 min", "2 d 3 h". Pure.
 
+/// Text for HTML (a mail's HTML part): `& < > " '` escaped.
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
 /// Liters for people: one decimal below 100 L (without a trailing zero), whole
 /// liters with thousands separators from 100 L on.
 pub fn liters(l: f64) -> String {

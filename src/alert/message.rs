@@ -211,21 +211,14 @@ pub(crate) fn text_body(paragraphs: &[String], link: Option<&str>) -> String {
 pub(crate) fn html_body(paragraphs: &[String], link: Option<&str>) -> String {
     let mut out = String::from("<!DOCTYPE html>\n<html><body>\n");
     for p in paragraphs {
-        out.push_str(&format!("<p>{}</p>\n", escape(p)));
+        out.push_str(&format!("<p>{}</p>\n", html_escape(p)));
     }
     if let Some(link) = link {
-        let l = escape(link);
+        let l = html_escape(link);
         out.push_str(&format!("<p><a href=\"{l}\">Open the dashboard</a></p>\n"));
     }
     out.push_str("</body></html>\n");
     out
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn local(ms: i64, tz: Tz) -> chrono::DateTime<Tz> {
@@ -234,6 +227,7 @@ fn local(ms: i64, tz: Tz) -> chrono::DateTime<Tz> {
         .with_timezone(&tz)
 }
 
+use crate::words::html_escape;
 pub use crate::words::{duration, liters};
 
 /// FNV-1a: a hash that stays the same across Rust versions (unlike `DefaultHasher`).

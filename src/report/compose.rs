@@ -7,7 +7,7 @@
 //! Past 400 lines because both writers stay beside the outline they share, and
 //! the tests live here too.
 
-use crate::words::{liters, thousands};
+use crate::words::{html_escape, liters, thousands};
 
 use super::{Comparison, MeterReport, PerPerson, Report, ReportKind};
 
@@ -356,8 +356,8 @@ fn html(o: &Outline) -> String {
          <meta name=\"viewport\" content=\"width=device-width\"><title>{}</title></head>\n\
          <body style=\"margin:0;padding:16px;font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222222\">\n\
          {TABLE} style=\"max-width:640px\"><tr><td>\n<p style=\"font-size:16px;font-weight:bold\">{}</p>\n",
-        escape(&o.title),
-        escape(&o.headline)
+        html_escape(&o.title),
+        html_escape(&o.headline)
     );
     if o.cost_note {
         out.push_str(&format!("<p style=\"color:#555555\">{COST_NOTE}</p>\n"));
@@ -370,7 +370,7 @@ fn html(o: &Outline) -> String {
     } else {
         out.push_str(&format!("{CAPTION}Alerts</p>\n{TABLE}>\n"));
         for (at, text) in &o.alerts {
-            let (at, text) = (escape(at), escape(text));
+            let (at, text) = (html_escape(at), html_escape(text));
             out.push_str(&format!(
                 "<tr>{CELL}{at}</td><td valign=\"top\">{text}</td></tr>\n"
             ));
@@ -378,7 +378,7 @@ fn html(o: &Outline) -> String {
         out.push_str("</table>\n");
     }
     if let Some(url) = &o.dashboard {
-        let url = escape(url);
+        let url = html_escape(url);
         out.push_str(&format!(
             "<p style=\"margin-top:24px\"><a href=\"{url}\">Open the dashboard</a> ({url})</p>\n"
         ));
@@ -389,17 +389,22 @@ fn html(o: &Outline) -> String {
 
 fn html_meter(out: &mut String, m: &MeterPart) {
     let name = match &m.link {
-        Some(link) => format!("<a href=\"{}\">{}</a>", escape(link), escape(&m.name)),
-        None => escape(&m.name),
+        Some(link) => format!(
+            "<a href=\"{}\">{}</a>",
+            html_escape(link),
+            html_escape(&m.name)
+        ),
+        None => html_escape(&m.name),
     };
     out.push_str(&format!(
         "<h2 style=\"font-size:16px;margin:24px 0 8px\">{name}: {}</h2>\n",
-        escape(&m.amount)
+        html_escape(&m.amount)
     ));
     if !m.comparisons.is_empty() {
         out.push_str(&format!("{CAPTION}Compared with</p>\n{TABLE}>\n"));
         for [label, amount, change] in &m.comparisons {
-            let (label, amount, change) = (escape(label), escape(amount), escape(change));
+            let (label, amount, change) =
+                (html_escape(label), html_escape(amount), html_escape(change));
             out.push_str(&format!(
                 "<tr>{CELL}{label}</td>{AMOUNT}{amount}</td>{AMOUNT}{change}</td><td width=\"100%\"></td></tr>\n"
             ));
@@ -407,7 +412,7 @@ fn html_meter(out: &mut String, m: &MeterPart) {
         out.push_str("</table>\n");
     }
     for note in &m.notes {
-        out.push_str(&format!("<p>{}</p>\n", escape(note)));
+        out.push_str(&format!("<p>{}</p>\n", html_escape(note)));
     }
     html_bars(out, "Day by day", &m.days);
     html_bars(out, "Kinds of use", &m.kinds);
@@ -436,23 +441,15 @@ fn html_bars(out: &mut String, caption: &str, bars: &[Bar]) {
         let share = b
             .share
             .as_deref()
-            .map(|s| format!("{AMOUNT}{}</td>", escape(s)));
+            .map(|s| format!("{AMOUNT}{}</td>", html_escape(s)));
         out.push_str(&format!(
             "<tr>{CELL}{}</td><td width=\"100%\">{TABLE}><tr>{cells}</tr></table></td>{AMOUNT}{}</td>{}</tr>\n",
-            escape(&b.label),
-            escape(&b.amount),
+            html_escape(&b.label),
+            html_escape(&b.amount),
             share.unwrap_or_default()
         ));
     }
     out.push_str("</table>\n");
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 #[cfg(test)]

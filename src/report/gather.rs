@@ -186,10 +186,7 @@ pub fn gather(
         let known = |from: i64| first_event.is_some_and(|f| f <= from);
         let liters = liters_in(start, end)?;
         let cost = match &config.tariff {
-            Some(t) => {
-                let before_l = liters_in(crate::tariff::period_start(t, tz, start), start)?;
-                Some(crate::tariff::cost(t, before_l, liters))
-            }
+            Some(t) => Some(crate::tariff::cost_between(t, tz, start, end, liters_in)?),
             None => None,
         };
         let mut days = Vec::new();

@@ -10,7 +10,7 @@ use chrono::{Datelike, Days, Months, NaiveDate, NaiveTime};
 use chrono_tz::Tz;
 
 use super::ReportKind;
-use crate::buckets::{day_start, local, local_ms};
+use crate::buckets::{day_start, first_of_month, local, local_ms, monday_of};
 
 /// The hour reports go out.
 pub const SEND_AT: NaiveTime = match NaiveTime::from_hms_opt(7, 0, 0) {
@@ -34,8 +34,8 @@ fn is_send_day(kind: ReportKind, date: NaiveDate) -> bool {
 pub fn last_due(kind: ReportKind, tz: Tz, now_ms: i64) -> i64 {
     let today = local(tz, now_ms).date_naive();
     let mut day = match kind {
-        ReportKind::Weekly => today - Days::new(u64::from(today.weekday().num_days_from_monday())),
-        ReportKind::Monthly => today.with_day(1).unwrap_or(today),
+        ReportKind::Weekly => monday_of(today),
+        ReportKind::Monthly => first_of_month(today),
     };
     let at = |d: NaiveDate| local_ms(tz, d.and_time(SEND_AT));
     if at(day) > now_ms {

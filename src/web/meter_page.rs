@@ -94,7 +94,7 @@ impl Period {
                 at.format("%A %-d %B %Y").to_string(),
             ),
             Range::Week => {
-                let first = at - Days::new(u64::from(at.weekday().num_days_from_monday()));
+                let first = crate::buckets::monday_of(at);
                 let end = first + Days::new(7);
                 let heading = format!(
                     "Week {} of {}: {} to {}",

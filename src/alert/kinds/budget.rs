@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{Datelike, TimeZone};
+use chrono::TimeZone;
 use chrono_tz::Tz;
 
 use super::{need, AlertKind, KindDef, Levels};
@@ -61,12 +61,11 @@ impl Period {
         let (first, next) = match self {
             Period::Day => (today, today.succ_opt()),
             Period::Week => {
-                let monday =
-                    today - chrono::Days::new(u64::from(today.weekday().num_days_from_monday()));
+                let monday = crate::buckets::monday_of(today);
                 (monday, monday.checked_add_days(chrono::Days::new(7)))
             }
             Period::Month => {
-                let first = today.with_day(1).unwrap_or(today);
+                let first = crate::buckets::first_of_month(today);
                 (first, first.checked_add_months(chrono::Months::new(1)))
             }
         };
@@ -170,9 +169,11 @@ impl Budget {
             Limit::Liters(_) => Some(liters_in(start, now_ms)),
             Limit::Cost(_) => {
                 let t = usage.tariff()?;
-                let tier_start = crate::tariff::period_start(t, tz, start);
-                let before = liters_in(tier_start, start - 1);
-                Some(crate::tariff::cost(t, before, liters_in(start, now_ms)))
+                // The view's (a - 1, b - 1] is [a, b).
+                let cost = crate::tariff::cost_between(t, tz, start, now_ms + 1, |a, b| {
+                    Ok::<_, std::convert::Infallible>(usage.liters_between(meter, a - 1, b - 1))
+                });
+                cost.ok()
             }
         }
     }
