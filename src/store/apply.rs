@@ -2,16 +2,19 @@
 //!
 //! `resolve` is the only place that reads a counter: it turns the samples of a
 //! batch into resolved events plus the counter's new position, as one record.
-//! [`Applier`] applies records to sled: the event blocks, the local-day rollup, the
-//! totals, the reading anchor and the forward queue are all derived from the
-//! events here, and each sled batch records the journal position it reaches, so
-//! sled is always exactly "the journal up to record N". A rebuild feeds thousands
-//! of records through one applier and writes them in a few large batches.
+//! [`Applier`] applies records to sled: the event chunks and tails (`chunks`), the
+//! local-day rollup, the totals, the reading anchor and the forward queue are all
+//! derived from the events here, and the store notes the journal position each
+//! write reaches ("the journal up to record N"). What a write costs follows the
+//! records it carries: the chunks their events land in, one live value per meter,
+//! one day sum per local day. A rebuild feeds thousands of records through one
+//! applier and writes them in a few large writes.
 
 use std::collections::BTreeMap;
 
 use chrono_tz::Tz;
 
+use super::chunks::{Chunks, Live};
 use super::codec::{self, meter_field, meter_key, prefix, series_key, Entry, DAY_MS};
 use super::reading::{decode_anchor, encode_anchor};
 use super::readings::{self, Position, Step};
@@ -20,7 +23,8 @@ use super::{global_key, read_i64, Applied, Store, StoreError};
 use crate::buckets;
 use crate::meter::{Sample, SampleValue};
 
-/// `G journal`: the last record sled holds (seq u64 BE, end offset u64 BE).
+/// `G journal`: the last record sled holds (seq u64 BE, end offset u64 BE),
+/// written when the index is closed cleanly.
 pub(super) const POSITION_KEY: &str = "journal";
 
 /// A queue or id number from a record: unique, growing, and the same on every replay.
@@ -30,8 +34,11 @@ pub fn record_id(seq: u64, index: usize) -> u64 {
 
 impl Store {
     /// Resolves `samples` into the ops of one record: events, and each touched meter's
-    /// counter and reading position (see `readings`) and last-seen time.
-    pub(super) fn resolve(&self, samples: &[Sample]) -> Result<Vec<Op>, StoreError> {
+    /// counter and reading position (see `readings`) and last-seen time. The
+    /// positions come back too: once the record is in the journal, [`Store::remember`]
+    /// keeps them, so the next batch resolves from them even while the index is
+    /// being rebuilt (or cannot be opened at all).
+    pub(super) fn resolve(&self, samples: &[Sample]) -> Result<(Vec<Op>, Resolved), StoreError> {
         let mut states: BTreeMap<u16, Seen> = BTreeMap::new();
         let mut events = Vec::with_capacity(samples.len());
         let mut marks = Vec::new();
@@ -47,6 +54,7 @@ impl Store {
                 SampleValue::Liters(l) => {
                     let ml = super::liters_to_ml(l);
                     if ml > 0 {
+                        seen.events_max = seen.events_max.max(Some(s.ts_ms));
                         events.push(Event {
                             meter: key,
                             ts_ms: s.ts_ms,
@@ -82,6 +90,7 @@ impl Store {
                 });
             }
             let Step { events: spread, .. } = step;
+            seen.events_max = seen.events_max.max(spread.iter().map(|e| e.0).max());
             events.extend(spread.into_iter().map(|(ts_ms, ml)| Event {
                 meter: key,
                 ts_ms,
@@ -95,14 +104,44 @@ impl Store {
                 events,
             });
         }
-        for (key, seen) in states {
-            seen.write(key, &mut ops);
+        for (key, seen) in &states {
+            seen.write(*key, &mut ops);
         }
         ops.extend(marks);
-        Ok(ops)
+        Ok((ops, Resolved(states)))
+    }
+
+    /// Keeps the positions of a record that is now in the journal.
+    pub(super) fn remember(&self, resolved: Resolved) {
+        let mut kept = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, seen) in resolved.0 {
+            kept.insert(key, seen.settled());
+        }
+    }
+
+    /// Reads every meter's positions from the index now, so that batches resolve
+    /// even if the index fails later.
+    pub(super) fn keep_positions(&self) -> Result<(), StoreError> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        for slot in &self.meters {
+            let seen = self.load_seen(slot.key)?;
+            self.seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(slot.key, seen);
+        }
+        Ok(())
     }
 
     fn load_seen(&self, key: u16) -> Result<Seen, StoreError> {
+        if let Some(kept) = self
+            .seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(kept.clone());
+        }
         let data = self.data()?;
         let counter = data
             .get(meter_key(key, meter_field::COUNTER))?
@@ -114,7 +153,8 @@ impl Store {
         let last_seen = data
             .get(meter_key(key, meter_field::LAST_SEEN_MS))?
             .map(|v| read_i64(&v))
-            .filter(|&t| t != i64::MIN);
+            .filter(|&t| t != i64::MIN)
+            .max(read_live(&data, key)?.last_event_ms);
         Ok(Seen {
             counter: Position {
                 last: counter,
@@ -125,21 +165,42 @@ impl Store {
             reading_changed: false,
             last_seen_old: last_seen,
             last_seen,
+            events_max: None,
         })
     }
 }
 
+/// The meters' positions after a resolved batch, to keep once it is journaled.
+pub(super) struct Resolved(BTreeMap<u16, Seen>);
+
 /// A meter's counter and reading positions and last-seen time while a batch is resolved.
-struct Seen {
+#[derive(Debug, Clone)]
+pub(super) struct Seen {
     counter: Position,
     counter_changed: bool,
     reading: Position,
     reading_changed: bool,
+    /// The last-seen time stored: the `LAST_SEEN_MS` key or the last event, whichever is later.
     last_seen_old: Option<i64>,
     last_seen: Option<i64>,
+    /// The newest event this batch makes for the meter.
+    events_max: Option<i64>,
 }
 
 impl Seen {
+    /// The position as the index holds it once this batch's record is applied.
+    fn settled(self) -> Seen {
+        let covered = self.last_seen_old.max(self.last_seen).max(self.events_max);
+        Seen {
+            counter_changed: false,
+            reading_changed: false,
+            last_seen_old: covered,
+            last_seen: covered,
+            events_max: None,
+            ..self
+        }
+    }
+
     fn write(&self, meter: u16, ops: &mut Vec<Op>) {
         if self.reading_changed {
             ops.push(Op::Put {
@@ -158,10 +219,10 @@ impl Seen {
                 });
             }
         }
-        if let Some(t) = self
-            .last_seen
-            .filter(|_| self.last_seen != self.last_seen_old)
-        {
+        // A sample that made an event is seen through the last event: only a
+        // later sample without water (a reading that did not move) is written.
+        let covered = self.last_seen_old.max(self.events_max);
+        if let Some(t) = self.last_seen.filter(|t| Some(*t) > covered) {
             ops.push(Op::Put {
                 key: meter_key(meter, meter_field::LAST_SEEN_MS).to_vec(),
                 value: t.to_be_bytes().to_vec(),
@@ -177,9 +238,10 @@ fn decode_counter(v: &[u8]) -> Option<(f64, i64)> {
     Some((value, ts))
 }
 
-/// Gathers records and writes them to sled in one batch (see the module comment).
+/// Gathers records and writes them to sled in one go (see the module comment).
 pub(super) struct Applier<'s> {
     store: &'s Store,
+    /// Events by meter and UTC day.
     blocks: RunMap<(u16, u32), Vec<Entry>>,
     days: RunMap<(u16, u32), u64>,
     meters: BTreeMap<u16, Derived>,
@@ -269,6 +331,8 @@ impl<'s> Applier<'s> {
                     self.puts.insert(reading, Some(v));
                     self.puts
                         .insert(anchor, Some(encode_anchor(*at_ms, before).to_vec()));
+                    // Later events read the anchor from the index: it must be there.
+                    write_now = true;
                 }
                 Op::Correct {
                     meter,
@@ -344,60 +408,64 @@ impl<'s> Applier<'s> {
         Ok(())
     }
 
-    /// Writes everything gathered as one atomic sled batch, with the position.
+    /// Writes everything gathered in one go (readers never see part of it), and
+    /// notes the position.
     pub fn write(&mut self) -> Result<(), StoreError> {
         let Some((seq, end)) = self.position else {
             return Ok(());
         };
         let data = self.store.data()?;
-        let mut batch = sled::Batch::default();
-        for ((meter, block), mut entries) in std::mem::take(&mut self.blocks).into_map() {
-            let key = series_key(prefix::EVENTS, meter, block);
-            let old = data.get(key)?;
-            let block = codec::append_block(old.as_deref().unwrap_or(&[]), &mut entries);
-            batch.insert(&key[..], block);
+        let mut batch: super::Writes = Vec::new();
+        let mut lives: BTreeMap<u16, Live> = BTreeMap::new();
+        {
+            let mut chunks = Chunks::new(&data);
+            for ((meter, day), mut entries) in std::mem::take(&mut self.blocks).into_map() {
+                let live = match lives.entry(meter) {
+                    std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(read_live(&data, meter)?)
+                    }
+                };
+                entries.sort_unstable();
+                chunks.add(meter, live, day, &entries)?;
+            }
+            for (meter, live) in lives.iter_mut() {
+                chunks.seal_if_full(*meter, live)?;
+            }
+            for (key, value) in chunks.into_writes() {
+                batch.push((key.to_vec(), value));
+            }
         }
         for ((meter, day), ml) in std::mem::take(&mut self.days).into_map() {
             let key = series_key(prefix::DAYS, meter, day);
             let old = data.get(key)?.map_or(0, |v| codec::read_varint_value(&v));
-            batch.insert(&key[..], codec::varint_value(old + ml));
+            batch.push((key.to_vec(), Some(codec::varint_value(old + ml))));
         }
         for (meter, d) in std::mem::take(&mut self.meters) {
-            if d.total_add > 0 {
-                let key = meter_key(meter, meter_field::TOTAL_ML);
-                let old = data.get(key)?.map_or(0, |v| codec::read_varint_value(&v));
-                batch.insert(&key[..], codec::varint_value(old + d.total_add));
-            }
-            if let Some(t) = d.last_event {
-                let key = meter_key(meter, meter_field::LAST_EVENT_MS);
-                let old = data.get(key)?.map_or(i64::MIN, |v| read_i64(&v));
-                batch.insert(&key[..], &t.max(old).to_be_bytes());
-            }
+            let live = match lives.entry(meter) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => v.insert(read_live(&data, meter)?),
+            };
+            live.total_ml += d.total_add;
+            live.last_event_ms = live.last_event_ms.max(d.last_event);
             if let (Some((anchor, before)), true) = (d.anchor, d.before_anchor_add > 0) {
                 let key = meter_key(meter, meter_field::ANCHOR);
                 let v = encode_anchor(anchor, before + d.before_anchor_add);
-                batch.insert(&key[..], &v[..]);
+                batch.push((key.to_vec(), Some(v.to_vec())));
             }
+        }
+        for (meter, live) in lives {
+            batch.push((Live::key(meter).to_vec(), Some(live.encode())));
         }
         let queued = self.forward.len() as u64;
         for (id, e) in self.forward.drain(..) {
             let key = super::forward::entry_key(id);
-            batch.insert(
-                &key[..],
-                &super::forward::encode(e.meter, e.ts_ms, e.ml)[..],
-            );
+            let value = super::forward::encode(e.meter, e.ts_ms, e.ml);
+            batch.push((key.to_vec(), Some(value.to_vec())));
         }
-        for (k, v) in std::mem::take(&mut self.puts) {
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
-            }
-        }
-        let mut pos = [0u8; 16];
-        pos[0..8].copy_from_slice(&seq.to_be_bytes());
-        pos[8..16].copy_from_slice(&end.to_be_bytes());
-        batch.insert(global_key(POSITION_KEY), &pos[..]);
-        self.store.commit_batch(&data, batch)?;
+        batch.extend(std::mem::take(&mut self.puts));
+        self.store.commit_writes(&data, batch)?;
+        self.store.set_applied(seq, end);
         self.store.forward.committed(queued);
         self.position = None;
         self.pending_events = 0;
@@ -412,7 +480,32 @@ impl<'s> Applier<'s> {
     }
 }
 
-/// The journal position sled holds: the last record's seq and where it ends.
+/// A meter's live value as the index holds it (empty for a meter without events).
+pub(super) fn read_live(tree: &sled::Tree, meter: u16) -> Result<Live, StoreError> {
+    match tree.get(Live::key(meter))? {
+        None => Ok(Live::default()),
+        Some(v) => Live::decode(&v).ok_or_else(|| {
+            StoreError::Io(format!(
+                "the index's running total of meter {meter} is damaged"
+            ))
+        }),
+    }
+}
+
+/// Records the journal position the index holds (written at a clean close).
+pub(super) fn write_position(
+    tree: &sled::Tree,
+    position: Option<(u64, u64)>,
+) -> Result<(), StoreError> {
+    let (seq, end) = position.unwrap_or((0, 0));
+    let mut pos = [0u8; 16];
+    pos[0..8].copy_from_slice(&seq.to_be_bytes());
+    pos[8..16].copy_from_slice(&end.to_be_bytes());
+    tree.insert(global_key(POSITION_KEY), &pos[..])?;
+    Ok(())
+}
+
+/// The journal position the index held at its clean close: the last record's seq and where it ends.
 pub(super) fn read_position(tree: &sled::Tree) -> Result<Option<(u64, u64)>, StoreError> {
     let Some(v) = tree.get(global_key(POSITION_KEY))? else {
         return Ok(None);

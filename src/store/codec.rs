@@ -1,28 +1,31 @@
-//! Byte layouts of the store: keys, varints and the per-day event block.
+//! Byte layouts of the store: keys, varints and the event block.
 //!
-//! Pure functions only; `store` decides what goes where. The event block is the
-//! heart of the compact layout: one value per meter and UTC day holding that day's
-//! events as delta-encoded millisecond offsets, so an ordinary 1-liter pulse costs
-//! two or three bytes on disk. Per day rather than per hour because sled costs
-//! about a hundred bytes per key on disk: a few hundred events under one key keep
-//! a year of one meter near 4 bytes per event (docs/performance.md).
+//! Pure functions only; `store` decides what goes where (`chunks` places events).
+//! The event block is the heart of the compact layout: a run of events as
+//! delta-encoded millisecond offsets inside one UTC day, so an ordinary 1-liter
+//! pulse costs two or three bytes on disk. A day's events are several blocks of
+//! bounded size (chunks, see `chunks`), never one value that grows with the day.
 //!
 //! Block layout: `[last offset ms: u32 LE]` then one entry per event in time order:
 //! `varint(delta_ms << 1 | explicit)` followed, when `explicit` is 1, by
 //! `varint(milliliters)`. Entries without the flag are exactly [`DEFAULT_ML`].
+//! The first entry's delta counts from the start of the day.
 
 /// The amount of an entry without an explicit volume: one liter.
 pub const DEFAULT_ML: u64 = 1000;
 /// One UTC day: the span of one event block.
 pub const DAY_MS: i64 = 86_400_000;
-/// The store layout this code writes (`G layout`); a store of another layout is
-/// refused. (Layout 1, hour blocks with a quarter-hour rollup, never shipped.)
-pub const LAYOUT: u8 = 2;
+/// The index layout this code writes (`G layout`). An index of an older layout is
+/// rebuilt from the journal at start; one of a newer layout is refused. (Layout 1,
+/// hour blocks with a quarter-hour rollup, never shipped; layout 2 kept one block
+/// per meter and UTC day, rewritten whole by every batch.)
+pub const LAYOUT: u8 = 3;
 
 /// Key prefixes in the single `data` tree. One tree keeps every write of a batch
 /// atomic (sled batches are per tree).
 pub mod prefix {
-    /// Event block: `E | meter u16 | UTC day u32` → block.
+    /// Event chunk: `E | meter u16 | UTC day u32 | first offset u32` → block
+    /// (layout 2 and the 0.1 store: `E | meter u16 | UTC day u32` → the whole day).
     pub const EVENTS: u8 = b'E';
     /// Local-day sum in the configured zone: `D | meter u16 | day i32 (biased)` → varint ml.
     pub const DAYS: u8 = b'D';
@@ -53,8 +56,10 @@ pub mod prefix {
 
 /// Fields of the per-meter state under `prefix::METER`.
 pub mod meter_field {
+    /// Layout 2's total; layout 3 keeps it in [`LIVE`].
     pub const TOTAL_ML: u8 = 1;
-    pub const LAST_EVENT_MS: u8 = 2;
+    /// The last time any sample arrived later than every event (a 0-liter
+    /// reading); the last-seen time is this or the last event, whichever is later.
     pub const LAST_SEEN_MS: u8 = 3;
     pub const COUNTER: u8 = 4;
     pub const ANCHOR: u8 = 5;
@@ -65,6 +70,9 @@ pub mod meter_field {
     pub const ALARMS: u8 = 8;
     /// Meter exchanges recorded on the dashboard: (at_ms i64, m3 f64) pairs, BE.
     pub const EXCHANGES: u8 = 9;
+    /// What every batch of events changes: total, last event and the tail of the
+    /// newest events (`chunks::Live`), one value so a pulse writes one key here.
+    pub const LIVE: u8 = 10;
 }
 
 pub fn series_key(prefix: u8, meter: u16, slot: u32) -> [u8; 7] {
@@ -178,7 +186,8 @@ pub fn encode_block(entries: &[Entry]) -> Vec<u8> {
     append_block(&[], &mut entries.to_vec())
 }
 
-fn put_entry(out: &mut Vec<u8>, e: &Entry, prev: u32) {
+/// Appends one entry, `prev` being the offset of the entry before it (0: none).
+pub fn put_entry(out: &mut Vec<u8>, e: &Entry, prev: u32) {
     let delta = u64::from(e.offset_ms - prev);
     if e.ml == DEFAULT_ML {
         put_varint(out, delta << 1);
@@ -188,7 +197,8 @@ fn put_entry(out: &mut Vec<u8>, e: &Entry, prev: u32) {
     }
 }
 
-fn block_last_offset(block: &[u8]) -> Option<u32> {
+/// The offset of a block's last entry (its header), without decoding it.
+pub fn block_last_offset(block: &[u8]) -> Option<u32> {
     let b: [u8; 4] = block.get(0..4)?.try_into().ok()?;
     Some(u32::from_le_bytes(b))
 }

@@ -1,20 +1,23 @@
 //! Corrections: the owner removes the events of a range, or replaces them with a
 //! number of liters spread evenly over it ("the meter misread that night; it was
 //! 12 L"). A correction is one journal record ([`Op::Correct`]), so it survives a
-//! power cut and a rebuild like any event; applying it rewrites the event blocks,
-//! the local-day rollup, the total, the last event time and the reading anchor of
-//! the range together, and keeps an audit line (`C | meter | record seq`).
+//! power cut and a rebuild like any event; applying it rewrites the event chunks
+//! that hold the range, the local-day rollup, the total, the last event time and
+//! the reading anchor together, and keeps an audit line (`C | meter | record seq`).
+//! It reads only the chunks that exist in the range: its cost follows the data,
+//! not the calendar span.
 //!
 //! Corrections are local: events already forwarded to `[forward]` or mentioned in a
 //! mail are not recalled.
 
 use serde::{Deserialize, Serialize};
 
-use super::apply::LocalDays;
-use super::codec::{self, meter_field, meter_key, prefix, series_key, slot_of_key, Entry, DAY_MS};
+use super::apply::{read_live, LocalDays};
+use super::chunks::{Chunks, Live};
+use super::codec::{self, meter_field, meter_key, prefix, series_key, Entry, DAY_MS};
 use super::reading::{decode_anchor, encode_anchor};
 use super::record::Op;
-use super::{read_i64, Store, StoreError};
+use super::{Store, StoreError};
 use crate::meter::MeterIdx;
 
 /// One line of the audit list, as `GET …/corrections` and `/settings` show it.
@@ -109,49 +112,42 @@ impl Store {
             .get(meter_key(meter, meter_field::ANCHOR))?
             .and_then(|v| decode_anchor(&v));
         let (mut removed_before_anchor, mut added_before_anchor) = (0u64, 0u64);
-        let first = from_ms.div_euclid(DAY_MS);
-        let last = (to_ms - 1).div_euclid(DAY_MS);
-        for block in first..=last {
-            let Some(slot) = u32::try_from(block).ok() else {
+        let mut live: Live = read_live(&data, meter)?;
+        let last_event = live.last_event_ms;
+        let mut chunks = Chunks::new(&data);
+        chunks.remove(meter, &mut live, from_ms, to_ms, |ts, ml| {
+            removed += ml;
+            day_delta.entry(days.day_of(ts)).or_default().0 += ml;
+            if anchor.is_some_and(|(a, _)| ts < a) {
+                removed_before_anchor += ml;
+            }
+        })?;
+        let mut by_day: std::collections::BTreeMap<u32, Vec<Entry>> = Default::default();
+        for &(ts, ml) in &new_events {
+            let Some(block) = codec::block_slot(ts) else {
                 continue;
             };
-            let key = series_key(prefix::EVENTS, meter, slot);
-            let old = data.get(key)?;
-            let base = block * DAY_MS;
-            let mut kept: Vec<Entry> = Vec::new();
-            let mut changed = false;
-            for e in old.as_deref().map(codec::decode_block).unwrap_or_default() {
-                let ts = base + i64::from(e.offset_ms);
-                if (from_ms..to_ms).contains(&ts) {
-                    changed = true;
-                    removed += e.ml;
-                    day_delta.entry(days.day_of(ts)).or_default().0 += e.ml;
-                    if anchor.is_some_and(|(a, _)| ts < a) {
-                        removed_before_anchor += e.ml;
-                    }
-                } else {
-                    kept.push(e);
-                }
+            added += ml;
+            day_delta.entry(days.day_of(ts)).or_default().1 += ml;
+            if anchor.is_some_and(|(a, _)| ts < a) {
+                added_before_anchor += ml;
             }
-            for &(ts, ml) in new_events
-                .iter()
-                .filter(|(ts, _)| ts.div_euclid(DAY_MS) == block)
-            {
-                changed = true;
-                added += ml;
-                day_delta.entry(days.day_of(ts)).or_default().1 += ml;
-                if anchor.is_some_and(|(a, _)| ts < a) {
-                    added_before_anchor += ml;
-                }
-                kept.push(Entry {
-                    offset_ms: (ts - base) as u32,
-                    ml,
-                });
-            }
-            if changed {
-                let value = (!kept.is_empty()).then(|| codec::encode_block(&kept));
-                puts.push((key.to_vec(), value));
-            }
+            by_day.entry(block).or_default().push(Entry {
+                offset_ms: (ts - i64::from(block) * DAY_MS) as u32,
+                ml,
+            });
+        }
+        for (day, entries) in by_day {
+            chunks.add(meter, &mut live, day, &entries)?;
+        }
+        chunks.seal_if_full(meter, &mut live)?;
+        live.total_ml = (live.total_ml + added).saturating_sub(removed);
+        // The newest event may have been removed: find the newest one left.
+        if last_event.is_some_and(|t| (from_ms..to_ms).contains(&t)) || added > 0 {
+            live.last_event_ms = chunks.newest(meter, &live)?;
+        }
+        for (key, value) in chunks.into_writes() {
+            puts.push((key.to_vec(), value));
         }
         for (day, (minus, plus)) in day_delta {
             let Some(slot) = codec::day_slot(day) else {
@@ -162,14 +158,7 @@ impl Store {
             let new = (old + plus).saturating_sub(minus);
             puts.push((key.to_vec(), Some(codec::varint_value(new))));
         }
-        let total_key = meter_key(meter, meter_field::TOTAL_ML);
-        let total = data
-            .get(total_key)?
-            .map_or(0, |v| codec::read_varint_value(&v));
-        puts.push((
-            total_key.to_vec(),
-            Some(codec::varint_value((total + added).saturating_sub(removed))),
-        ));
+        puts.push((Live::key(meter).to_vec(), Some(live.encode())));
         if let Some((a, before)) = anchor {
             if removed_before_anchor > 0 || added_before_anchor > 0 {
                 let before = (before + added_before_anchor).saturating_sub(removed_before_anchor);
@@ -178,13 +167,6 @@ impl Store {
                     Some(encode_anchor(a, before).to_vec()),
                 ));
             }
-        }
-        // The newest event may have been removed: find the newest one left.
-        let last_key = meter_key(meter, meter_field::LAST_EVENT_MS);
-        let last_event = data.get(last_key)?.map(|v| read_i64(&v));
-        if last_event.is_some_and(|t| (from_ms..to_ms).contains(&t)) || !new_events.is_empty() {
-            let newest = newest_event(self, meter, &puts)?;
-            puts.push((last_key.to_vec(), newest.map(|t| t.to_be_bytes().to_vec())));
         }
         let audit = Correction {
             at_ms,
@@ -204,38 +186,6 @@ impl Store {
         puts.push((audit_key(meter, seq), Some(value)));
         Ok(puts)
     }
-}
-
-/// The time of the newest event of `meter` once `puts` are written.
-fn newest_event(store: &Store, meter: u16, puts: &Puts) -> Result<Option<i64>, StoreError> {
-    let data = store.data()?;
-    let newest_in = |key: &[u8], block: &[u8]| -> Option<i64> {
-        let slot = slot_of_key(key)?;
-        let e = codec::decode_block(block)
-            .into_iter()
-            .max_by_key(|e| e.offset_ms)?;
-        Some(i64::from(slot) * DAY_MS + i64::from(e.offset_ms))
-    };
-    let is_block =
-        |k: &[u8]| k.len() == 7 && k[0] == prefix::EVENTS && k[1..3] == meter.to_be_bytes();
-    // The blocks the correction rewrites...
-    let mut best = puts
-        .iter()
-        .filter(|(k, _)| is_block(k))
-        .filter_map(|(k, v)| newest_in(k, v.as_deref()?))
-        .max();
-    // ...and the newest block it leaves alone.
-    let lo = series_key(prefix::EVENTS, meter, 0);
-    let hi = series_key(prefix::EVENTS, meter.saturating_add(1), 0);
-    for kv in data.range(lo..hi).rev() {
-        let (k, v) = kv?;
-        if puts.iter().any(|(p, _)| p.as_slice() == k.as_ref()) {
-            continue;
-        }
-        best = best.max(newest_in(&k, &v));
-        break;
-    }
-    Ok(best)
 }
 
 #[cfg(test)]

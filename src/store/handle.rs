@@ -94,6 +94,24 @@ impl Handle {
     }
 }
 
+impl Handle {
+    /// Closes the database, lets `clear` remove its files, and opens an empty one
+    /// in their place (an index rebuilt while serving).
+    pub fn start_over(
+        &self,
+        clear: impl FnOnce() -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut guard = match self.current.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        drop(guard.take());
+        clear()?;
+        *guard = Some(open_when_released(&self.dir, self.cache_bytes)?);
+        Ok(())
+    }
+}
+
 /// Opens the database, waiting up to [`RELEASE_WAIT`] for a file lock that this
 /// process is still letting go of: sled keeps it until the last clone of a dropped
 /// database (a reader, a write finishing on sled's own threads) is gone. A lock

@@ -4,18 +4,23 @@
 //! This is the only module that names sled. Every change is one journal record
 //! (`record`), appended and then applied to sled (`apply`); a record is durable once
 //! the journal went through fdatasync (`Store::sync`). sled is only the queryable
-//! index: on start it is brought up to the journal's end, or rebuilt from the
-//! journal when it cannot be trusted (`recovery`). Layout of the index (see `codec`
-//! and ARCHITECTURE.md): per meter, one key per UTC day holding that day's events
-//! delta-encoded; a per-local-day rollup in the configured zone (rebuilt from the
-//! events when the zone changes); and per-meter totals, counter state and the
-//! meter-reading anchor. One record is one sled batch, so the events and their
-//! rollups can never disagree.
+//! index: it is trusted at start only after a clean close, and otherwise rebuilt
+//! from the journal (`recovery`). Layout of the index (see `chunks`, `codec` and
+//! ARCHITECTURE.md): per meter, each UTC day's events in chunks of bounded size
+//! plus a small tail of the newest ones; a per-local-day rollup in the configured
+//! zone (rebuilt from the events when the zone changes); and per-meter totals,
+//! counter state and the meter-reading anchor. A record's writes are applied under
+//! one lock that readers share, so a reader never sees half a record.
+//!
+//! An index that fails to take a record never stops the journal: the record is
+//! kept, acknowledged like any other, and the index is rebuilt from the journal
+//! (here, as soon as the disk allows, or at the next start).
 //!
 //! Samples come only from the writer task (`writer`) and import; reads may come
 //! from anywhere.
 
 mod apply;
+pub mod chunks;
 pub mod codec;
 pub mod correct;
 pub mod faults;
@@ -74,8 +79,13 @@ pub enum StoreError {
 
 /// sled writes out its buffers after this many records…
 const INDEX_FLUSH_RECORDS: u64 = 64;
-/// …or this long after the first of them.
-const INDEX_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// …or this long after the first of them. Rare on purpose: each flush rewrites a
+/// partly filled page of sled's log, the largest share of a quiet pulse's wear
+/// after the journal's own page (docs/performance.md, "Wear"). Durability is the
+/// journal's; an index not closed cleanly is rebuilt anyway.
+const INDEX_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+/// An index that failed is rebuilt at most this often while the disk refuses.
+const REBUILD_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// sled's log segment size (a power of two).
 const SEGMENT_BYTES: usize = 64 << 10;
@@ -103,6 +113,9 @@ struct MeterSlot {
 /// A key and its value, from [`Store::scan_raw`].
 pub type KeyValue = (Vec<u8>, Vec<u8>);
 
+/// Index writes in order (`None`: delete the key).
+type Writes = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 /// What one `apply` did.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct Applied {
@@ -117,8 +130,13 @@ pub struct Store {
     /// Held while a record is appended and applied, so sled applies records in
     /// journal order.
     journal: Mutex<Journal>,
-    /// sled is behind the journal (an apply failed): catch up before the next record.
-    behind: AtomicBool,
+    /// The index failed to take a record: records go to the journal only until
+    /// the index is rebuilt from it.
+    broken: AtomicBool,
+    /// When a rebuild of a broken index was last tried.
+    rebuild_tried: Mutex<Option<std::time::Instant>>,
+    /// The last journal record the index holds: (seq, end offset).
+    applied: Mutex<Option<(u64, u64)>>,
     closed: AtomicBool,
     meters: Vec<MeterSlot>,
     tz: Tz,
@@ -128,12 +146,19 @@ pub struct Store {
     dirty_since: Mutex<Option<std::time::Instant>>,
     /// Samples that arrived before the clock was synchronised (see `unplaced`).
     held: Mutex<Vec<Sample>>,
-    /// Held by every sled batch and every sled flush, so the two never overlap (see `commit_batch`).
-    commits: Mutex<()>,
+    /// Writers of a record take it exclusively, readers of several keys shared, so
+    /// a reader never sees half a record (see `commit_writes`).
+    gate: std::sync::RwLock<()>,
     report: OpenReport,
     /// Hour sums of decoded day blocks, by (meter key, UTC day), with a hash of
     /// the block they came from (see `query::hour_sums`).
     hours: Mutex<HourSums>,
+    /// Each meter's counter and reading positions as the journal has them, kept
+    /// from the records written since the index was last (re)built (see `resolve`).
+    seen: Mutex<std::collections::BTreeMap<u16, apply::Seen>>,
+    /// Index writes that fail on purpose (tests of a failing index).
+    #[cfg(test)]
+    fail_index_writes: std::sync::atomic::AtomicU64,
 }
 
 /// (meter key, UTC day) → (hash of the day block, its 24 hour sums in ml).
@@ -179,12 +204,19 @@ impl Store {
                 exchanges: std::sync::RwLock::new(exchanges),
             });
         }
-        store.ensure_layout()?;
-        store.ensure_day_rollup_zone()?;
-        store.ensure_anchors()?;
+        store.derive_from_config()?;
+        store.keep_positions()?;
         store.load_unplaced()?;
         store.sync()?;
         Ok(store)
+    }
+
+    /// What the index keeps that comes from the config rather than the journal:
+    /// its layout mark, the zone of the day rollup, the reading anchors.
+    fn derive_from_config(&self) -> Result<(), StoreError> {
+        self.ensure_layout()?;
+        self.ensure_day_rollup_zone()?;
+        self.ensure_anchors()
     }
 
     /// A store around an open index and journal, with no meters yet.
@@ -193,7 +225,9 @@ impl Store {
             dir: dir.to_path_buf(),
             handle,
             journal: Mutex::new(journal),
-            behind: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
+            rebuild_tried: Mutex::new(None),
+            applied: Mutex::new(None),
             closed: AtomicBool::new(false),
             meters: Vec::new(),
             tz,
@@ -201,9 +235,12 @@ impl Store {
             held: Mutex::new(Vec::new()),
             unflushed: std::sync::atomic::AtomicU64::new(0),
             dirty_since: Mutex::new(None),
-            commits: Mutex::new(()),
+            gate: std::sync::RwLock::new(()),
             report: OpenReport::default(),
             hours: Mutex::default(),
+            seen: Mutex::default(),
+            #[cfg(test)]
+            fail_index_writes: Default::default(),
         }
     }
 
@@ -266,9 +303,11 @@ impl Store {
         let mut journal = self.journal_lock();
         self.usable(&journal)?;
         let (placed, keep) = self.place_or_hold(samples, journal.next_seq())?;
-        let mut ops = self.resolve(&placed)?;
+        let (mut ops, positions) = self.resolve(&placed)?;
         ops.extend(keep);
-        self.append_and_apply(&mut journal, &ops)
+        let applied = self.append_and_apply(&mut journal, &ops)?;
+        self.remember(positions);
+        Ok(applied)
     }
 
     fn append_and_apply(&self, journal: &mut Journal, ops: &[Op]) -> Result<Applied, StoreError> {
@@ -277,6 +316,9 @@ impl Store {
         }
         let (seq, end) = journal.append(&record::encode(ops))?;
         faults::maybe_crash("after-append");
+        if self.broken.load(Ordering::SeqCst) {
+            return Ok(record::applied(ops));
+        }
         let mut applier = apply::Applier::new(self);
         let result = applier.add(seq, end, ops).and_then(|()| applier.finish());
         self.unflushed.fetch_add(1, Ordering::Relaxed);
@@ -284,23 +326,53 @@ impl Store {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get_or_insert_with(std::time::Instant::now);
-        if result.is_err() {
-            // The record is in the journal but not in sled: catch up before the next one.
-            self.behind.store(true, Ordering::SeqCst);
+        match result {
+            Ok(applied) => Ok(applied),
+            Err(e) => {
+                // The record is in the journal: it counts. The index may hold part
+                // of it, so it is rebuilt rather than caught up.
+                tracing::error!(
+                    "the index could not take journal record {seq} ({e}); the journal keeps \
+                     it and every later one, and the index is rebuilt from the journal"
+                );
+                self.broken.store(true, Ordering::SeqCst);
+                Ok(record::applied(ops))
+            }
         }
-        result
     }
 
-    /// Refuses writes once closed, and brings a lagging index up to the journal first.
+    /// Refuses writes once closed, and rebuilds a broken index first (at most
+    /// every [`REBUILD_RETRY`]; meanwhile records go to the journal only).
     fn usable(&self, journal: &Journal) -> Result<(), StoreError> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(StoreError::Closed);
         }
-        if self.behind.load(Ordering::SeqCst) {
-            recovery::catch_up(self, journal)?;
-            self.behind.store(false, Ordering::SeqCst);
+        if self.broken.load(Ordering::SeqCst) {
+            let due = {
+                let mut tried = self.rebuild_tried.lock().unwrap_or_else(|p| p.into_inner());
+                let due = tried.is_none_or(|t| t.elapsed() >= REBUILD_RETRY);
+                if due {
+                    *tried = Some(std::time::Instant::now());
+                }
+                due
+            };
+            if due {
+                match recovery::rebuild_in_place(self, journal) {
+                    Ok(()) => self.broken.store(false, Ordering::SeqCst),
+                    Err(e) => tracing::error!(
+                        "rebuilding the index failed (the journal keeps everything; tried again \
+                         in {} s): {e}",
+                        REBUILD_RETRY.as_secs()
+                    ),
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Whether the index holds every journal record (false while it waits for a rebuild).
+    pub fn index_is_current(&self) -> bool {
+        !self.broken.load(Ordering::SeqCst)
     }
 
     fn journal_lock(&self) -> MutexGuard<'_, Journal> {
@@ -308,22 +380,37 @@ impl Store {
         self.journal.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Applies a batch atomically. Every batch goes through here, never straight
-    /// to sled: a sled batch takes sled's global write lock, which waits for every
-    /// reader, and a flush counts as a reader for as long as its fsync takes (on an
-    /// SD card, up to seconds). Meanwhile sled lets no new reader in, so one batch
-    /// arriving during a flush would stall every page and API read for the whole
-    /// fsync. With batches and flushes taking turns here, a reader waits at most
-    /// for one batch to be applied in memory.
-    fn commit_batch(&self, tree: &sled::Tree, batch: sled::Batch) -> Result<(), StoreError> {
-        let _gate = self.commit_gate();
-        tree.apply_batch(batch)?;
+    /// Applies one record's writes (or a rebuild's many) to the index. Plain sled
+    /// inserts, not a sled batch: every sled batch writes sled's log buffer out
+    /// before and after itself, two partly filled pages per pulse. Atomicity on
+    /// disk is not needed (an index that was not closed cleanly is rebuilt), and
+    /// readers are kept from half a record by the gate.
+    fn commit_writes(&self, tree: &sled::Tree, writes: Writes) -> Result<(), StoreError> {
+        let _gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        #[cfg(test)]
+        if self.fail_index_writes.load(Ordering::SeqCst) > 0 {
+            self.fail_index_writes.fetch_sub(1, Ordering::SeqCst);
+            if let Some((k, Some(v))) = writes.first() {
+                tree.insert(k, v.clone())?; // part of the record, as a real failure may leave
+            }
+            return Err(StoreError::Io("an index write failed (test)".into()));
+        }
+        for (k, v) in writes {
+            match v {
+                Some(v) => tree.insert(k, v)?,
+                None => tree.remove(k)?,
+            };
+        }
         Ok(())
     }
 
-    fn commit_gate(&self) -> MutexGuard<'_, ()> {
-        // The guarded value is `()`: a panic elsewhere cannot leave it inconsistent.
-        self.commits.lock().unwrap_or_else(|p| p.into_inner())
+    /// Shared with other readers, exclusive of a record being applied.
+    fn read_gate(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_applied(&self, seq: u64, end: u64) {
+        *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = Some((seq, end));
     }
 
     /// Lets sled write out its buffers when [`INDEX_FLUSH_RECORDS`] records were
@@ -346,9 +433,7 @@ impl Store {
         }
         self.unflushed.store(0, Ordering::Relaxed);
         *self.dirty_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        let db = self.db()?;
-        let _gate = self.commit_gate();
-        db.flush()?;
+        self.db()?.flush()?;
         Ok(())
     }
 
@@ -366,12 +451,13 @@ impl Store {
         self.sync()?;
         let journal = self.journal_lock();
         self.closed.store(true, Ordering::SeqCst);
-        let db = self.db()?;
-        {
-            let _gate = self.commit_gate();
-            db.flush()?;
+        if self.broken.load(Ordering::SeqCst) {
+            // Not whole: the next start rebuilds it from the journal.
+            return Ok(());
         }
-        let position = apply::read_position(&self.data()?)?;
+        let position = *self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        apply::write_position(&self.data()?, position)?;
+        self.db()?.flush()?;
         recovery::mark_clean(&self.dir, position, journal.end())
     }
 
@@ -420,7 +506,9 @@ impl Store {
         if !self.handle.reopen() {
             return false;
         }
-        self.behind.store(true, Ordering::SeqCst);
+        // The reopened index holds what sled wrote out, not necessarily whole records.
+        self.broken.store(true, Ordering::SeqCst);
+        *self.rebuild_tried.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let journal = self.journal_lock();
         match self.usable(&journal) {
             Ok(()) => true,
@@ -486,14 +574,6 @@ impl Store {
         Ok(next)
     }
 
-    fn get_u64(&self, key: &[u8]) -> Result<u64, StoreError> {
-        Ok(self
-            .data()?
-            .get(key)?
-            .map(|v| codec::read_varint_value(&v))
-            .unwrap_or(0))
-    }
-
     /// Rebuilds the per-day rollup from the event blocks when the configured zone
     /// differs from the one the rollup was built in.
     fn ensure_day_rollup_zone(&self) -> Result<(), StoreError> {
@@ -509,20 +589,15 @@ impl Store {
                 "time zone changed: rebuilding the per-day rollup"
             );
         }
-        let mut batch = sled::Batch::default();
+        let mut writes: Writes = Vec::new();
         for kv in self.data()?.scan_prefix([prefix::DAYS]) {
-            batch.remove(kv?.0);
+            writes.push((kv?.0.to_vec(), None));
         }
         let mut days: std::collections::BTreeMap<[u8; 7], u64> = Default::default();
         let mut local_days = apply::LocalDays::new(self.tz);
-        for kv in self.data()?.scan_prefix([prefix::EVENTS]) {
-            let (k, block) = kv?;
-            let (Some(meter), Some(slot)) = (k.get(1..3), codec::slot_of_key(&k)) else {
-                continue;
-            };
-            let meter = u16::from_be_bytes([meter[0], meter[1]]);
-            let base = i64::from(slot) * DAY_MS;
-            for e in codec::block_entries(&block) {
+        let mut add_block = |meter: u16, utc_day: u32, block: &[u8]| {
+            let base = i64::from(utc_day) * DAY_MS;
+            for e in codec::block_entries(block) {
                 let day = local_days.day_of(base + i64::from(e.offset_ms));
                 if let Some(slot) = codec::day_slot(day) {
                     *days
@@ -530,17 +605,32 @@ impl Store {
                         .or_default() += e.ml;
                 }
             }
+        };
+        for kv in self.data()?.scan_prefix([prefix::EVENTS]) {
+            let (k, block) = kv?;
+            if let Some((meter, day, _)) = chunks::parse_chunk_key(&k) {
+                add_block(meter, day, &block);
+            }
+        }
+        for kv in self.data()?.scan_prefix([prefix::METER]) {
+            let (k, v) = kv?;
+            if k.len() == 4 && k[3] == codec::meter_field::LIVE {
+                let meter = u16::from_be_bytes([k[1], k[2]]);
+                if let Some(live) = chunks::Live::decode(&v) {
+                    add_block(meter, live.tail.day, &live.tail.block);
+                }
+            }
         }
         for (k, ml) in days {
-            batch.insert(&k[..], codec::varint_value(ml));
+            writes.push((k.to_vec(), Some(codec::varint_value(ml))));
         }
-        batch.insert(&key[..], name.as_bytes());
-        self.commit_batch(&self.data()?, batch)?;
+        writes.push((key, Some(name.as_bytes().to_vec())));
+        self.commit_writes(&self.data()?, writes)?;
         Ok(())
     }
 
-    /// Marks a new store with the layout it is written in, and refuses a store of
-    /// another layout rather than misread it.
+    /// Marks a new index with the layout it is written in. (An index of an older
+    /// layout never gets here: `recovery` rebuilds it from the journal.)
     fn ensure_layout(&self) -> Result<(), StoreError> {
         let key = global_key("layout");
         match self.data()?.get(&key)?.as_deref() {

@@ -1,11 +1,14 @@
 //! Reads: totals, exact sums over any span, bucketed usage and raw events.
 //!
 //! Long spans are built from the day rollup plus at most two partial days of raw
-//! events; hours and minutes from the day blocks of events. A dashboard's read
+//! events; hours and minutes from the event chunks (`chunks`), read from the chunk
+//! that holds the range's start to the one that holds its end. A dashboard's read
 //! touches a few thousand small values at most, however long the history is.
 
 use chrono::Datelike;
 
+use super::apply::read_live;
+use super::chunks::{chunk_key, parse_chunk_key};
 use super::codec::{self, meter_field, meter_key, prefix, series_key, DAY_MS};
 use super::{read_i64, Store, StoreError};
 use crate::buckets::{self, BucketError, Step};
@@ -40,7 +43,7 @@ impl From<sled::Error> for QueryError {
 
 impl Store {
     pub fn total_ml(&self, meter: MeterIdx) -> Result<u64, StoreError> {
-        self.get_u64(&meter_key(self.slot(meter)?.key, meter_field::TOTAL_ML))
+        Ok(read_live(&self.data()?, self.slot(meter)?.key)?.total_ml)
     }
 
     /// What the physical meter shows now, in m³.
@@ -69,6 +72,8 @@ impl Store {
     /// (or all of history when it is not set).
     pub fn reading_ml(&self, meter: MeterIdx) -> Result<u64, StoreError> {
         let slot = self.slot(meter)?;
+        // The total and the liters before the anchor move together.
+        let _gate = self.read_gate();
         let total = self.total_ml(meter)?;
         let before = match slot.anchor_ms() {
             Some(_) => self
@@ -82,28 +87,26 @@ impl Store {
     }
 
     pub fn last_event_ms(&self, meter: MeterIdx) -> Result<Option<i64>, StoreError> {
-        self.get_i64_field(meter, meter_field::LAST_EVENT_MS)
+        Ok(read_live(&self.data()?, self.slot(meter)?.key)?.last_event_ms)
     }
 
     /// The time of the meter's oldest stored event.
     pub fn first_event_ms(&self, meter: MeterIdx) -> Result<Option<i64>, StoreError> {
-        let (lo, hi) = range_keys(prefix::EVENTS, self.slot(meter)?.key, 0, i64::MAX);
-        for kv in self.data()?.range(lo..hi) {
-            let (k, block) = kv?;
-            let Some(day) = codec::slot_of_key(&k) else {
-                continue;
-            };
-            let first = codec::block_entries(&block).next();
-            if let Some(e) = first {
-                return Ok(Some(i64::from(day) * DAY_MS + i64::from(e.offset_ms)));
-            }
-        }
-        Ok(None)
+        let key = self.slot(meter)?.key;
+        let mut first = None;
+        self.for_each_block(key, i64::MIN, i64::MAX, |day, block| {
+            first = codec::block_entries(block)
+                .next()
+                .map(|e| i64::from(day) * DAY_MS + i64::from(e.offset_ms));
+            first.is_none()
+        })?;
+        Ok(first)
     }
 
     /// The last time any sample arrived for the meter, even one worth 0 liters.
     pub fn last_seen_ms(&self, meter: MeterIdx) -> Result<Option<i64>, StoreError> {
-        self.get_i64_field(meter, meter_field::LAST_SEEN_MS)
+        let seen = self.get_i64_field(meter, meter_field::LAST_SEEN_MS)?;
+        Ok(seen.max(self.last_event_ms(meter)?))
     }
 
     fn get_i64_field(&self, meter: MeterIdx, field: u8) -> Result<Option<i64>, StoreError> {
@@ -174,40 +177,105 @@ impl Store {
         to_ms: i64,
         mut f: impl FnMut(i64, u64),
     ) -> Result<(), StoreError> {
-        if to_ms <= from_ms {
-            return Ok(());
-        }
-        let d_from = from_ms.div_euclid(DAY_MS);
-        let d_to = (to_ms - 1).div_euclid(DAY_MS) + 1;
-        let mut result = Ok(());
-        let (lo, hi) = range_keys(prefix::EVENTS, key, d_from, d_to);
-        for kv in self.data()?.range(lo..hi) {
-            let (k, block) = match kv {
-                Ok(kv) => kv,
-                Err(e) => {
-                    result = Err(e.into());
-                    break;
-                }
-            };
-            let Some(day) = codec::slot_of_key(&k) else {
-                continue;
-            };
+        self.for_each_block(key, from_ms, to_ms, |day, block| {
             let base = i64::from(day) * DAY_MS;
-            for e in codec::block_entries(&block) {
+            for e in codec::block_entries(block) {
                 let ts = base + i64::from(e.offset_ms);
-                if ts >= from_ms && ts < to_ms {
+                if ts >= to_ms {
+                    return false;
+                }
+                if ts >= from_ms {
                     f(ts, e.ml);
                 }
             }
+            true
+        })
+    }
+
+    /// Calls `f(day, block)` in time order for each chunk of meter `key` that may
+    /// hold events in `[from_ms, to_ms)`, and for its tail, until `f` says stop.
+    /// Starts at the chunk that holds `from_ms`: an hour of a dense day reads that
+    /// hour's chunks, not the day's.
+    ///
+    /// Read one UTC day at a time under the read gate (a day's chunks and the tail
+    /// agree: a sealed tail is never seen twice or missed), and `f` runs outside
+    /// it, so a long read (an export of years) never holds up a write for longer
+    /// than reading one day.
+    fn for_each_block(
+        &self,
+        key: u16,
+        from_ms: i64,
+        to_ms: i64,
+        mut f: impl FnMut(u32, &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        let last_ms = i64::from(u32::MAX) * DAY_MS + DAY_MS - 1;
+        if to_ms <= from_ms || to_ms <= 0 || from_ms > last_ms {
+            return Ok(());
         }
-        result
+        let split = |t: i64| {
+            let t = t.clamp(0, last_ms);
+            (t.div_euclid(DAY_MS) as u32, t.rem_euclid(DAY_MS) as u32)
+        };
+        let ((d0, o0), (d1, o1)) = (split(from_ms), split(to_ms - 1));
+        let data = self.data()?;
+        let mut day = Some(d0);
+        while let Some(d) = day.filter(|d| *d <= d1) {
+            let (blocks, next) = {
+                let _gate = self.read_gate();
+                let live = read_live(&data, key)?;
+                let tail = &live.tail;
+                let tail_day = (!tail.is_empty()).then_some(tail.day);
+                // The day to read: the next with chunks, or the tail's if earlier.
+                let first_chunk = match data
+                    .range(chunk_key(key, d, 0)..=chunk_key(key, d1, o1))
+                    .next()
+                {
+                    Some(kv) => parse_chunk_key(&kv?.0).map(|(_, day, _)| day),
+                    None => None,
+                };
+                let Some(d) = [first_chunk, tail_day.filter(|t| (d..=d1).contains(t))]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                else {
+                    break;
+                };
+                let lo_offset = if d == d0 {
+                    match data
+                        .range(chunk_key(key, d, 0)..=chunk_key(key, d, o0))
+                        .next_back()
+                    {
+                        Some(kv) => parse_chunk_key(&kv?.0).map_or(0, |(_, _, start)| start),
+                        None => 0,
+                    }
+                } else {
+                    0
+                };
+                let hi_offset = if d == d1 { o1 } else { u32::MAX };
+                let mut blocks: Vec<sled::IVec> = Vec::new();
+                for kv in data.range(chunk_key(key, d, lo_offset)..=chunk_key(key, d, hi_offset)) {
+                    blocks.push(kv?.1);
+                }
+                if tail_day == Some(d) {
+                    blocks.push(sled::IVec::from(tail.block.as_slice()));
+                }
+                ((d, blocks), d.checked_add(1))
+            };
+            let (d, blocks) = blocks;
+            for block in &blocks {
+                if !f(d, block) {
+                    return Ok(());
+                }
+            }
+            day = next;
+        }
+        Ok(())
     }
 
     /// Calls `f(day_start_ms, sums)` with the milliliters of each UTC hour of every
     /// UTC day in `[from_day, to_day)` that has events. A day's sums are kept and
-    /// used again while its block is the same byte for byte (a 64-bit hash of the
-    /// block; a block is a few hundred bytes): a panel over a month decodes only
-    /// the days that changed.
+    /// used again while its chunks are the same byte for byte (a 64-bit hash of
+    /// them): a panel over a month decodes only the days that changed.
     pub fn hour_sums(
         &self,
         meter: MeterIdx,
@@ -217,13 +285,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         const HOUR: u32 = 3_600_000;
         let key = self.slot(meter)?.key;
-        let (lo, hi) = range_keys(prefix::EVENTS, key, from_day, to_day);
-        for kv in self.data()?.range(lo..hi) {
-            let (k, block) = kv?;
-            let Some(day) = codec::slot_of_key(&k) else {
-                continue;
-            };
-            let hash = block_hash(&block);
+        // One day's blocks at a time: hashed as they come, decoded only if the
+        // day's sums are not kept.
+        let mut day_blocks: Option<(u32, u64, Vec<Vec<u8>>)> = None;
+        let mut finish = |day: u32, hash: u64, blocks: &[Vec<u8>]| {
             let kept = {
                 let hours = self.hours.lock().unwrap_or_else(|e| e.into_inner());
                 hours
@@ -235,12 +300,13 @@ impl Store {
                 Some(sums) => sums,
                 None => {
                     let mut sums = [0u64; 24];
-                    for e in codec::block_entries(&block) {
-                        let h = (e.offset_ms / HOUR).min(23) as usize;
-                        sums[h] += e.ml;
+                    for block in blocks {
+                        for e in codec::block_entries(block) {
+                            sums[(e.offset_ms / HOUR).min(23) as usize] += e.ml;
+                        }
                     }
                     let mut hours = self.hours.lock().unwrap_or_else(|e| e.into_inner());
-                    if hours.len() >= 20_000 {
+                    if hours.len() >= HOUR_SUM_DAYS {
                         hours.clear();
                     }
                     hours.insert((key, day), (hash, sums));
@@ -248,6 +314,29 @@ impl Store {
                 }
             };
             f(i64::from(day) * DAY_MS, &sums);
+        };
+        self.for_each_block(
+            key,
+            from_day.saturating_mul(DAY_MS),
+            to_day.saturating_mul(DAY_MS),
+            |day, block| {
+                match &mut day_blocks {
+                    Some((d, hash, blocks)) if *d == day => {
+                        *hash = hash.rotate_left(7) ^ block_hash(block);
+                        blocks.push(block.to_vec());
+                    }
+                    _ => {
+                        if let Some((d, hash, blocks)) = day_blocks.take() {
+                            finish(d, hash, &blocks);
+                        }
+                        day_blocks = Some((day, block_hash(block), vec![block.to_vec()]));
+                    }
+                }
+                true
+            },
+        )?;
+        if let Some((d, hash, blocks)) = day_blocks {
+            finish(d, hash, &blocks);
         }
         Ok(())
     }
@@ -326,6 +415,9 @@ fn month_index(day_number: i64) -> i64 {
         None => 0,
     }
 }
+
+/// Days whose hour sums are kept (24 sums and a hash each: about 220 bytes).
+const HOUR_SUM_DAYS: usize = 1_024;
 
 /// FNV-1a over a block's bytes, eight at a time.
 fn block_hash(bytes: &[u8]) -> u64 {

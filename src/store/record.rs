@@ -79,6 +79,20 @@ mod tag {
     pub const CORRECT: u8 = 6;
 }
 
+/// The events and milliliters a record adds (what applying it reports).
+pub fn applied(ops: &[Op]) -> super::Applied {
+    let mut applied = super::Applied::default();
+    for op in ops {
+        if let Op::Events { events, .. } = op {
+            for e in events.iter().filter(|e| e.ml > 0) {
+                applied.events += 1;
+                applied.milliliters += e.ml;
+            }
+        }
+    }
+    applied
+}
+
 pub fn encode(ops: &[Op]) -> Vec<u8> {
     let mut out = vec![VERSION];
     for op in ops {

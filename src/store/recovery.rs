@@ -2,16 +2,17 @@
 //! can be, otherwise rebuilt from the journal.
 //!
 //! sled syncs with `sync_file_range` (no metadata, no device cache flush) and can
-//! open torn, or panic, after a power cut; so the index is trusted only when
-//! - `index.state` says it was closed cleanly (every sled file fsynced, then the
-//!   marker written) at the position it holds, or
-//! - it was written during this very boot (the process crashed but the kernel kept
-//!   every write, so sled recovers a whole prefix of its batches),
-//!
-//! and then only if it opens without a panic, holds a journal position the journal
-//! has, and its totals equal its day sums. It is then caught up with the journal's
-//! tail. In every other case it is moved away and rebuilt from the whole journal,
-//! which is logged in one line with its figures. Recovery never replaces data with
+//! open torn, or panic, after a power cut; and the store writes a record's keys
+//! as plain inserts, so an index that was not closed cleanly may hold part of a
+//! record. The index is therefore trusted only when `index.state` says it was
+//! closed cleanly (every sled file fsynced, then the marker written) at the
+//! position it holds, and then only if it opens and reads without a panic, is of
+//! this version's layout, and its totals equal its day sums. It is then caught up
+//! with any records a later run of `import` appended. In every other case (a
+//! crash, a kill, a power cut, an older layout) it is moved away and rebuilt from
+//! the whole journal, which is logged in one line with its figures. A rebuild
+//! takes seconds (docs/performance.md); while serving, an index that fails is
+//! rebuilt in place (`rebuild_in_place`). Recovery never replaces data with
 //! less: the journal is only ever cut at a torn tail (a record that never finished,
 //! so was never acknowledged), and records behind unreadable bytes are kept. What
 //! could not be read is reported once, by the dashboard and by mail
@@ -28,6 +29,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::apply::{read_position, Applier};
+use super::chunks::Live;
 use super::codec::{self, prefix};
 use super::journal::{self, Damage, Journal};
 use super::record::{self, Op};
@@ -126,23 +128,16 @@ pub(super) fn open_index(dir: &Path, cache_bytes: u64, tz: Tz) -> Result<Store, 
     let doubt = match &found_damage {
         Some(_) => Some("part of the journal could not be read".to_string()),
         None if !index_dir.exists() => Some("there was no index".to_string()),
-        None if state.clean.is_none() && (state.boot.is_none() || state.boot != boot) => Some(
-            "the last run did not close the index cleanly and the machine has restarted since \
-             (a power cut, or a crash of the whole system)"
+        None if state.clean.is_none() => Some(
+            "the last run did not close the index cleanly (a crash, a kill or a power cut)"
                 .to_string(),
         ),
         None => None,
     };
     // From here on the index on disk may change: the marker must go first.
-    write_state(
-        dir,
-        &State {
-            boot: boot.clone(),
-            clean: None,
-        },
-    )?;
+    write_state(dir, &State { boot, clean: None })?;
     let mut store = match doubt {
-        None => match trusted(dir, cache_bytes, tz, journal, &state, state.boot == boot) {
+        None => match trusted(dir, cache_bytes, tz, journal, &state) {
             Ok(store) => store,
             Err((journal, why)) => rebuild(dir, cache_bytes, tz, journal, why)?,
         },
@@ -164,7 +159,6 @@ fn trusted(
     tz: Tz,
     journal: Journal,
     state: &State,
-    same_boot: bool,
 ) -> Result<Store, (Journal, String)> {
     let index_dir = dir.join(INDEX_DIR);
     let opened = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -181,22 +175,23 @@ fn trusted(
         }
     };
     let mut store = Store::assemble(dir, handle, journal, tz);
-    let why = match check_index(&store, state, same_boot) {
-        Ok(()) => {
-            let caught_up = {
-                let journal = store.journal_lock();
-                catch_up(&store, &journal)
-            };
-            match caught_up {
-                Ok((records, events)) => {
-                    store.report.replayed_records = records;
-                    store.report.replayed_events = events;
-                    None
-                }
-                Err(e) => Some(format!("catching it up failed: {e}")),
-            }
+    // A damaged index can also make sled panic while it is read.
+    let checked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        check_index(&store, state)?;
+        let journal = store.journal_lock();
+        catch_up(&store, &journal).map_err(|e| format!("catching it up failed: {e}"))
+    }));
+    let why = match checked {
+        Ok(Ok((records, events))) => {
+            store.report.replayed_records = records;
+            store.report.replayed_events = events;
+            None
         }
-        Err(why) => Some(why),
+        Ok(Err(why)) => Some(why),
+        Err(panic) => Some(format!(
+            "sled panicked while reading it: {}",
+            panic_text(&panic)
+        )),
     };
     match why {
         None => Ok(store),
@@ -205,8 +200,22 @@ fn trusted(
 }
 
 /// Why the index is not what the journal says, if it is not.
-fn check_index(store: &Store, state: &State, same_boot: bool) -> Result<(), String> {
+fn check_index(store: &Store, state: &State) -> Result<(), String> {
     let data = store.data().map_err(|e| e.to_string())?;
+    match data
+        .get(global_key("layout"))
+        .map_err(|e| e.to_string())?
+        .as_deref()
+    {
+        Some([layout]) if *layout < codec::LAYOUT => {
+            return Err(format!(
+                "it was written in layout {layout}, which rewrote a whole day for every batch; \
+                 this version keeps events in chunks (layout {})",
+                codec::LAYOUT
+            ))
+        }
+        _ => {}
+    }
     let position = read_position(&data).map_err(|e| e.to_string())?;
     let journal = store.journal_lock();
     let (seq, end) = position.unwrap_or((0, 0));
@@ -215,7 +224,7 @@ fn check_index(store: &Store, state: &State, same_boot: bool) -> Result<(), Stri
             "it holds journal record {seq}, which the journal does not have"
         ));
     }
-    if !same_boot && state.clean != Some((seq, end)) {
+    if state.clean != Some((seq, end)) {
         return Err("it is not the index that was closed cleanly".to_string());
     }
     drop(journal);
@@ -226,10 +235,16 @@ fn check_index(store: &Store, state: &State, same_boot: bool) -> Result<(), Stri
 fn totals_match_days(data: &sled::Tree) -> Result<Result<(), String>, StoreError> {
     for kv in data.scan_prefix([prefix::METER]) {
         let (k, v) = kv?;
-        if k.len() != 4 || k[3] != codec::meter_field::TOTAL_ML {
+        if k.len() != 4 || k[3] != codec::meter_field::LIVE {
             continue;
         }
-        let total = codec::read_varint_value(&v);
+        let Some(live) = Live::decode(&v) else {
+            return Ok(Err(format!(
+                "meter {}'s running total is damaged",
+                u16::from_be_bytes([k[1], k[2]])
+            )));
+        };
+        let total = live.total_ml;
         let mut days = 0u64;
         for kv in data.scan_prefix([prefix::DAYS, k[1], k[2]]) {
             days += codec::read_varint_value(&kv?.1);
@@ -244,11 +259,12 @@ fn totals_match_days(data: &sled::Tree) -> Result<Result<(), String>, StoreError
     Ok(Ok(()))
 }
 
-/// Applies the journal's records after the index's position (after a crash in the
-/// same boot, or after an apply failed).
-pub(super) fn catch_up(store: &Store, journal: &Journal) -> Result<(u64, u64), StoreError> {
+/// Applies the journal's records after the position of a cleanly closed index
+/// (records a later `import` appended).
+fn catch_up(store: &Store, journal: &Journal) -> Result<(u64, u64), StoreError> {
     let position = read_position(&store.data()?)?;
     let (seq, end) = position.unwrap_or((0, 0));
+    store.set_applied(seq, end);
     if end >= journal.end() {
         return Ok((0, 0));
     }
@@ -313,21 +329,12 @@ fn rebuild(
 ) -> Result<Store, StoreError> {
     let started = Instant::now();
     let index_dir = dir.join(INDEX_DIR);
-    let old = dir.join(format!("{INDEX_DIR}.old"));
-    if index_dir.exists() {
-        let _ = std::fs::remove_dir_all(&old);
-        std::fs::rename(&index_dir, &old).map_err(|e| io(e, "moving away", &index_dir))?;
-    }
-    let _ = std::fs::remove_dir_all(&old);
+    clear_index_dir(dir)?;
     let handle = handle::Handle::open(&index_dir, cache_bytes)?;
     let mut store = Store::assemble(dir, handle, journal, tz);
-    // The rollup is built in this zone as the records are applied.
-    store
-        .data()?
-        .insert(global_key("tz"), tz.name().as_bytes())?;
     let (records, events) = {
         let journal = store.journal_lock();
-        replay(&store, &journal, 0, 0, true)?
+        fill(&store, &journal)?
     };
     if records == 0 {
         tracing::info!("started a new store in {}", dir.display());
@@ -336,20 +343,75 @@ fn rebuild(
     store.report.rebuilt = Some(why.clone());
     store.report.replayed_records = records;
     store.report.replayed_events = events;
-    let liters: u64 = store
+    log_rebuild(&store, &why, records, events, started);
+    Ok(store)
+}
+
+/// While serving: replaces an index that failed with one rebuilt from the
+/// journal. The caller holds the journal, so no record is appended meanwhile;
+/// readers get an error for the few seconds it takes.
+pub(super) fn rebuild_in_place(store: &Store, journal: &Journal) -> Result<(), StoreError> {
+    let started = Instant::now();
+    store.handle.start_over(|| clear_index_dir(&store.dir))?;
+    store
+        .hours
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
+    let (records, events) = fill(store, journal)?;
+    store.keep_positions()?;
+    store.derive_from_config()?;
+    store.forward.count(&store.data()?)?;
+    log_rebuild(
+        store,
+        "the index failed while serving",
+        records,
+        events,
+        started,
+    );
+    Ok(())
+}
+
+/// Moves the index directory away and deletes it (the journal has everything).
+fn clear_index_dir(dir: &Path) -> Result<(), StoreError> {
+    let index_dir = dir.join(INDEX_DIR);
+    let old = dir.join(format!("{INDEX_DIR}.old"));
+    if index_dir.exists() {
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(&index_dir, &old).map_err(|e| io(e, "moving away", &index_dir))?;
+    }
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// Fills an empty index from the whole journal, building the day rollup in the
+/// store's zone as it goes.
+fn fill(store: &Store, journal: &Journal) -> Result<(u64, u64), StoreError> {
+    store
         .data()?
-        .scan_prefix([prefix::METER])
-        .filter_map(|kv| kv.ok())
-        .filter(|(k, _)| k.len() == 4 && k[3] == codec::meter_field::TOTAL_ML)
-        .map(|(_, v)| codec::read_varint_value(&v))
-        .sum::<u64>()
+        .insert(global_key("tz"), store.tz.name().as_bytes())?;
+    replay(store, journal, 0, 0, true)
+}
+
+fn log_rebuild(store: &Store, why: &str, records: u64, events: u64, started: Instant) {
+    let liters: u64 = store
+        .data()
+        .ok()
+        .map(|data| {
+            data.scan_prefix([prefix::METER])
+                .filter_map(|kv| kv.ok())
+                .filter(|(k, _)| k.len() == 4 && k[3] == codec::meter_field::LIVE)
+                .filter_map(|(_, v)| Live::decode(&v))
+                .map(|live| live.total_ml)
+                .sum::<u64>()
+        })
+        .unwrap_or(0)
         / 1000;
     tracing::warn!(
         "rebuilt the index from the journal because {why}: {records} records, {events} events, \
          {liters} L in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    Ok(store)
 }
 
 /// Stores the notice about unreadable journal bytes (through the journal, synced).

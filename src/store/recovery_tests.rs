@@ -90,13 +90,86 @@ fn set_state(dir: &Path, text: &str) {
 }
 
 #[test]
-fn a_crash_in_the_same_boot_catches_the_index_up_from_the_journal() {
+fn a_crash_rebuilds_the_index_from_the_journal_with_nothing_lost() {
     let (dir, store, before) = filled();
     drop(store); // no close: as a SIGKILL leaves it
     let store = open(dir.path());
-    assert_eq!(store.open_report().rebuilt, None);
+    let why = store.open_report().rebuilt.clone().expect("rebuilt");
+    assert!(why.contains("did not close the index cleanly"), "{why}");
     assert_eq!(seen(&store), before);
     assert_eq!(before.0, 3_000_000);
+}
+
+#[test]
+fn an_index_that_fails_while_serving_never_stops_the_journal_and_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.apply(&pulses(T0, 100)).unwrap();
+    store
+        .fail_index_writes
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    // The failing batch counts: it is in the journal.
+    let applied = store.apply(&pulses(T0 + 3_600_000, 50)).unwrap();
+    assert_eq!(applied.events, 50);
+    store.sync().unwrap();
+    assert!(!store.index_is_current());
+    // The next batch rebuilds the index first, then lands in it.
+    store.apply(&pulses(T0 + 7_200_000, 25)).unwrap();
+    assert!(store.index_is_current());
+    assert_eq!(store.total_ml(0).unwrap(), 175_000);
+    assert_eq!(
+        store.ml_between(0, T0, T0 + 3 * 3_600_000).unwrap(),
+        175_000
+    );
+    store.close().unwrap();
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(
+        store.open_report().rebuilt,
+        None,
+        "closed cleanly after the rebuild"
+    );
+    assert_eq!(store.total_ml(0).unwrap(), 175_000);
+}
+
+#[test]
+fn counters_keep_counting_while_the_index_cannot_be_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = crate::config::MeterConfig::with_id("main");
+    let store = Store::open(dir.path(), 1 << 20, chrono_tz::UTC, &[m]).unwrap();
+    let counter = |ts: i64, c: f64| Sample {
+        meter: 0,
+        ts_ms: ts,
+        value: SampleValue::Counter(c),
+    };
+    store.apply(&[counter(T0, 100.0)]).unwrap();
+    // This batch fails in the index, and so does the first rebuild.
+    store
+        .fail_index_writes
+        .store(2, std::sync::atomic::Ordering::SeqCst);
+    store.apply(&[counter(T0 + 60_000, 110.0)]).unwrap();
+    store.apply(&[counter(T0 + 120_000, 115.0)]).unwrap();
+    assert!(!store.index_is_current(), "the rebuild failed and waits");
+    store.apply(&[counter(T0 + 180_000, 117.0)]).unwrap();
+    *store.rebuild_tried.lock().unwrap() = None;
+    store.apply(&[counter(T0 + 240_000, 120.0)]).unwrap();
+    assert!(store.index_is_current());
+    assert_eq!(store.total_ml(0).unwrap(), 20_000, "every difference once");
+}
+
+#[test]
+fn an_index_that_failed_and_was_not_rebuilt_yet_is_rebuilt_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .fail_index_writes
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    store.apply(&pulses(T0, 40)).unwrap();
+    store.close().unwrap();
+    drop(store);
+    let store = open(dir.path());
+    assert!(store.open_report().rebuilt.is_some());
+    assert_eq!(store.total_ml(0).unwrap(), 40_000);
 }
 
 #[test]
@@ -106,7 +179,7 @@ fn after_a_restart_of_the_machine_an_index_not_closed_cleanly_is_rebuilt() {
     reboot(dir.path());
     let store = open(dir.path());
     let why = store.open_report().rebuilt.clone().expect("rebuilt");
-    assert!(why.contains("restarted"), "{why}");
+    assert!(why.contains("did not close the index cleanly"), "{why}");
     assert_eq!(seen(&store), before, "the same history, reading and mail");
 }
 
@@ -145,12 +218,12 @@ fn a_garbage_index_in_the_same_boot_still_ends_with_the_whole_history() {
 #[test]
 fn an_index_whose_total_disagrees_with_its_days_is_rebuilt() {
     let (dir, store, before) = filled();
-    let key = codec::meter_key(0, codec::meter_field::TOTAL_ML);
-    store
-        .data()
-        .unwrap()
-        .insert(key, codec::varint_value(1))
-        .unwrap();
+    let key = crate::store::chunks::Live::key(0);
+    let data = store.data().unwrap();
+    let mut live = crate::store::chunks::Live::decode(&data.get(key).unwrap().unwrap()).unwrap();
+    live.total_ml = 1;
+    data.insert(key, live.encode()).unwrap();
+    drop(data);
     store.close().unwrap();
     drop(store);
     let store = open(dir.path());
@@ -210,6 +283,7 @@ fn unreadable_records_are_reported_once_and_the_rest_is_kept() {
     );
     assert!(std::path::Path::new(&n.damaged_copy).exists());
     assert!(n.message().contains("may be missing"), "{}", n.message());
+    store.close().unwrap();
     drop(store);
     let store = open(dir.path());
     assert_eq!(

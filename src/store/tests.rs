@@ -272,7 +272,7 @@ fn a_store_of_an_unknown_layout_is_refused_not_misread() {
         .unwrap()
         .insert(global_key("layout"), &[99])
         .unwrap();
-    store.sync().unwrap();
+    store.close().unwrap();
     drop(store);
     let err = Store::open(dir.path(), 1 << 20, chrono_tz::UTC, &[meter("main", None)])
         .err()

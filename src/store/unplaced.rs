@@ -135,9 +135,10 @@ impl Store {
                 earlier.len()
             );
             let mut journal = self.journal_lock();
-            let mut ops = self.resolve(&earlier)?;
+            let (mut ops, positions) = self.resolve(&earlier)?;
             ops.extend(earlier_keys.into_iter().map(|key| Op::Del { key }));
             self.append_and_apply(&mut journal, &ops)?;
+            self.remember(positions);
         }
         self.held
             .lock()
