@@ -154,7 +154,7 @@ impl Store {
             .get(meter_key(key, meter_field::LAST_SEEN_MS))?
             .map(|v| read_i64(&v))
             .filter(|&t| t != i64::MIN)
-            .max(read_live(&data, key)?.last_event_ms);
+            .max(read_live(self, key)?.last_event_ms);
         Ok(Seen {
             counter: Position {
                 last: counter,
@@ -418,12 +418,13 @@ impl<'s> Applier<'s> {
         let mut batch: super::Writes = Vec::new();
         let mut lives: BTreeMap<u16, Live> = BTreeMap::new();
         {
-            let mut chunks = Chunks::new(&data);
+            let events = self.store.events()?;
+            let mut chunks = Chunks::new(&events);
             for ((meter, day), mut entries) in std::mem::take(&mut self.blocks).into_map() {
                 let live = match lives.entry(meter) {
                     std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
                     std::collections::btree_map::Entry::Vacant(v) => {
-                        v.insert(read_live(&data, meter)?)
+                        v.insert(read_live(self.store, meter)?)
                     }
                 };
                 entries.sort_unstable();
@@ -444,7 +445,9 @@ impl<'s> Applier<'s> {
         for (meter, d) in std::mem::take(&mut self.meters) {
             let live = match lives.entry(meter) {
                 std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => v.insert(read_live(&data, meter)?),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(read_live(self.store, meter)?)
+                }
             };
             live.total_ml += d.total_add;
             live.last_event_ms = live.last_event_ms.max(d.last_event);
@@ -481,8 +484,8 @@ impl<'s> Applier<'s> {
 }
 
 /// A meter's live value as the index holds it (empty for a meter without events).
-pub(super) fn read_live(tree: &sled::Tree, meter: u16) -> Result<Live, StoreError> {
-    match tree.get(Live::key(meter))? {
+pub(super) fn read_live(store: &Store, meter: u16) -> Result<Live, StoreError> {
+    match store.live_values()?.get(Live::key(meter))? {
         None => Ok(Live::default()),
         Some(v) => Live::decode(&v).ok_or_else(|| {
             StoreError::Io(format!(

@@ -85,6 +85,10 @@ impl Live {
         meter_key(meter, meter_field::LIVE)
     }
 
+    pub fn is_key(k: &[u8]) -> bool {
+        k.len() == 4 && k[0] == prefix::METER && k[3] == meter_field::LIVE
+    }
+
     /// `version u8 | total u64 | last event i64 (MIN: none) | tail day u32 | floor u32 | block`, BE.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(25 + self.tail.block.len());

@@ -112,9 +112,10 @@ impl Store {
             .get(meter_key(meter, meter_field::ANCHOR))?
             .and_then(|v| decode_anchor(&v));
         let (mut removed_before_anchor, mut added_before_anchor) = (0u64, 0u64);
-        let mut live: Live = read_live(&data, meter)?;
+        let mut live: Live = read_live(self, meter)?;
         let last_event = live.last_event_ms;
-        let mut chunks = Chunks::new(&data);
+        let events = self.events()?;
+        let mut chunks = Chunks::new(&events);
         chunks.remove(meter, &mut live, from_ms, to_ms, |ts, ml| {
             removed += ml;
             day_delta.entry(days.day_of(ts)).or_default().0 += ml;

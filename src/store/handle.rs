@@ -25,6 +25,13 @@ const RELEASE_WAIT: Duration = Duration::from_secs(2);
 pub(super) struct Open {
     pub db: sled::Db,
     pub data: sled::Tree,
+    /// The event chunks, apart from the small keys every batch rewrites: sled
+    /// rewrites a whole tree node every ten changes to it, and a node shared with
+    /// chunks would make each pulse rewrite kilobytes of them.
+    pub events: sled::Tree,
+    /// Each meter's live value (`chunks::Live`), the key every batch rewrites, in
+    /// a tree of its own for the same reason.
+    pub live: sled::Tree,
 }
 
 pub(super) struct Handle {
@@ -139,7 +146,14 @@ fn open_db(dir: &Path, cache_bytes: u64) -> Result<Open, StoreError> {
         .segment_size(super::SEGMENT_BYTES)
         .open()?;
     let data = db.open_tree("data")?;
-    Ok(Open { db, data })
+    let events = db.open_tree("events")?;
+    let live = db.open_tree("live")?;
+    Ok(Open {
+        db,
+        data,
+        events,
+        live,
+    })
 }
 
 /// Writes, fsyncs and deletes a file as large as a sled segment.

@@ -1,4 +1,5 @@
 use super::*;
+use std::os::unix::fs::FileExt;
 
 fn payloads(j: &Journal) -> Vec<(u64, Vec<u8>)> {
     let mut out = Vec::new();
@@ -47,14 +48,15 @@ fn a_torn_last_record_is_cut_at_the_last_whole_one() {
     let j = filled(dir.path(), 4);
     let whole = j.end();
     drop(j);
-    // Half a record more, as a power cut in the middle of a write leaves it.
+    // Half a record more, as a power cut in the middle of a write leaves it:
+    // in the room made ahead of the records, zeros after it.
     let mut torn = frame(5, b"a record that never finished");
     torn.truncate(torn.len() - 7);
     let f = std::fs::OpenOptions::new()
-        .append(true)
+        .write(true)
         .open(dir.path().join(FILE))
         .unwrap();
-    (&f).write_all(&torn).unwrap();
+    f.write_all_at(&torn, whole).unwrap();
     drop(f);
     let (mut j, scan) = Journal::open(dir.path(), 1).unwrap();
     assert_eq!((scan.records, scan.torn_tail), (4, torn.len() as u64));
@@ -63,6 +65,35 @@ fn a_torn_last_record_is_cut_at_the_last_whole_one() {
     drop(j);
     let (_, scan) = Journal::open(dir.path(), 1).unwrap();
     assert_eq!((scan.records, scan.torn_tail), (5, 0));
+}
+
+#[test]
+fn the_file_grows_ahead_of_the_records_so_a_sync_does_not_change_its_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _) = Journal::open(dir.path(), 1).unwrap();
+    let len = || std::fs::metadata(dir.path().join(FILE)).unwrap().len();
+    j.append(b"first").unwrap();
+    assert_eq!(len(), PREALLOCATE, "room made once");
+    for i in 0..1000 {
+        j.append(format!("record {i}").as_bytes()).unwrap();
+    }
+    assert_eq!(
+        len(),
+        PREALLOCATE,
+        "the records fill the room, the size stays"
+    );
+    // A record larger than what is left grows the file in whole steps.
+    let big = vec![7u8; (PREALLOCATE + 10) as usize];
+    j.append(&big).unwrap();
+    assert_eq!(len(), 2 * PREALLOCATE);
+    let end = j.end();
+    drop(j);
+    // The zeros are room, not a torn record: nothing to report, all records there.
+    let (j, scan) = Journal::open(dir.path(), 1).unwrap();
+    assert_eq!((scan.records, scan.torn_tail), (1002, 0));
+    assert!(scan.damage.is_empty());
+    assert_eq!(j.end(), end);
+    assert_eq!(payloads(&j).last().unwrap().1, big);
 }
 
 #[test]

@@ -78,7 +78,7 @@ pub enum StoreError {
 }
 
 /// sled writes out its buffers after this many records…
-const INDEX_FLUSH_RECORDS: u64 = 64;
+const INDEX_FLUSH_RECORDS: u64 = 256;
 /// …or this long after the first of them. Rare on purpose: each flush rewrites a
 /// partly filled page of sled's log, the largest share of a quiet pulse's wear
 /// after the journal's own page (docs/performance.md, "Wear"). Durability is the
@@ -386,6 +386,7 @@ impl Store {
     /// disk is not needed (an index that was not closed cleanly is rebuilt), and
     /// readers are kept from half a record by the gate.
     fn commit_writes(&self, tree: &sled::Tree, writes: Writes) -> Result<(), StoreError> {
+        let (events, live) = (self.events()?, self.live_values()?);
         let _gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
         #[cfg(test)]
         if self.fail_index_writes.load(Ordering::SeqCst) > 0 {
@@ -396,6 +397,14 @@ impl Store {
             return Err(StoreError::Io("an index write failed (test)".into()));
         }
         for (k, v) in writes {
+            // Chunks and live values have trees of their own (see `handle::Open`).
+            let tree = if chunks::parse_chunk_key(&k).is_some() {
+                &events
+            } else if chunks::Live::is_key(&k) {
+                &live
+            } else {
+                tree
+            };
             match v {
                 Some(v) => tree.insert(k, v)?,
                 None => tree.remove(k)?,
@@ -537,6 +546,16 @@ impl Store {
         Ok(self.handle.get()?.data)
     }
 
+    /// The tree of event chunks (`chunks`); everything else is in [`Store::data`].
+    fn events(&self) -> Result<sled::Tree, StoreError> {
+        Ok(self.handle.get()?.events)
+    }
+
+    /// The tree of the meters' live values (`chunks::Live`).
+    fn live_values(&self) -> Result<sled::Tree, StoreError> {
+        Ok(self.handle.get()?.live)
+    }
+
     fn slot(&self, meter: MeterIdx) -> Result<&MeterSlot, StoreError> {
         self.meters
             .get(usize::from(meter))
@@ -606,15 +625,15 @@ impl Store {
                 }
             }
         };
-        for kv in self.data()?.scan_prefix([prefix::EVENTS]) {
+        for kv in self.events()?.iter() {
             let (k, block) = kv?;
             if let Some((meter, day, _)) = chunks::parse_chunk_key(&k) {
                 add_block(meter, day, &block);
             }
         }
-        for kv in self.data()?.scan_prefix([prefix::METER]) {
+        for kv in self.live_values()?.iter() {
             let (k, v) = kv?;
-            if k.len() == 4 && k[3] == codec::meter_field::LIVE {
+            if chunks::Live::is_key(&k) {
                 let meter = u16::from_be_bytes([k[1], k[2]]);
                 if let Some(live) = chunks::Live::decode(&v) {
                     add_block(meter, live.tail.day, &live.tail.block);

@@ -42,8 +42,15 @@ impl From<sled::Error> for QueryError {
 }
 
 impl Store {
+    /// Every configured meter's total, by meter index.
+    pub fn totals_ml(&self) -> Result<Vec<u64>, StoreError> {
+        (0..self.meters.len())
+            .map(|i| self.total_ml(i as MeterIdx))
+            .collect()
+    }
+
     pub fn total_ml(&self, meter: MeterIdx) -> Result<u64, StoreError> {
-        Ok(read_live(&self.data()?, self.slot(meter)?.key)?.total_ml)
+        Ok(read_live(self, self.slot(meter)?.key)?.total_ml)
     }
 
     /// What the physical meter shows now, in m³.
@@ -87,7 +94,7 @@ impl Store {
     }
 
     pub fn last_event_ms(&self, meter: MeterIdx) -> Result<Option<i64>, StoreError> {
-        Ok(read_live(&self.data()?, self.slot(meter)?.key)?.last_event_ms)
+        Ok(read_live(self, self.slot(meter)?.key)?.last_event_ms)
     }
 
     /// The time of the meter's oldest stored event.
@@ -217,16 +224,16 @@ impl Store {
             (t.div_euclid(DAY_MS) as u32, t.rem_euclid(DAY_MS) as u32)
         };
         let ((d0, o0), (d1, o1)) = (split(from_ms), split(to_ms - 1));
-        let data = self.data()?;
+        let events = self.events()?;
         let mut day = Some(d0);
         while let Some(d) = day.filter(|d| *d <= d1) {
             let (blocks, next) = {
                 let _gate = self.read_gate();
-                let live = read_live(&data, key)?;
+                let live = read_live(self, key)?;
                 let tail = &live.tail;
                 let tail_day = (!tail.is_empty()).then_some(tail.day);
                 // The day to read: the next with chunks, or the tail's if earlier.
-                let first_chunk = match data
+                let first_chunk = match events
                     .range(chunk_key(key, d, 0)..=chunk_key(key, d1, o1))
                     .next()
                 {
@@ -241,7 +248,7 @@ impl Store {
                     break;
                 };
                 let lo_offset = if d == d0 {
-                    match data
+                    match events
                         .range(chunk_key(key, d, 0)..=chunk_key(key, d, o0))
                         .next_back()
                     {
@@ -253,7 +260,8 @@ impl Store {
                 };
                 let hi_offset = if d == d1 { o1 } else { u32::MAX };
                 let mut blocks: Vec<sled::IVec> = Vec::new();
-                for kv in data.range(chunk_key(key, d, lo_offset)..=chunk_key(key, d, hi_offset)) {
+                for kv in events.range(chunk_key(key, d, lo_offset)..=chunk_key(key, d, hi_offset))
+                {
                     blocks.push(kv?.1);
                 }
                 if tail_day == Some(d) {

@@ -228,14 +228,15 @@ fn check_index(store: &Store, state: &State) -> Result<(), String> {
         return Err("it is not the index that was closed cleanly".to_string());
     }
     drop(journal);
-    totals_match_days(&data).map_err(|e| e.to_string())?
+    totals_match_days(store).map_err(|e| e.to_string())?
 }
 
 /// Every meter's total equals the sum of its day rollup.
-fn totals_match_days(data: &sled::Tree) -> Result<Result<(), String>, StoreError> {
-    for kv in data.scan_prefix([prefix::METER]) {
+fn totals_match_days(store: &Store) -> Result<Result<(), String>, StoreError> {
+    let data = store.data()?;
+    for kv in store.live_values()?.iter() {
         let (k, v) = kv?;
-        if k.len() != 4 || k[3] != codec::meter_field::LIVE {
+        if !Live::is_key(&k) {
             continue;
         }
         let Some(live) = Live::decode(&v) else {
@@ -395,12 +396,12 @@ fn fill(store: &Store, journal: &Journal) -> Result<(u64, u64), StoreError> {
 
 fn log_rebuild(store: &Store, why: &str, records: u64, events: u64, started: Instant) {
     let liters: u64 = store
-        .data()
+        .live_values()
         .ok()
-        .map(|data| {
-            data.scan_prefix([prefix::METER])
+        .map(|live| {
+            live.iter()
                 .filter_map(|kv| kv.ok())
-                .filter(|(k, _)| k.len() == 4 && k[3] == codec::meter_field::LIVE)
+                .filter(|(k, _)| Live::is_key(k))
                 .filter_map(|(_, v)| Live::decode(&v))
                 .map(|live| live.total_ml)
                 .sum::<u64>()

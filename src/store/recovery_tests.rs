@@ -219,7 +219,7 @@ fn a_garbage_index_in_the_same_boot_still_ends_with_the_whole_history() {
 fn an_index_whose_total_disagrees_with_its_days_is_rebuilt() {
     let (dir, store, before) = filled();
     let key = crate::store::chunks::Live::key(0);
-    let data = store.data().unwrap();
+    let data = store.live_values().unwrap();
     let mut live = crate::store::chunks::Live::decode(&data.get(key).unwrap().unwrap()).unwrap();
     live.total_ml = 1;
     data.insert(key, live.encode()).unwrap();
@@ -235,11 +235,13 @@ fn an_index_whose_total_disagrees_with_its_days_is_rebuilt() {
 #[test]
 fn a_torn_last_record_is_cut_and_everything_before_it_kept() {
     let (dir, store, before) = filled();
+    let end = store.journal_lock().end();
     drop(store);
+    // Where the next record was being written: in the room ahead, zeros after it.
     let path = dir.path().join(journal::FILE);
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes.extend_from_slice(b"WMJ1\x40\0\0\0half a record");
-    std::fs::write(&path, &bytes).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, b"WMJ1\x40\0\0\0half a record", end).unwrap();
+    drop(f);
     let store = open(dir.path());
     assert_eq!(store.open_report().torn_tail_bytes, 21);
     assert_eq!(seen(&store), before);

@@ -112,11 +112,15 @@ impl Writer {
 }
 
 /// Counts of what the writer stored, for `/metrics` and live updates.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Progress {
     pub batches: u64,
     pub events: u64,
     pub failed_batches: u64,
+    /// Each meter's total (mL, by meter index) as of the writer's last journal
+    /// sync: what a power cut can no longer take. Updated without waking the
+    /// watchers (it changes at every sync, after the batch that woke them).
+    pub durable_ml: Vec<u64>,
 }
 
 /// Starts the writer task. It ends, after a last flush, when every `Writer` is dropped.
@@ -129,7 +133,11 @@ pub fn spawn(
     tokio::task::JoinHandle<()>,
 ) {
     let (tx, rx) = mpsc::channel(1024);
-    let (progress_tx, progress_rx) = watch::channel(Progress::default());
+    // The store synced its journal when it opened: its totals are durable.
+    let (progress_tx, progress_rx) = watch::channel(Progress {
+        durable_ml: store.totals_ml().unwrap_or_default(),
+        ..Progress::default()
+    });
     let task = tokio::spawn(run(store, rx, flush_interval, progress_tx));
     (Writer { tx }, progress_rx, task)
 }
@@ -153,8 +161,9 @@ async fn run(
             _ = sleep_until(flush_due) => {
                 flush_due = None;
                 let store = store.clone();
-                if let Err(e) = blocking(move || store.sync()).await {
-                    tracing::error!("flushing the store failed: {e}");
+                match blocking(move || synced_totals(&store)).await {
+                    Ok(totals) => note_durable(&progress, totals),
+                    Err(e) => tracing::error!("flushing the store failed: {e}"),
                 }
                 continue;
             }
@@ -172,11 +181,12 @@ async fn run(
                 let store2 = store.clone();
                 let placed = blocking(move || {
                     store2.apply(&[])?;
-                    store2.sync()
+                    synced_totals(&store2)
                 })
                 .await;
-                if let Err(e) = placed {
-                    tracing::error!("placing samples that waited for the clock failed: {e}");
+                match placed {
+                    Ok(totals) => note_durable(&progress, totals),
+                    Err(e) => tracing::error!("placing samples that waited for the clock failed: {e}"),
                 }
                 if store.has_unplaced() {
                     place_due = Some(Instant::now() + PLACE_EVERY);
@@ -210,12 +220,20 @@ async fn run(
             for (meter, m3, at_ms) in readings {
                 store2.set_reading(meter, m3, at_ms)?;
             }
-            if durable {
-                store2.sync()?;
-            }
-            Ok(applied)
+            let totals = if durable {
+                Some(synced_totals(&store2)?)
+            } else {
+                None
+            };
+            Ok((applied, totals))
         })
         .await;
+        let result = result.map(|(applied, totals)| {
+            if let Some(totals) = totals {
+                note_durable(&progress, totals);
+            }
+            applied
+        });
         trim_due = Some(Instant::now() + TRIM_AFTER_IDLE);
         if place_due.is_none() && store.has_unplaced() {
             place_due = Some(Instant::now() + PLACE_EVERY);
@@ -255,6 +273,20 @@ async fn run(
     if let Err(e) = blocking(move || store.sync()).await {
         tracing::error!("the last flush of the store failed: {e}");
     }
+}
+
+/// Syncs the journal and reads each meter's total: every event the writer applied
+/// is covered (it applies nothing meanwhile), so these totals are durable.
+fn synced_totals(store: &Store) -> Result<Vec<u64>, StoreError> {
+    store.sync()?;
+    store.totals_ml()
+}
+
+fn note_durable(progress: &watch::Sender<Progress>, totals: Vec<u64>) {
+    progress.send_if_modified(|p| {
+        p.durable_ml = totals;
+        false
+    });
 }
 
 /// Hands freed heap pages back to the kernel once the writer is idle: a burst of

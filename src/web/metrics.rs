@@ -127,6 +127,17 @@ fn meters(e: &mut Exposition, state: &AppState, now_ms: i64) -> Result<(), ApiEr
     for &(i, id) in &ids {
         e.sample(name, &[("meter", id)], store.total_ml(i)? as f64 / 1000.0);
     }
+    let name = "watermeter_durable_liters";
+    e.family(
+        name,
+        Kind::Gauge,
+        "Each meter's total as of the last sync of the journal: liters a power cut can no longer take.",
+    );
+    let durable = state.progress.borrow().durable_ml.clone();
+    for &(i, id) in &ids {
+        let ml = durable.get(usize::from(i)).copied().unwrap_or(0);
+        e.sample(name, &[("meter", id)], ml as f64 / 1000.0);
+    }
     let name = "watermeter_meter_reading_cubic_meters";
     e.family(name, Kind::Gauge, "What the physical meter shows.");
     for &(i, id) in &ids {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::alerts::{Smtp, USER};
-use crate::recovery::{record_starts, store_seventy_liters};
+use crate::recovery::{record_starts, records_end, store_seventy_liters};
 use crate::servers::eventually;
 use crate::util::{get, get_json, App};
 
@@ -35,9 +35,10 @@ fn unreadable_journal_records_are_mailed_once_and_shown_on_the_dashboard() {
     let journal = tmp.path().join("data").join("journal");
     let mut bytes = std::fs::read(&journal).unwrap();
     let starts = record_starts(&bytes);
+    let end = records_end(&bytes);
     let fifty = starts
         .iter()
-        .zip(starts.iter().skip(1).chain([&bytes.len()]))
+        .zip(starts.iter().skip(1).chain([&end]))
         .max_by_key(|(a, b)| **b - **a)
         .map(|(a, _)| *a)
         .unwrap();

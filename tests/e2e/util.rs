@@ -149,7 +149,13 @@ impl App {
             }
         });
         let (mut http, mut udp) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(60);
+        // A long power-cut run rebuilds a large index at every start: it says how
+        // long a start may take (the unit's own limit is 5 minutes).
+        let start_secs = std::env::var("WATERMETER_TEST_START_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60);
+        let deadline = Instant::now() + Duration::from_secs(start_secs);
         while http.is_none() || udp.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = rx
@@ -349,6 +355,11 @@ pub fn raw_status(answer: &str) -> u16 {
 }
 
 /// POST without panicking on a connection error (the server may be killed meanwhile).
+pub fn try_get(url: &str) -> Result<Answer, String> {
+    let r = agent().get(url).call().map_err(|e| e.to_string())?;
+    Ok(answer(url, Ok(r)))
+}
+
 pub fn try_post(url: &str, body: &str) -> Result<Answer, String> {
     let r = agent().post(url).send(body).map_err(|e| e.to_string())?;
     Ok(answer(url, Ok(r)))
