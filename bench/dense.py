@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -72,9 +73,12 @@ class Server:
 
     def get(self, path):
         t = time.perf_counter()
-        with urllib.request.urlopen(self.url + path, timeout=120) as r:
-            body = r.read()
-            status = r.status
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=120) as r:
+                body = r.read()
+                status = r.status
+        except urllib.error.HTTPError as e:
+            body, status = e.read(), e.code
         return time.perf_counter() - t, status, body
 
     def post(self, path, body):
@@ -112,9 +116,10 @@ def tree_bytes(path):
 def median_time(server, path, n=5):
     times = []
     for _ in range(n):
-        t, status, _ = server.get(path)
+        t, status, body = server.get(path)
         if status != 200:
-            raise SystemExit(f"{path}: {status}")
+            server.stop()
+            raise SystemExit(f"{path}: {status} {body[:300]!r}")
         times.append(t)
     return statistics.median(times)
 

@@ -8,6 +8,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use watermeter::config::{self, Config};
+
+/// The system allocator, which also gives back the pages of sled's unused
+/// metrics after sled first opens (`store::sled_memory`).
+#[global_allocator]
+static ALLOCATOR: watermeter::store::sled_memory::Allocator =
+    watermeter::store::sled_memory::Allocator;
 use watermeter::ingest::line_protocol::Precision;
 use watermeter::{app, transfer};
 

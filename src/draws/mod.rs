@@ -161,6 +161,8 @@ struct Cache {
     days: HashMap<(MeterIdx, i64), (u64, Vec<Segment>)>,
     /// (meter, week) → the model for that week.
     models: HashMap<(MeterIdx, i64), classify::HomeModel>,
+    /// (meter, local day) of days found too dense to split into draws.
+    dense: std::collections::HashSet<(MeterIdx, i64)>,
 }
 
 /// Draws of the meters, computed on demand and kept.
@@ -169,8 +171,18 @@ pub struct DrawBook {
     cache: Mutex<Cache>,
 }
 
-/// Days of segments kept at most (about a year per meter for four meters).
+/// Days of segments kept at most (about a year per meter for four meters; a
+/// household day's segments take 1–3 KB).
 const MAX_CACHED_DAYS: usize = 1500;
+/// Home models kept at most (ten years of weeks; a model takes about 100 bytes
+/// plus the owner's labels).
+const MAX_CACHED_MODELS: usize = 520;
+
+/// A day with more events than this (with its 3-hour margins) is not split into
+/// draws: 20,000 L at 0.1 L per pulse, ten times a large household's day. Such a
+/// day (a load test, a sensor gone wild) would otherwise hold megabytes in memory
+/// and seconds of work for every page that shows draws.
+pub const MAX_EVENTS_PER_DAY: usize = 200_000;
 
 impl DrawBook {
     pub fn new() -> Self {
@@ -222,11 +234,31 @@ impl DrawBook {
         let pad = 3 * 3_600_000;
         let interpolated = store.interpolated(idx, from - pad, to + pad)?;
         let mut events = Vec::new();
-        store.for_each_event(idx, from - pad, to + pad, |ts, ml| {
+        let mut dense = false;
+        store.for_each_event_while(idx, from - pad, to + pad, |ts, ml| {
+            if events.len() >= MAX_EVENTS_PER_DAY {
+                dense = true;
+                return false;
+            }
             if !interpolated.iter().any(|&(a, b)| ts > a && ts <= b) {
                 events.push((ts, ml as f64 / 1000.0));
             }
+            true
         })?;
+        {
+            let mut cache = self.lock();
+            if dense {
+                if cache.dense.len() >= MAX_CACHED_DAYS {
+                    cache.dense.clear();
+                }
+                cache.dense.insert((idx, day));
+            } else {
+                cache.dense.remove(&(idx, day));
+            }
+        }
+        if dense {
+            return Ok(Vec::new());
+        }
         let segs: Vec<Segment> = detect::segments(&events)
             .into_iter()
             .filter(|s| s.first_event_ms >= from && s.first_event_ms < to)
@@ -285,9 +317,21 @@ impl DrawBook {
         }
         let mut cache = self.lock();
         if end_day <= buckets::local_day_number(tz, now_ms) {
+            if cache.models.len() >= MAX_CACHED_MODELS {
+                cache.models.clear();
+            }
             cache.models.insert((idx, week), model.clone());
         }
         Ok(model)
+    }
+
+    /// Local days in `from_day..=to_day` that were found too dense to split into
+    /// draws ([`MAX_EVENTS_PER_DAY`]); [`DrawBook::days`] gives none for them.
+    pub fn too_dense(&self, idx: MeterIdx, from_day: i64, to_day: i64) -> Vec<i64> {
+        let cache = self.lock();
+        (from_day..=to_day)
+            .filter(|d| cache.dense.contains(&(idx, *d)))
+            .collect()
     }
 
     /// The draws of local days `from_day..=to_day`, oldest first.
@@ -469,5 +513,49 @@ fn to_draw(s: &Segment, kind: Kind, confidence: f64, labelled: bool, tz: Tz) -> 
         labelled,
         start_ms: s.start_ms,
         end_ms: s.end_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MeterConfig;
+    use crate::meter::{Sample, SampleValue};
+
+    fn pulses(from: i64, n: i64, every_ms: i64, liters: f64) -> Vec<Sample> {
+        (0..n)
+            .map(|i| Sample {
+                meter: 0,
+                ts_ms: from + i * every_ms,
+                value: SampleValue::Liters(liters),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_day_too_dense_to_split_gives_no_draws_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let tz = chrono_tz::UTC;
+        let store = Store::open(dir.path(), 1 << 20, tz, &[MeterConfig::with_id("main")]).unwrap();
+        let day0 = 20_000 * 86_400_000i64;
+        // A normal day: a shower in the morning.
+        store
+            .apply(&pulses(day0 + 7 * 3_600_000, 60, 6_000, 1.0))
+            .unwrap();
+        // The next day: a sensor gone wild, 0.1 L every 400 ms all day.
+        let day1 = day0 + 86_400_000;
+        store
+            .apply(&pulses(day1, MAX_EVENTS_PER_DAY as i64 + 10_000, 400, 0.1))
+            .unwrap();
+        let book = DrawBook::new();
+        let now = day1 + 3 * 86_400_000;
+        let (d0, d1) = (day0 / 86_400_000, day1 / 86_400_000);
+        let draws = book.days(&store, tz, 0, d0, d1, now).unwrap();
+        assert!(!draws.is_empty(), "the normal day keeps its draws");
+        assert!(
+            draws.iter().all(|d| d.start_ms < day1),
+            "the dense day has none"
+        );
+        assert_eq!(book.too_dense(0, d0, d1), vec![d1]);
     }
 }

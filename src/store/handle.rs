@@ -136,15 +136,17 @@ fn open_when_released(dir: &Path, cache_bytes: u64) -> Result<Open, StoreError> 
 }
 
 fn open_db(dir: &Path, cache_bytes: u64) -> Result<Open, StoreError> {
-    let db = sled::Config::new()
-        .path(dir)
-        .cache_capacity(cache_bytes)
-        .flush_every_ms(None)
-        .mode(sled::Mode::LowSpace)
-        // Smaller than the 512 KiB default: a household's store is a few MB, and
-        // half-empty large segments were most of its size on disk.
-        .segment_size(super::SEGMENT_BYTES)
-        .open()?;
+    let db = super::sled_memory::first_open(|| {
+        sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .flush_every_ms(None)
+            .mode(sled::Mode::LowSpace)
+            // Smaller than the 512 KiB default: a household's store is a few MB, and
+            // half-empty large segments were most of its size on disk.
+            .segment_size(super::SEGMENT_BYTES)
+            .open()
+    })?;
     let data = db.open_tree("data")?;
     let events = db.open_tree("events")?;
     let live = db.open_tree("live")?;

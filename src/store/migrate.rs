@@ -26,10 +26,12 @@ pub(super) fn from_v1_if_needed(dir: &Path, cache_bytes: u64) -> Result<u64, Sto
         return Ok(1);
     }
     let opened = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .open()
+        super::sled_memory::first_open(|| {
+            sled::Config::new()
+                .path(dir)
+                .cache_capacity(cache_bytes)
+                .open()
+        })
     }));
     let db = match opened {
         Ok(Ok(db)) => db,

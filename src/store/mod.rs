@@ -34,6 +34,7 @@ mod reading;
 pub mod readings;
 pub mod record;
 pub mod recovery;
+pub mod sled_memory;
 mod unplaced;
 pub mod writer;
 

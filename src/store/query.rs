@@ -177,12 +177,36 @@ impl Store {
         self.for_each_event_key(self.slot(meter)?.key, from_ms, to_ms, f)
     }
 
+    /// The same until `f` says stop (returns false).
+    pub fn for_each_event_while(
+        &self,
+        meter: MeterIdx,
+        from_ms: i64,
+        to_ms: i64,
+        f: impl FnMut(i64, u64) -> bool,
+    ) -> Result<(), StoreError> {
+        self.events_while(self.slot(meter)?.key, from_ms, to_ms, f)
+    }
+
     fn for_each_event_key(
         &self,
         key: u16,
         from_ms: i64,
         to_ms: i64,
         mut f: impl FnMut(i64, u64),
+    ) -> Result<(), StoreError> {
+        self.events_while(key, from_ms, to_ms, |ts, ml| {
+            f(ts, ml);
+            true
+        })
+    }
+
+    fn events_while(
+        &self,
+        key: u16,
+        from_ms: i64,
+        to_ms: i64,
+        mut f: impl FnMut(i64, u64) -> bool,
     ) -> Result<(), StoreError> {
         self.for_each_block(key, from_ms, to_ms, |day, block| {
             let base = i64::from(day) * DAY_MS;
@@ -191,8 +215,8 @@ impl Store {
                 if ts >= to_ms {
                     return false;
                 }
-                if ts >= from_ms {
-                    f(ts, e.ml);
+                if ts >= from_ms && !f(ts, e.ml) {
+                    return false;
                 }
             }
             true

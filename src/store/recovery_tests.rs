@@ -173,6 +173,62 @@ fn an_index_that_failed_and_was_not_rebuilt_yet_is_rebuilt_at_the_next_start() {
 }
 
 #[test]
+fn an_index_of_the_old_day_block_layout_is_rebuilt_once_and_answers_the_same() {
+    let (dir, store, before) = filled();
+    let minutes = |s: &Store| {
+        s.usage(0, crate::buckets::Step::Minute, T0, T0 + 3 * 3_600_000)
+            .unwrap()
+            .ml
+    };
+    let by_minute = minutes(&store);
+    store.close().unwrap();
+    // What layout 2 left: one block per UTC day under 7-byte keys, the total and
+    // the last event as meter fields, and its mark; closed cleanly.
+    {
+        let data = store.data().unwrap();
+        let day = (T0 / codec::DAY_MS) as u32;
+        let entries: Vec<codec::Entry> = (0..10)
+            .map(|i| codec::Entry {
+                offset_ms: i * 1_000,
+                ml: 1_000,
+            })
+            .collect();
+        data.insert(
+            series_key(prefix::EVENTS, 0, day),
+            codec::encode_block(&entries),
+        )
+        .unwrap();
+        data.insert(
+            codec::meter_key(0, codec::meter_field::TOTAL_ML),
+            codec::varint_value(10_000),
+        )
+        .unwrap();
+        data.insert(global_key("layout"), &[2]).unwrap();
+        store.db().unwrap().flush().unwrap();
+    }
+    drop(store);
+    let store = open(dir.path());
+    let why = store.open_report().rebuilt.clone().expect("rebuilt");
+    assert!(why.contains("layout 2"), "{why}");
+    assert_eq!(seen(&store), before);
+    assert_eq!(minutes(&store), by_minute);
+    assert!(
+        store
+            .data()
+            .unwrap()
+            .get(series_key(prefix::EVENTS, 0, (T0 / codec::DAY_MS) as u32))
+            .unwrap()
+            .is_none(),
+        "nothing of the old layout is left"
+    );
+    store.close().unwrap();
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.open_report().rebuilt, None, "migrated once");
+    assert_eq!(seen(&store), before);
+}
+
+#[test]
 fn after_a_restart_of_the_machine_an_index_not_closed_cleanly_is_rebuilt() {
     let (dir, store, before) = filled();
     drop(store);

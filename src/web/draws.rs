@@ -79,17 +79,46 @@ pub async fn list(
         (to, None)
     };
     let (store, book) = (state.store.clone(), state.draws.clone());
-    let draws = tokio::task::spawn_blocking(move || book.range(&store, tz, idx, from, end, now))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let (draws, dense) = tokio::task::spawn_blocking(move || {
+        let draws = book.range(&store, tz, idx, from, end, now)?;
+        let dense = book.too_dense(
+            idx,
+            buckets::local_day_number(tz, from),
+            buckets::local_day_number(tz, end - 1),
+        );
+        Ok::<_, crate::store::StoreError>((draws, dense))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let mut notes = Vec::new();
+    if !dense.is_empty() {
+        notes.push(too_dense_note(&dense));
+    }
+    if next.is_some() {
+        notes.push(format!("at most {MAX_DAYS} days of draws per request; ask again with from = next_from for the rest"));
+    }
     Ok(Json(Listing {
         meter: id,
         draws,
         next_from: next.map(|t| crate::figures::rfc3339(tz, t)),
-        note: next.map(|_| {
-            format!("at most {MAX_DAYS} days of draws per request; ask again with from = next_from for the rest")
-        }),
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
     }))
+}
+
+/// Why days give no draws: more events than a household's day can hold.
+pub fn too_dense_note(days: &[i64]) -> String {
+    let names: Vec<String> = days
+        .iter()
+        .filter_map(|d| buckets::date_of_day_number(*d))
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .collect();
+    format!(
+        "{} {} more than {} events (more than 20,000 L at 0.1 L per pulse), too dense to split \
+         into draws; its liters are counted as usual",
+        names.join(", "),
+        if names.len() == 1 { "holds" } else { "hold" },
+        crate::draws::MAX_EVENTS_PER_DAY
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -291,6 +320,8 @@ pub struct DrawsPage {
     pub relabelled: bool,
     /// While the home has less than two weeks of history: what that means.
     pub learning: Option<String>,
+    /// Why the day has no draws although water ran: too many events.
+    pub too_dense: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -322,12 +353,13 @@ pub async fn page(
     }
     .min(today);
     let (store, book) = (state.store.clone(), state.draws.clone());
-    let (draws, day_kinds, month_kinds) = tokio::task::spawn_blocking(move || {
+    let (draws, day_kinds, month_kinds, dense) = tokio::task::spawn_blocking(move || {
         let draws = book.days(&store, tz, idx, day, day, now)?;
         let before = book.days(&store, tz, idx, day - 29, day - 1, now)?;
         let day_kinds = crate::draws::by_kind(&draws);
         let month_kinds = crate::draws::by_kind(before.iter().chain(&draws));
-        Ok::<_, crate::store::StoreError>((draws, day_kinds, month_kinds))
+        let dense = book.too_dense(idx, day, day);
+        Ok::<_, crate::store::StoreError>((draws, day_kinds, month_kinds, dense))
     })
     .await
     .map_err(|e| PageError::Internal(e.to_string()))?
@@ -379,6 +411,7 @@ pub async fn page(
         token: csrf::token(),
         relabelled: p.relabelled.is_some(),
         learning: learning(&state, idx, now),
+        too_dense: (!dense.is_empty()).then(|| too_dense_note(&dense)),
     };
     Ok(([(header::SET_COOKIE, csrf::set_cookie())], page).into_response())
 }

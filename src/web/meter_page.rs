@@ -183,10 +183,21 @@ pub fn render(state: &AppState, id: &str, p: &Params, now_ms: i64) -> Result<Met
             "The range '{range_name}' is not one of hour, day, week, month or year."
         ))
     })?;
-    let at = match p.at.as_deref().filter(|s| !s.is_empty()) {
+    // `at=2026-03-29` or, for the hour view, `at=2026-03-29T21` (an `hour`
+    // parameter, as the page's own form sends it, wins).
+    let (at_day, at_hour) = match p.at.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => match s.split_once('T') {
+            Some((d, h)) => (Some(d), Some(h)),
+            None => (Some(s), None),
+        },
+        None => (None, None),
+    };
+    let at = match at_day {
         None => today,
         Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-            PageError::BadRequest(format!("The date '{s}' is not a date like 2026-03-29."))
+            PageError::BadRequest(format!(
+                "The date '{s}' is not a date like 2026-03-29 (or 2026-03-29T21 for an hour)."
+            ))
         })?,
     };
     let mut period = Period::new(range, at)
@@ -200,7 +211,7 @@ pub fn render(state: &AppState, id: &str, p: &Params, now_ms: i64) -> Result<Met
     );
     let mut has_next = period.next <= today;
     if range == Range::Hour {
-        let hour = match p.hour.as_deref().filter(|s| !s.is_empty()) {
+        let hour = match p.hour.as_deref().filter(|s| !s.is_empty()).or(at_hour) {
             Some(h) => h.parse::<u32>().ok().filter(|h| *h < 24).ok_or_else(|| {
                 PageError::BadRequest(format!("The hour '{h}' is not an hour from 0 to 23."))
             })?,

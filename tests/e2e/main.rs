@@ -29,6 +29,7 @@ mod influxql;
 mod ingest;
 mod integrations;
 mod limits;
+mod memory;
 mod metrics;
 mod mqtt;
 mod nodemcu;
