@@ -215,20 +215,31 @@ impl<'s, S: Source + ?Sized> Chunks<'s, S> {
         Ok(())
     }
 
-    /// Moves the tail's events into the last chunk of its day (split when full).
+    /// Moves the tail's events into the day's chunks: into the last chunk while
+    /// both fit in one, else as new chunks after it (a large tail, as an HTTP batch
+    /// leaves, does not rewrite the chunk before it).
     pub fn seal(&mut self, meter: u16, tail: &mut Tail) -> Result<(), StoreError> {
         let entries = codec::decode_block(&tail.block);
+        let tail_bytes = tail.block.len();
         tail.block.clear();
-        let Some(newest) = entries.last().map(|e| e.offset_ms) else {
+        let (Some(oldest), Some(newest)) = (
+            entries.first().map(|e| e.offset_ms),
+            entries.last().map(|e| e.offset_ms),
+        ) else {
             return Ok(());
         };
         match self.last_of_day(meter, tail.day)? {
-            Some((start, block)) => {
+            // Events at the last chunk's final millisecond stay in that chunk: a
+            // new chunk's key must lie above every event before it.
+            Some((start, block))
+                if block.len() + tail_bytes <= CHUNK_BYTES
+                    || codec::block_last_offset(&block).is_none_or(|last| oldest <= last) =>
+            {
                 let mut all = codec::decode_block(&block);
                 all.extend_from_slice(&entries);
                 self.write_pieces(meter, tail.day, Some(start), &all);
             }
-            None => self.write_pieces(meter, tail.day, None, &entries),
+            _ => self.write_pieces(meter, tail.day, None, &entries),
         }
         tail.floor = tail.floor.max(newest);
         Ok(())
