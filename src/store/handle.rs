@@ -159,7 +159,7 @@ fn open_db(dir: &Path, cache_bytes: u64) -> Result<Open, StoreError> {
 }
 
 /// Writes, fsyncs and deletes a file as large as a sled segment.
-fn disk_takes_writes(dir: &Path) -> std::io::Result<()> {
+pub(super) fn disk_takes_writes(dir: &Path) -> std::io::Result<()> {
     probe_write(dir, PROBE_BYTES)
 }
 

@@ -26,6 +26,7 @@ pub mod correct;
 pub mod faults;
 pub mod forward;
 mod handle;
+pub mod heal;
 pub mod journal;
 mod labels;
 mod migrate;
@@ -87,6 +88,8 @@ const INDEX_FLUSH_RECORDS: u64 = 256;
 const INDEX_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 /// An index that failed is rebuilt at most this often while the disk refuses.
 const REBUILD_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often a passing health probe may retry a failed rebuild early.
+const REBUILD_AFTER_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// sled's log segment size (a power of two).
 const SEGMENT_BYTES: usize = 64 << 10;
@@ -134,6 +137,9 @@ pub struct Store {
     /// The index failed to take a record: records go to the journal only until
     /// the index is rebuilt from it.
     broken: AtomicBool,
+    /// The last journal append failed (a full disk): `/healthz` then asks for room
+    /// for a whole journal step, not a page, until an append succeeds again.
+    journal_refused: AtomicBool,
     /// When a rebuild of a broken index was last tried.
     rebuild_tried: Mutex<Option<std::time::Instant>>,
     /// The last journal record the index holds: (seq, end offset).
@@ -227,6 +233,7 @@ impl Store {
             handle,
             journal: Mutex::new(journal),
             broken: AtomicBool::new(false),
+            journal_refused: AtomicBool::new(false),
             rebuild_tried: Mutex::new(None),
             applied: Mutex::new(None),
             closed: AtomicBool::new(false),
@@ -315,7 +322,10 @@ impl Store {
         if ops.is_empty() {
             return Ok(Applied::default());
         }
-        let (seq, end) = journal.append(&record::encode(ops))?;
+        let appended = journal.append(&record::encode(ops));
+        self.journal_refused
+            .store(appended.is_err(), Ordering::SeqCst);
+        let (seq, end) = appended?;
         faults::maybe_crash("after-append");
         if self.broken.load(Ordering::SeqCst) {
             return Ok(record::applied(ops));
@@ -498,15 +508,48 @@ impl Store {
     /// that the index is open; after a disk error it reopens the index first (at
     /// most every few seconds). Writes nothing to the journal.
     pub fn check_writable(&self) -> Result<(), StoreError> {
+        // After a refused append, writable means room for the journal's next step:
+        // a page may fit where the batch that was refused does not.
+        let bytes = if self.journal_refused.load(Ordering::SeqCst) {
+            journal::PREALLOCATE as usize
+        } else {
+            4096
+        };
         let check = || -> Result<(), StoreError> {
-            handle::probe_write(&self.dir, 4096)
+            handle::probe_write(&self.dir, bytes)
                 .map_err(|e| StoreError::Io(format!("{}: {e}", self.dir.display())))?;
             self.probe_read()
         };
         check().or_else(|_| {
             self.heal();
             check()
-        })
+        })?;
+        self.rebuild_if_broken()
+    }
+
+    /// The disk takes writes again: an index that waits for a rebuild (it failed
+    /// while the disk was full) is rebuilt now rather than at the next retry, and
+    /// until it is, reads are not right and the store does not count as healthy.
+    fn rebuild_if_broken(&self) -> Result<(), StoreError> {
+        if !self.broken.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        {
+            let mut tried = self.rebuild_tried.lock().unwrap_or_else(|p| p.into_inner());
+            if tried.is_some_and(|t| t.elapsed() >= REBUILD_AFTER_PROBE) {
+                *tried = None;
+            }
+        }
+        let journal = self.journal_lock();
+        self.usable(&journal)?;
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StoreError::Io(
+                "the index waits for a rebuild from the journal (everything acknowledged \
+                 is in the journal)"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// After a failed write: reopens the index from disk (sled keeps an IO error

@@ -353,6 +353,10 @@ fn rebuild(
 /// readers get an error for the few seconds it takes.
 pub(super) fn rebuild_in_place(store: &Store, journal: &Journal) -> Result<(), StoreError> {
     let started = Instant::now();
+    // On a disk still full the old index keeps answering reads; a rebuild there
+    // would leave none.
+    super::handle::disk_takes_writes(&store.dir)
+        .map_err(|e| io(e, "making room for the rebuilt index in", &store.dir))?;
     store.handle.start_over(|| clear_index_dir(&store.dir))?;
     store
         .hours

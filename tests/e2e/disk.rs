@@ -102,7 +102,8 @@ fn a_full_disk_refuses_writes_with_503_and_recovers_when_space_returns() {
     let (acked, sent) = write_until_refused(&app, 1_700_000_000);
     assert_eq!(wait_health(&app, 503), 503);
     // Reads go on; the process is alive.
-    assert_eq!(get(&app.url("/api/v1/meters/main")).status, 200);
+    let meter = get(&app.url("/api/v1/meters/main"));
+    assert_eq!(meter.status, 200, "{}", meter.body);
     std::fs::remove_file(&filler).unwrap();
     assert_eq!(wait_health(&app, 200), 200);
     let a = post(&app.url("/write?precision=s"), &points(1_750_000_000, 100));
