@@ -75,6 +75,51 @@ pub fn is_unplaced(ts_ms: i64) -> bool {
     ts_ms < UNPLACED_LIMIT
 }
 
+/// 2000-01-01: an earlier time is almost always seconds read as nanoseconds, or a
+/// sender whose clock never was set.
+pub const EARLIEST_MS: i64 = 946_684_800_000;
+/// How far ahead of a synchronised clock a sample may be.
+pub const AHEAD_MS: i64 = 5 * 60 * 1000;
+
+/// Why a sample's time cannot be true (CONTRACT, "Plausibility").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Implausible {
+    #[error("it is before the year 2000")]
+    Before2000,
+    #[error("it is {minutes} minutes ahead of this machine's synchronised clock")]
+    Ahead { minutes: i64 },
+}
+
+impl Implausible {
+    /// The `reason` label of `watermeter_points_rejected_total`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Implausible::Before2000 => "before_2000",
+            Implausible::Ahead { .. } => "in_the_future",
+        }
+    }
+}
+
+/// The one plausibility rule of every input: no time before 2000, and none more
+/// than [`AHEAD_MS`] ahead of `now_ms` once the clock is synchronised (while
+/// `now_ms` is an unplaced stamp, the Pi's own clock may be days behind its
+/// senders, so only the first rule holds). A refused time never reaches the store.
+pub fn plausible(ts_ms: i64, now_ms: i64) -> Result<(), Implausible> {
+    if is_unplaced(ts_ms) {
+        // This machine's own stamp, placed later.
+        return Ok(());
+    }
+    if ts_ms < EARLIEST_MS {
+        return Err(Implausible::Before2000);
+    }
+    if !is_unplaced(now_ms) && ts_ms > now_ms.saturating_add(AHEAD_MS) {
+        return Err(Implausible::Ahead {
+            minutes: (ts_ms - now_ms) / 60_000,
+        });
+    }
+    Ok(())
+}
+
 /// The monotonic milliseconds of an unplaced stamp.
 pub fn mono_of(ts_ms: i64) -> i64 {
     ts_ms - UNPLACED_BASE
@@ -172,6 +217,28 @@ fn test_offset_ms() -> i64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn every_input_shares_one_rule_for_times() {
+        let now = 1_765_000_000_000;
+        assert_eq!(plausible(now, now), Ok(()));
+        assert_eq!(plausible(now + AHEAD_MS, now), Ok(()));
+        assert_eq!(
+            plausible(now + AHEAD_MS + 60_000, now),
+            Err(Implausible::Ahead { minutes: 6 })
+        );
+        assert_eq!(
+            plausible(EARLIEST_MS - 1, now),
+            Err(Implausible::Before2000)
+        );
+        assert_eq!(plausible(EARLIEST_MS, now), Ok(()));
+        // Before the clock is synchronised only the year 2000 rule holds.
+        let unsynced = mono_stamp();
+        assert_eq!(plausible(4_102_444_800_000, unsynced), Ok(()));
+        assert_eq!(plausible(0, unsynced), Err(Implausible::Before2000));
+        // This machine's own unplaced stamps are its own business.
+        assert_eq!(plausible(unsynced, now), Ok(()));
+    }
     use super::*;
 
     #[test]

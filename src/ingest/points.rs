@@ -15,6 +15,7 @@
 
 use super::line_protocol::{FieldValue, Point, Precision};
 use super::{MeterIdx, Sample, SampleValue};
+use crate::clock::Implausible;
 use crate::config::{FieldSelector, MeterConfig};
 
 /// Why a point was not stored; the label is the `reason` of the metrics counter.
@@ -60,10 +61,6 @@ impl Rejection {
 
 /// Latest instant a point may carry (2100-01-01).
 const MAX_TS_MS: i64 = 4_102_444_800_000;
-/// 2000-01-01: anything earlier is almost always seconds read as nanoseconds.
-const MIN_TS_MS: i64 = 946_684_800_000;
-/// How far ahead of a synchronised clock a point may be.
-const FUTURE_MS: i64 = 5 * 60 * 1000;
 
 /// The hint for a point that carries only `value` to a meter that takes liters.
 const VALUE_HINT: &str = "; its `value` field is not read as liters, because camera readers such as AI-on-the-edge-device send the meter's absolute reading in it: set reading_field = \"value\" in the meter's [meter.line_protocol] for a reading, or field = \"value\" if it really is liters per point";
@@ -140,15 +137,13 @@ impl Matcher {
                     .to_unix_ms(ts)
                     .filter(|t| (0..MAX_TS_MS).contains(t))
                     .ok_or(Rejection::BadTimestamp(ts))?;
-                if t < MIN_TS_MS {
-                    return Err(Rejection::Before2000(ts));
-                }
                 // `now_ms` is the wall clock only once it is synchronised.
-                if !crate::clock::is_unplaced(now_ms) && t > now_ms + FUTURE_MS {
-                    return Err(Rejection::InTheFuture {
-                        ts,
-                        minutes: (t - now_ms) / 60_000,
-                    });
+                match crate::clock::plausible(t, now_ms) {
+                    Ok(()) => {}
+                    Err(Implausible::Before2000) => return Err(Rejection::Before2000(ts)),
+                    Err(Implausible::Ahead { minutes }) => {
+                        return Err(Rejection::InTheFuture { ts, minutes })
+                    }
                 }
                 t
             }

@@ -21,6 +21,10 @@ const TRIM_AFTER_IDLE: Duration = Duration::from_secs(1);
 /// How often samples waiting for the clock look whether it is synchronised.
 const PLACE_EVERY: Duration = Duration::from_millis(500);
 
+/// How often the writer looks whether the clock is synchronised yet, to heal
+/// future-dated data (`store::heal`) once it is.
+const HEAL_CHECK_EVERY: Duration = Duration::from_secs(5);
+
 /// How many queued requests one batch may take (bounds batch latency).
 const MAX_REQUESTS_PER_BATCH: usize = 256;
 
@@ -152,6 +156,8 @@ async fn run(
     let mut trim_due: Option<Instant> = None;
     let mut index_due: Option<Instant> = None;
     let mut place_due = store.has_unplaced().then(|| Instant::now() + PLACE_EVERY);
+    // Future-dated data is set aside once, as soon as the clock can tell.
+    let mut heal_due = Some(Instant::now());
     loop {
         let first = tokio::select! {
             req = rx.recv() => match req {
@@ -190,6 +196,19 @@ async fn run(
                 }
                 if store.has_unplaced() {
                     place_due = Some(Instant::now() + PLACE_EVERY);
+                }
+                continue;
+            }
+            _ = sleep_until(heal_due) => {
+                if !crate::clock::synchronized() {
+                    heal_due = Some(Instant::now() + HEAL_CHECK_EVERY);
+                    continue;
+                }
+                heal_due = None;
+                let store = store.clone();
+                let now = crate::clock::wall_ms();
+                if let Err(e) = blocking(move || store.heal_future(now)).await {
+                    tracing::error!("setting aside future-dated data failed: {e}");
                 }
                 continue;
             }

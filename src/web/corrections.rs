@@ -36,8 +36,9 @@ pub struct Checked {
     pub reason: String,
 }
 
-/// The request's words checked; an error says what to change. Pure.
-pub fn check(body: &[u8]) -> Result<Checked, String> {
+/// The request's words checked against the clock at `now_ms`; an error says
+/// what to change. Pure.
+pub fn check(body: &[u8], now_ms: i64) -> Result<Checked, String> {
     let r: Request = serde_json::from_slice(body).map_err(|e| {
         format!("the body must be JSON like {{\"from\":\"2026-11-26T00:00:00+01:00\",\"to\":\"2026-11-26T06:00:00+01:00\",\"action\":\"delete\",\"reason\":\"camera misread\"}} ({e})")
     })?;
@@ -49,6 +50,18 @@ pub fn check(body: &[u8]) -> Result<Checked, String> {
     let (from_ms, to_ms) = (time("from", &r.from)?, time("to", &r.to)?);
     if to_ms <= from_ms {
         return Err("\"to\" must be after \"from\"".into());
+    }
+    // The same rule as every input: history begins in 2000 and ends now. A range
+    // beyond it holds nothing to correct, and set_liters would put water there.
+    if crate::clock::plausible(from_ms, now_ms).is_err()
+        || crate::clock::plausible(to_ms.saturating_sub(1), now_ms).is_err()
+    {
+        return Err(format!(
+            "the range must lie between 2000-01-01 and now ({}), as every stored event does",
+            chrono::DateTime::from_timestamp_millis(now_ms)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default()
+        ));
     }
     let set_liters = match (r.action.as_str(), r.liters) {
         ("delete", None) => None,
@@ -136,7 +149,7 @@ pub async fn create(
     let (idx, _) = state
         .meter(&id)
         .ok_or_else(|| ApiError::NotFound(format!("no meter with id '{id}' is configured")))?;
-    let c = check(&body).map_err(ApiError::BadRequest)?;
+    let c = check(&body, crate::clock::now_stamp()).map_err(ApiError::BadRequest)?;
     let store = state.store.clone();
     let now = chrono::Utc::now().timestamp_millis();
     let done = tokio::task::spawn_blocking(move || {
@@ -157,10 +170,14 @@ mod tests {
 
     #[test]
     fn a_correction_says_what_to_change_when_it_is_wrong() {
-        let ok = check(br#"{"from":"2026-11-26T00:00:00+01:00","to":"2026-11-26T06:00:00+01:00","action":"set_liters","liters":12.5,"reason":"misread"}"#).unwrap();
+        let now = 1_796_550_000_000; // 2026-12-06T09:40:00Z
+        let ok = check(br#"{"from":"2025-11-26T00:00:00+01:00","to":"2025-11-26T06:00:00+01:00","action":"set_liters","liters":12.5,"reason":"misread"}"#, now).unwrap();
         assert_eq!(ok.set_liters, Some(12.5));
         assert_eq!(ok.to_ms - ok.from_ms, 6 * 3_600_000);
-        let cases: [(&[u8], &str); 6] = [
+        let cases: [(&[u8], &str); 9] = [
+            (br#"{"from":"1970-01-01T00:00:00Z","to":"2025-11-26T06:00:00Z","action":"delete","reason":"r"}"#, "between 2000-01-01 and now"),
+            (br#"{"from":"2025-11-26T00:00:00Z","to":"2400-01-01T00:00:00Z","action":"set_liters","liters":5,"reason":"r"}"#, "between 2000-01-01 and now"),
+            (br#"{"from":"2026-12-06T09:00:00Z","to":"2026-12-06T10:00:00Z","action":"delete","reason":"r"}"#, "between 2000-01-01 and now"),
             (b"{}", "must be JSON like"),
             (br#"{"from":"x","to":"2026-11-26T06:00:00Z","action":"delete","reason":"r"}"#, "\"from\" must be an RFC 3339"),
             (br#"{"from":"2026-11-26T06:00:00Z","to":"2026-11-26T06:00:00Z","action":"delete","reason":"r"}"#, "after"),
@@ -169,7 +186,7 @@ mod tests {
             (br#"{"from":"2026-11-26T00:00:00Z","to":"2026-11-26T06:00:00Z","action":"delete","reason":" "}"#, "say why"),
         ];
         for (body, want) in cases {
-            let e = check(body).unwrap_err();
+            let e = check(body, now).unwrap_err();
             assert!(e.contains(want), "{e}");
         }
     }

@@ -21,6 +21,8 @@ pub struct DashboardPage {
     meters: Vec<MeterPanel>,
     /// A recent finding of unreadable journal records.
     store_notice: Option<Banner>,
+    /// Future-dated data set aside in the last week.
+    future_notice: Option<String>,
     /// `[forward]`/`[mqtt]` status, when either is configured.
     integrations: Option<Integrations>,
     /// The away switch's form token.
@@ -144,6 +146,7 @@ pub fn render(state: &AppState, now_ms: i64) -> Result<DashboardPage, PageError>
         layout: Layout::new(state, "watermeter", "home"),
         meters,
         store_notice: store_notice::banner(state, now_ms),
+        future_notice: store_notice::future_banner(state, now_ms),
         integrations: integrations::view(state),
         token: super::csrf::token(),
     })

@@ -23,6 +23,7 @@ mod live;
 mod login;
 pub mod meter_page;
 mod metrics;
+mod origin;
 mod query;
 mod session;
 mod settings;
@@ -107,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         timeout: http.request_timeout,
     };
     let auth = auth::Auth::new(&state.config);
+    let origin = origin::Own::new(&state.config);
     let router = Router::new()
         .merge(pages())
         .merge(login::routes(auth.clone()))
@@ -134,8 +136,14 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::handler))
         .route("/healthz", get(api::healthz))
         .fallback(not_found)
+        // JSON endpoints want JSON: inside the login check (an anonymous
+        // request learns only "401").
+        .layer(middleware::from_fn(origin::json_guard))
         // Over every route and the fallback; `auth::access` says what each path needs.
         .layer(middleware::from_fn_with_state(auth, auth::guard))
+        // Before the login: a write a browser sent from another site is refused
+        // whoever is signed in (`origin`).
+        .layer(middleware::from_fn_with_state(origin, origin::guard))
         // axum's own limit for extractors, set to the same size.
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         // A body announced larger than the limit gets 413 before the client has

@@ -251,8 +251,8 @@ pub async fn correct(
     if let (Some(l), Some(o)) = (liters, body.as_object_mut()) {
         o.insert("liters".into(), l.into());
     }
-    let c =
-        super::corrections::check(body.to_string().as_bytes()).map_err(PageError::BadRequest)?;
+    let c = super::corrections::check(body.to_string().as_bytes(), crate::clock::now_stamp())
+        .map_err(PageError::BadRequest)?;
     let store = state.store.clone();
     let now = chrono::Utc::now().timestamp_millis();
     tokio::task::spawn_blocking(move || {

@@ -40,6 +40,44 @@ fn banner_for(n: &RecoveryNotice, tz: Tz) -> Banner {
     }
 }
 
+/// The banner about future-dated data set aside, for a week after it was done.
+pub fn future_banner(state: &AppState, now_ms: i64) -> Option<String> {
+    let n = state.store.future_notice()?;
+    let week = 7 * 86_400_000;
+    (now_ms - n.healed_at_ms < week).then(|| future_words(state, &n))
+}
+
+fn future_words(state: &AppState, n: &crate::store::heal::FutureNotice) -> String {
+    let tz = state.config.timezone;
+    let meters: Vec<String> = n
+        .meters
+        .iter()
+        .map(|(idx, liters, latest)| {
+            let id = state
+                .config
+                .meters
+                .get(usize::from(*idx))
+                .map_or("?", |m| m.id.as_str());
+            format!(
+                "{} L of meter '{id}' dated as late as {}",
+                crate::words::trim(*liters, 3),
+                local(*latest, tz)
+            )
+        })
+        .collect();
+    let what = if meters.is_empty() {
+        "Readings dated in the future had stopped a meter".to_string()
+    } else {
+        format!("{} were dated in the future", meters.join(" and "))
+    };
+    format!(
+        "{what}; on {} they were set aside as the correction \"{}\" (see Settings), and later \
+         readings count again. A sender whose clock is wrong causes this: check its time.",
+        local(n.healed_at_ms, tz),
+        crate::store::heal::REASON
+    )
+}
+
 /// `store` in `/api/v1/alerts`.
 #[derive(Debug, Serialize)]
 pub struct StoreBody {

@@ -37,6 +37,11 @@ pub enum Refused {
     NoTotal(String),
     #[error("\"timestamp\" {0:?} is not an RFC 3339 time")]
     BadTime(String),
+    #[error("\"timestamp\" {time:?} cannot be true: {why}; check the receiver's clock")]
+    Implausible {
+        time: String,
+        why: crate::clock::Implausible,
+    },
 }
 
 impl Refused {
@@ -47,6 +52,7 @@ impl Refused {
             Refused::NoId | Refused::UnknownMeter(_) => "no_meter",
             Refused::NoTotal(_) => "no_field",
             Refused::BadTime(_) => "bad_timestamp",
+            Refused::Implausible { why, .. } => why.reason(),
         }
     }
 }
@@ -102,9 +108,16 @@ pub fn read(
         .filter(|x| x.is_finite() && *x >= 0.0)
         .ok_or_else(|| Refused::NoTotal(id.clone()))?;
     let ts_ms = match t.get("timestamp").and_then(serde_json::Value::as_str) {
-        Some(text) => chrono::DateTime::parse_from_rfc3339(text)
-            .map(|d| d.timestamp_millis())
-            .map_err(|_| Refused::BadTime(text.to_string()))?,
+        Some(text) => {
+            let ts = chrono::DateTime::parse_from_rfc3339(text)
+                .map(|d| d.timestamp_millis())
+                .map_err(|_| Refused::BadTime(text.to_string()))?;
+            crate::clock::plausible(ts, now_ms).map_err(|why| Refused::Implausible {
+                time: text.to_string(),
+                why,
+            })?;
+            ts
+        }
         None => now_ms,
     };
     let sample = Sample {
@@ -157,12 +170,13 @@ mod tests {
     #[test]
     fn a_telegram_is_its_meters_reading_at_its_time() {
         let body = br#"{"_":"telegram","media":"water","meter":"iperl","name":"MyTapWater","id":"33225544","total_m3":123.529,"timestamp":"2024-03-03T18:37:00Z"}"#;
-        let s = read(&meters(), body, 7).unwrap().0;
+        let now = 1_709_491_080_000;
+        let s = read(&meters(), body, now).unwrap().0;
         assert_eq!(s.meter, 0);
         assert_eq!(s.ts_ms, 1_709_491_020_000);
         assert_eq!(s.value, SampleValue::Reading(123_529.0));
         let no_time = br#"{"id":"33225544","total_m3":1.5}"#;
-        assert_eq!(read(&meters(), no_time, 7).unwrap().0.ts_ms, 7);
+        assert_eq!(read(&meters(), no_time, now).unwrap().0.ts_ms, now);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::util::{get, post, Answer, App};
+use crate::util::{get, post, post_json, Answer, App};
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
@@ -361,15 +361,15 @@ fn a_meter_exchange_on_the_settings_page_restarts_a_radio_meters_count() {
         format!(r#"{{"id":"1","total_m3":{m3},"timestamp":"{at}"}}"#)
     };
     let url = app.url("/api/v1/ingest/wmbusmeters");
-    assert_eq!(post(&url, &telegram("523.400", 120)).status, 204);
-    assert_eq!(post(&url, &telegram("523.410", 90)).status, 204);
+    assert_eq!(post_json(&url, &telegram("523.400", 120)).status, 204);
+    assert_eq!(post_json(&url, &telegram("523.410", 90)).status, 204);
     let (token, cookie) = settings_token(&app);
     let at = (now - chrono::Duration::minutes(60)).format("%Y-%m-%dT%H%%3A%M");
     let form = format!("csrf={token}&meter=main&at={at}&reading_m3=0%2C012");
     let ok = post_form_to(&app, "/settings/exchange", &form, Some(&cookie));
     assert_eq!(ok.status, 303, "{}", ok.body);
     assert_eq!(app.meter_json("main")["reading_m3"], 0.012);
-    assert_eq!(post(&url, &telegram("0.015", 30)).status, 204);
+    assert_eq!(post_json(&url, &telegram("0.015", 30)).status, 204);
     let m = app.meter_json("main");
     assert_eq!(
         (m["total_liters"].as_f64(), m["reading_m3"].as_f64()),

@@ -277,6 +277,17 @@ pub fn post(url: &str, body: &str) -> Answer {
     answer(url, agent().post(url).send(body))
 }
 
+/// A POST of a JSON body, as scripts send it (`Content-Type: application/json`).
+pub fn post_json(url: &str, body: &str) -> Answer {
+    answer(
+        url,
+        agent()
+            .post(url)
+            .header("Content-Type", "application/json")
+            .send(body),
+    )
+}
+
 pub fn get(url: &str) -> Answer {
     answer(url, agent().get(url).call())
 }
