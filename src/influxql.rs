@@ -196,7 +196,23 @@ pub fn parse_at(q: &str, now_ms: i64) -> Vec<Result<Statement, ParseError>> {
         Ok(toks) => toks
             .split(|t| *t == Tok::Sym(";".into()))
             .filter(|s| !s.is_empty())
-            .map(|s| Parser { t: s, i: 0, now_ms }.statement())
+            .take(MAX_STATEMENTS + 1)
+            .enumerate()
+            .map(|(n, s)| {
+                if n == MAX_STATEMENTS {
+                    return Err(ParseError(format!(
+                        "the query has more than {MAX_STATEMENTS} statements, the most one request may hold; send them in several requests"
+                    )));
+                }
+                Parser {
+                    t: s,
+                    i: 0,
+                    now_ms,
+                    depth: 0,
+                    conditions: 0,
+                }
+                .statement()
+            })
             .collect(),
     }
 }
@@ -205,7 +221,18 @@ struct Parser<'a> {
     t: &'a [Tok],
     i: usize,
     now_ms: i64,
+    /// Parentheses open around the condition being read.
+    depth: usize,
+    /// Comparisons read in this statement's condition.
+    conditions: usize,
 }
+
+/// Parentheses a condition may nest (evaluation recurses on them).
+pub const MAX_DEPTH: usize = 100;
+/// Comparisons one condition may join with AND/OR (a left-deep tree as deep).
+pub const MAX_CONDITIONS: usize = 1_000;
+/// Statements one request may hold.
+pub const MAX_STATEMENTS: usize = 1_000;
 
 impl Parser<'_> {
     fn peek(&self) -> Option<&Tok> {
@@ -448,8 +475,16 @@ impl Parser<'_> {
                         return self.expected("(");
                     }
                     let d = match self.next() {
-                        Some(Tok::Num(n)) => duration_ms(&n)
-                            .ok_or_else(|| ParseError(format!("invalid duration {n}")))?,
+                        Some(Tok::Num(n)) => {
+                            let d = duration_ms(&n)
+                                .ok_or_else(|| ParseError(format!("invalid duration {n}")))?;
+                            if d == 0 && n.starts_with(|c: char| c.is_ascii_digit() && c != '0') {
+                                return Err(ParseError(format!(
+                                    "GROUP BY time({n}) is below the 1 ms resolution watermeter keeps; use 1ms or more"
+                                )));
+                            }
+                            d
+                        }
                         _ => return self.expected("a duration"),
                     };
                     if d <= 0 {
@@ -598,11 +633,24 @@ impl Parser<'_> {
 
     fn term(&mut self) -> Result<Cond, ParseError> {
         if self.sym("(") {
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(ParseError(format!(
+                    "the condition is nested too deeply: more than {MAX_DEPTH} levels of parentheses"
+                )));
+            }
             let c = self.or()?;
             if !self.sym(")") {
                 return self.expected(")");
             }
+            self.depth -= 1;
             return Ok(c);
+        }
+        self.conditions += 1;
+        if self.conditions > MAX_CONDITIONS {
+            return Err(ParseError(format!(
+                "the condition is nested too deeply: more than {MAX_CONDITIONS} comparisons joined by AND or OR"
+            )));
         }
         let lhs = self.ident("a condition")?;
         let op = match self.next() {
@@ -679,9 +727,9 @@ impl Parser<'_> {
             };
             match self.next() {
                 Some(Tok::Num(n)) => {
-                    t += sign
-                        * duration_ms(&n)
-                            .ok_or_else(|| ParseError(format!("invalid duration {n}")))?
+                    t = duration_ms(&n)
+                        .and_then(|d| t.checked_add(sign * d))
+                        .ok_or_else(|| ParseError(format!("invalid duration {n}")))?
                 }
                 _ => return self.expected("a duration"),
             }
@@ -694,18 +742,17 @@ impl Parser<'_> {
 pub fn duration_ms(s: &str) -> Option<i64> {
     let digits = s.find(|c: char| !c.is_ascii_digit())?;
     let n: i64 = s[..digits].parse().ok()?;
-    let ms = match &s[digits..] {
-        "ns" => n / 1_000_000,
-        "u" | "µ" | "us" => n / 1000,
-        "ms" => n,
-        "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        "d" => n * 86_400_000,
-        "w" => n * 7 * 86_400_000,
-        _ => return None,
-    };
-    Some(ms)
+    match &s[digits..] {
+        "ns" => Some(n / 1_000_000),
+        "u" | "µ" | "us" => Some(n / 1000),
+        "ms" => Some(n),
+        "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        "d" => n.checked_mul(86_400_000),
+        "w" => n.checked_mul(7 * 86_400_000),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

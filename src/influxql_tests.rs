@@ -112,3 +112,35 @@ fn what_is_not_understood_says_so() {
         .remove(0)
         .is_err());
 }
+
+#[test]
+fn deep_long_and_many_are_refused_with_the_limit() {
+    let refused = |q: &str| match parse_at(q, 0).into_iter().find_map(|s| s.err()) {
+        Some(e) => e.0,
+        None => panic!("accepted: {}", &q[..q.len().min(80)]),
+    };
+    let nested = |n: usize| {
+        format!(
+            "SELECT sum(\"liters\") FROM \"water\" WHERE {}time > now() - 1d{}",
+            "(".repeat(n),
+            ")".repeat(n)
+        )
+    };
+    assert!(parse_at(&nested(MAX_DEPTH), 0)[0].is_ok());
+    assert!(refused(&nested(MAX_DEPTH + 1)).contains("nested too deeply"));
+    assert!(refused(&nested(100_000)).contains("nested too deeply"));
+    let chain = |n: usize| {
+        format!(
+            "SELECT sum(\"liters\") FROM \"water\" WHERE time > 0{}",
+            " AND \"meter\" = 'main'".repeat(n)
+        )
+    };
+    assert!(parse_at(&chain(MAX_CONDITIONS - 1), 0)[0].is_ok());
+    assert!(refused(&chain(MAX_CONDITIONS)).contains("nested too deeply"));
+    let many = vec!["SHOW MEASUREMENTS"; MAX_STATEMENTS + 5].join(";");
+    assert!(refused(&many).contains("statements"));
+    assert!(refused(
+        "SELECT sum(\"liters\") FROM \"water\" WHERE time > now() - 9223372036854775807w"
+    )
+    .contains("invalid duration"));
+}

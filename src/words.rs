@@ -40,6 +40,16 @@ pub fn trim(v: f64, digits: usize) -> String {
     }
 }
 
+/// A number for an error message: as written up to a trillion, else in
+/// scientific notation (`1.000e308`), never hundreds of digits.
+pub fn short_number(v: &f64) -> String {
+    if v.is_finite() && v.abs() < 1e12 {
+        trim(*v, 3)
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
 /// `1234567` as "1,234,567".
 pub fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();

@@ -46,6 +46,15 @@ pub(super) fn alerts(
                 );
                 None
             }
+            Some(f) if f.value.chars().count() > super::values::MAX_NAME_CHARS => {
+                let message = format!(
+                    "is {} characters long; an alert's name may have at most {} (it becomes the mail subject and a push title)",
+                    f.value.chars().count(),
+                    super::values::MAX_NAME_CHARS
+                );
+                problems.bad(&f, message);
+                None
+            }
             Some(f) if names.iter().any(|n| n == f.value) => {
                 let message = format!(
                     "another alert is already named \"{}\"; give every alert its own name",

@@ -88,6 +88,15 @@ fn meter(t: &Table<'_, '_>, problems: &mut Problems) -> MeterConfig {
             problems.bad(&f, "must not be empty; write the name the dashboard shows, or leave the key out to use the id");
             id.clone()
         }
+        Some(f) if f.value.chars().count() > super::values::MAX_NAME_CHARS => {
+            let message = format!(
+                "is {} characters long; a meter's name may have at most {} (it is shown on every page and in mails)",
+                f.value.chars().count(),
+                super::values::MAX_NAME_CHARS
+            );
+            problems.bad(&f, message);
+            id.clone()
+        }
         Some(f) => f.value.to_string(),
         None => id.clone(),
     };

@@ -167,8 +167,13 @@ pub(super) fn parse_rfc3339_ms(text: &str) -> Result<i64, String> {
 }
 
 /// `[a-z0-9_-]+`: meter ids appear in URLs and line protocol tags.
+/// The longest alert or meter name (and meter id), in characters: names become
+/// mail subjects and push titles, which must stay below RFC 5322's 998-byte line.
+pub const MAX_NAME_CHARS: usize = 100;
+
 pub(super) fn is_valid_meter_id(id: &str) -> bool {
     !id.is_empty()
+        && id.len() <= MAX_NAME_CHARS
         && id
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')

@@ -37,7 +37,7 @@ pub enum Rejection {
     Before2000(i64),
     #[error("timestamp {ts} is {minutes} minutes ahead of this machine's synchronised clock; check the sender's clock and the precision")]
     InTheFuture { ts: i64, minutes: i64 },
-    #[error("{liters} L in one point is more than meter '{meter}' can take in an hour at its max_flow_l_per_min ({max_flow} L/min); a misread or a wrong unit?")]
+    #[error("{} L in one point is more than meter '{meter}' can take in an hour at its max_flow_l_per_min ({max_flow} L/min); a misread or a wrong unit?", crate::words::short_number(.liters))]
     Implausible {
         meter: String,
         liters: f64,
@@ -205,13 +205,17 @@ fn liters(field: &str, v: &FieldValue<'_>) -> Result<f64, Rejection> {
         FieldValue::Float(f) => *f,
         FieldValue::Integer(i) => *i as f64,
         FieldValue::UInteger(u) => *u as f64,
-        FieldValue::String(s) => return Err(bad(field, format!("the string \"{s}\""))),
+        FieldValue::String(s) => {
+            let cut: String = s.chars().take(40).collect();
+            let more = if cut.len() < s.len() { "…" } else { "" };
+            return Err(bad(field, format!("the string \"{cut}{more}\"")));
+        }
         FieldValue::Boolean(b) => return Err(bad(field, format!("the boolean {b}"))),
     };
     if x.is_finite() && x >= 0.0 {
         Ok(x)
     } else {
-        Err(bad(field, x.to_string()))
+        Err(bad(field, crate::words::short_number(&x)))
     }
 }
 

@@ -20,6 +20,7 @@
 //! from anywhere.
 
 mod apply;
+pub mod budget;
 pub mod chunks;
 pub mod codec;
 pub mod correct;
@@ -77,6 +78,9 @@ pub enum StoreError {
     UnknownMeter(MeterIdx),
     #[error("{0}")]
     Io(String),
+    /// A request's read ran out of its budget (`budget`).
+    #[error("{0}")]
+    Stopped(budget::Stop),
 }
 
 /// sled writes out its buffers after this many records…

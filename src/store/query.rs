@@ -208,19 +208,27 @@ impl Store {
         to_ms: i64,
         mut f: impl FnMut(i64, u64) -> bool,
     ) -> Result<(), StoreError> {
+        let mut stopped = None;
         self.for_each_block(key, from_ms, to_ms, |day, block| {
             let base = i64::from(day) * DAY_MS;
+            let mut n = 0;
             for e in codec::block_entries(block) {
                 let ts = base + i64::from(e.offset_ms);
                 if ts >= to_ms {
                     return false;
                 }
+                n += 1;
                 if ts >= from_ms && !f(ts, e.ml) {
                     return false;
                 }
             }
+            if let Err(e) = super::budget::charge(n) {
+                stopped = Some(e);
+                return false;
+            }
             true
-        })
+        })?;
+        stopped.map_or(Ok(()), Err)
     }
 
     /// Calls `f(day, block)` in time order for each chunk of meter `key` that may
@@ -251,6 +259,7 @@ impl Store {
         let events = self.events()?;
         let mut day = Some(d0);
         while let Some(d) = day.filter(|d| *d <= d1) {
+            super::budget::check()?;
             let (blocks, next) = {
                 let _gate = self.read_gate();
                 let live = read_live(self, key)?;

@@ -12,12 +12,12 @@ use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use serde::Deserialize;
 
 use super::alert_view::{history_views, state_of, AlertEventView, AlertState, Gauge};
 use super::alerts::{load_rules, mail_status};
 use super::csrf;
+use super::view::PageForm;
 use super::view::{Layout, PageError};
 use super::AppState;
 use crate::alert::saved::{problem_words, rule_of, AlertForm, Saved, SavedAlert};
@@ -251,7 +251,7 @@ pub struct SaveForm {
 pub async fn save(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(f): Form<SaveForm>,
+    PageForm(f): PageForm<SaveForm>,
 ) -> Result<Response, PageError> {
     csrf::require(&headers, f.csrf.as_deref(), "the alerts page")?;
     let _edit = state.rules.lock_edits();
@@ -328,7 +328,7 @@ pub struct NameForm {
 pub async fn pause(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(f): Form<NameForm>,
+    PageForm(f): PageForm<NameForm>,
 ) -> Result<Redirect, PageError> {
     csrf::require(&headers, f.csrf.as_deref(), "the alerts page")?;
     let _edit = state.rules.lock_edits();
@@ -350,7 +350,7 @@ pub async fn pause(
 pub async fn delete(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(f): Form<NameForm>,
+    PageForm(f): PageForm<NameForm>,
 ) -> Result<Redirect, PageError> {
     csrf::require(&headers, f.csrf.as_deref(), "the alerts page")?;
     let _edit = state.rules.lock_edits();

@@ -57,7 +57,7 @@ fn comparisons(
     idx: MeterIdx,
     now_ms: i64,
 ) -> Result<(Vec<CompareLine>, Option<String>), PageError> {
-    let internal = |e: crate::store::StoreError| PageError::Internal(e.to_string());
+    let internal = PageError::from;
     let tz = state.config.timezone;
     let lines = crate::compare::now(&state.store, tz, idx, now_ms)
         .map_err(internal)?
@@ -105,7 +105,7 @@ fn kinds(state: &AppState, idx: MeterIdx, now_ms: i64) -> Result<KindBars, PageE
         state
             .draws
             .days(&state.store, tz, idx, from, to, now_ms)
-            .map_err(|e| PageError::Internal(e.to_string()))
+            .map_err(PageError::from)
     };
     let (draws, before) = (read(today, today)?, read(today - 29, today - 1)?);
     let bars = |by_kind: Vec<_>| super::draws::kind_bars(&by_kind);
@@ -131,7 +131,7 @@ pub fn render(state: &AppState, now_ms: i64) -> Result<DashboardPage, PageError>
             Ok(MeterPanel {
                 m: MeterFigures::new(&snap, &today).with_costs(
                     crate::figures::costs(&state.store, &state.config, idx, now_ms)
-                        .map_err(|e| PageError::Internal(e.to_string()))?,
+                        .map_err(PageError::from)?,
                 ),
                 alerts: alert_views(state, Some(&m.id)),
                 charts: overview_charts(state, idx, &m.id, now_ms)?,

@@ -9,11 +9,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Form, Json};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::view::Layout;
 use super::view::PageError;
+use super::view::PageForm;
 use super::{csrf, ApiError, AppState};
 use crate::buckets;
 use crate::draws::{Draw, Kind, MAX_DAYS};
@@ -71,6 +72,13 @@ pub async fn list(
     if to <= from {
         return Err(ApiError::BadRequest("\"to\" must be after \"from\"".into()));
     }
+    // Draws exist where events may: from 2000 (`clock::plausible`) to 2100.
+    const LATEST_MS: i64 = 4_102_444_800_000;
+    if from < crate::clock::EARLIEST_MS || to > LATEST_MS {
+        return Err(ApiError::BadRequest(
+            "\"from\" and \"to\" must lie between 2000-01-01 and 2100-01-01".into(),
+        ));
+    }
     let first_day = buckets::local_day_number(tz, from);
     let cap = day_start(first_day + MAX_DAYS).unwrap_or(to);
     let (end, next) = if to > cap {
@@ -79,7 +87,9 @@ pub async fn list(
         (to, None)
     };
     let (store, book) = (state.store.clone(), state.draws.clone());
+    let work = super::heavy::current();
     let (draws, dense) = tokio::task::spawn_blocking(move || {
+        let _spending = super::heavy::enter(work);
         let draws = book.range(&store, tz, idx, from, end, now)?;
         let dense = book.too_dense(
             idx,
@@ -227,7 +237,7 @@ pub struct AwayForm {
 pub async fn away_form(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(f): Form<AwayForm>,
+    PageForm(f): PageForm<AwayForm>,
 ) -> Result<Redirect, PageError> {
     csrf::require(&headers, f.csrf.as_deref(), "the dashboard")?;
     away(&state, f.on == "true")
@@ -353,7 +363,9 @@ pub async fn page(
     }
     .min(today);
     let (store, book) = (state.store.clone(), state.draws.clone());
+    let work = super::heavy::current();
     let (draws, day_kinds, month_kinds, dense) = tokio::task::spawn_blocking(move || {
+        let _spending = super::heavy::enter(work);
         let draws = book.days(&store, tz, idx, day, day, now)?;
         let before = book.days(&store, tz, idx, day - 29, day - 1, now)?;
         let day_kinds = crate::draws::by_kind(&draws);
@@ -362,8 +374,8 @@ pub async fn page(
         Ok::<_, crate::store::StoreError>((draws, day_kinds, month_kinds, dense))
     })
     .await
-    .map_err(|e| PageError::Internal(e.to_string()))?
-    .map_err(|e| PageError::Internal(e.to_string()))?;
+    .map_err(PageError::from)?
+    .map_err(PageError::from)?;
     let date_of = |d: i64| {
         buckets::date_of_day_number(d)
             .map(|d| d.format("%Y-%m-%d").to_string())
@@ -440,7 +452,7 @@ pub async fn relabel_form(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((id, draw)): Path<(String, String)>,
-    Form(f): Form<RelabelForm>,
+    PageForm(f): PageForm<RelabelForm>,
 ) -> Result<Redirect, PageError> {
     csrf::require(&headers, f.csrf.as_deref(), "the draw log")?;
     let (idx, _) = state.meter(&id).ok_or_else(|| {

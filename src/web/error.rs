@@ -15,6 +15,9 @@ pub enum ApiError {
     TooLarge(String),
     /// The store could not save; nothing was acknowledged.
     Unavailable(String),
+    /// A read that cannot be answered now (too many at once, past its time):
+    /// 503 with `Retry-After`, the message as it is.
+    Busy(String),
     Internal(String),
 }
 
@@ -31,6 +34,19 @@ impl IntoResponse for ApiError {
                     "the store could not save the data; nothing was stored".to_string(),
                 )
             }
+            ApiError::Busy(m) => {
+                tracing::warn!("request refused: {m}");
+                let mut res = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(serde_json::json!({ "error": m })),
+                )
+                    .into_response();
+                res.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static(super::heavy::RETRY_AFTER_S),
+                );
+                return res;
+            }
             ApiError::Internal(m) => {
                 tracing::error!("request failed: {m}");
                 (
@@ -45,8 +61,13 @@ impl IntoResponse for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::budget::Stop;
         match e {
             crate::store::StoreError::Reopening => ApiError::Unavailable(e.to_string()),
+            crate::store::StoreError::Stopped(Stop::Events { .. }) => {
+                ApiError::TooLarge(e.to_string())
+            }
+            crate::store::StoreError::Stopped(_) => ApiError::Busy(e.to_string()),
             e => ApiError::Internal(e.to_string()),
         }
     }
@@ -56,7 +77,7 @@ impl From<crate::store::query::QueryError> for ApiError {
     fn from(e: crate::store::query::QueryError) -> Self {
         match e {
             crate::store::query::QueryError::Range(r) => ApiError::BadRequest(r.to_string()),
-            other => ApiError::Internal(other.to_string()),
+            crate::store::query::QueryError::Store(e) => e.into(),
         }
     }
 }

@@ -30,6 +30,8 @@ pub const MAX_LINES: usize = 100_000;
 /// Refuses a write body with a line over [`MAX_LINE_BYTES`] or more than
 /// [`MAX_LINES`] lines (413, nothing stored), before any of it is parsed.
 pub fn check_lines(body: &[u8]) -> Result<(), ApiError> {
+    // A body that ends with a newline has no line after it.
+    let body = body.strip_suffix(b"\n").unwrap_or(body);
     for (i, line) in body.split(|&b| b == b'\n').enumerate() {
         if i == MAX_LINES {
             return Err(ApiError::TooLarge(format!(
@@ -225,9 +227,15 @@ mod tests {
     }
 
     #[test]
-    fn more_than_100_000_lines_are_refused() {
-        check(&b"\n".repeat(MAX_LINES - 1), Ok(()));
-        check(&b"\n".repeat(MAX_LINES), Err("more than 100000 lines"));
+    fn exactly_100_000_lines_pass_and_more_are_refused() {
+        let line = b"water v=1\n";
+        check(&line.repeat(MAX_LINES), Ok(()));
+        check(
+            &line.repeat(MAX_LINES)[..line.len() * MAX_LINES - 1],
+            Ok(()),
+        );
+        check(&line.repeat(MAX_LINES + 1), Err("more than 100000 lines"));
+        check(&b"\n".repeat(MAX_LINES + 1), Err("more than 100000 lines"));
     }
 
     #[test]

@@ -263,8 +263,7 @@ pub fn render(state: &AppState, id: &str, p: &Params, now_ms: i64) -> Result<Met
             label.text = super::chart::weekday_tick(tz, bar.end_ms - 43_200_000);
         }
     }
-    let chart_svg =
-        askama::Template::render(&chart).map_err(|e| PageError::Internal(e.to_string()))?;
+    let chart_svg = askama::Template::render(&chart).map_err(PageError::from)?;
     let now_iso = rfc3339(state, now_ms);
     let csv_url = csv_link(
         &meter.id,
@@ -276,7 +275,7 @@ pub fn render(state: &AppState, id: &str, p: &Params, now_ms: i64) -> Result<Met
         layout: Layout::new(state, format!("{} · {}", meter.name, period.heading), id),
         m: MeterFigures::new(&snapshot(state, idx, now_ms)?, &now_iso).with_costs(
             crate::figures::costs(&state.store, &state.config, idx, now_ms)
-                .map_err(|e| PageError::Internal(e.to_string()))?,
+                .map_err(PageError::from)?,
         ),
         alerts: alert_views(state, Some(id)),
         has_next,

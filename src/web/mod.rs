@@ -17,6 +17,7 @@ pub mod dashboard;
 mod draws;
 mod error;
 mod headers;
+mod heavy;
 mod integrations;
 pub mod limits;
 mod live;
@@ -30,7 +31,7 @@ mod settings;
 mod store_notice;
 pub mod tls;
 mod view;
-mod wmbus;
+pub mod wmbus;
 mod write;
 
 use std::sync::Arc;
@@ -109,7 +110,9 @@ pub fn router(state: AppState) -> Router {
     };
     let auth = auth::Auth::new(&state.config);
     let origin = origin::Own::new(&state.config);
+    let gate = heavy::Gate::new(heavy::Gate::slots(), limits.timeout);
     let router = Router::new()
+        .merge(heavy_reads(gate))
         .merge(pages())
         .merge(login::routes(auth.clone()))
         .route("/static/{file}", get(assets::serve))
@@ -118,15 +121,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/write", post(write::write))
         .route("/api/v1/ingest/wmbusmeters", post(wmbus::ingest))
         .route("/ping", get(write::ping).head(write::ping))
-        .route("/query", get(query::query).post(query::query))
-        .route("/api/v1/meters", get(api::meters))
-        .route("/api/v1/meters/{id}", get(api::meter))
-        .route("/api/v1/meters/{id}/usage", get(api::usage))
         .route(
             "/api/v1/meters/{id}/corrections",
             get(corrections::list).post(corrections::create),
         )
-        .route("/api/v1/meters/{id}/draws", get(draws::list))
         .route(
             "/api/v1/meters/{id}/draws/{draw_id}/kind",
             post(draws::relabel),
@@ -181,24 +179,36 @@ fn trace_layer() -> TraceLayer<ServerErrors, MakeSpan> {
     TraceLayer::new_for_http().make_span_with(span as fn(&_) -> _)
 }
 
-/// The dashboard's pages, its live stream, its export and its forms. When login
-/// is configured, `auth::guard` (over the whole table) asks for a session.
-fn pages() -> Router<AppState> {
+/// The routes that read much (pages, InfluxQL, usage, draws, CSV): off the async
+/// workers, a few at once, each within a budget (`heavy`).
+fn heavy_reads(gate: heavy::Gate) -> Router<AppState> {
     Router::new()
         .route("/", get(dashboard::page))
         .route("/meters/{id}", get(meter_page::page))
         .route("/meters/{id}/draws", get(draws::page))
+        .route("/export.csv", get(csv::export))
+        .route("/settings", get(settings::page))
+        .route("/query", get(query::query).post(query::query))
+        .route("/api/v1/meters", get(api::meters))
+        .route("/api/v1/meters/{id}", get(api::meter))
+        .route("/api/v1/meters/{id}/usage", get(api::usage))
+        .route("/api/v1/meters/{id}/draws", get(draws::list))
+        .route_layer(middleware::from_fn_with_state(gate, heavy::limit))
+}
+
+/// The dashboard's pages, its live stream, its export and its forms. When login
+/// is configured, `auth::guard` (over the whole table) asks for a session.
+fn pages() -> Router<AppState> {
+    Router::new()
         .route(
             "/meters/{id}/draws/{draw_id}/kind",
             post(draws::relabel_form),
         )
         .route("/away", post(draws::away_form))
-        .route("/export.csv", get(csv::export))
         .route("/events", get(live::events))
         .route("/alerts", get(alerts_page::page).post(alerts_page::save))
         .route("/alerts/pause", post(alerts_page::pause))
         .route("/alerts/delete", post(alerts_page::delete))
-        .route("/settings", get(settings::page))
         .route("/settings/reading", post(settings::set_reading))
         .route("/settings/corrections", post(settings::correct))
         .route("/settings/exchange", post(settings::exchange))

@@ -115,15 +115,24 @@ pub fn check(method: &Method, path: &str, headers: &HeaderMap, own: &Own) -> Res
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || path == "/query" {
         return Ok(());
     }
+    let mut same_origin = false;
     if let Some(site) = text(headers, "sec-fetch-site") {
         if site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site") {
             return Err(Refusal::CrossSite(format!(
                 "the browser says this request came from another site (Sec-Fetch-Site: {site})"
             )));
         }
+        same_origin = site.eq_ignore_ascii_case("same-origin");
     }
     if let Some(origin) = text(headers, "origin") {
-        let from = authority_of_url(origin);
+        // Pages sent with `Referrer-Policy: no-referrer` make the browser post its
+        // forms with `Origin: null`; `Sec-Fetch-Site: same-origin` vouches for them.
+        let from = match authority_of_url(origin) {
+            None if same_origin && origin == "null" => {
+                text(headers, "host").and_then(normal_authority)
+            }
+            from => from,
+        };
         let ours = |a: &str| {
             [text(headers, "host"), text(headers, "x-forwarded-host")]
                 .into_iter()
@@ -316,6 +325,19 @@ mod tests {
             ("sec-fetch-site", "same-origin"),
         ];
         assert_eq!(check_post("/settings/reading", &same), Ok(()));
+        // What a browser sends for a form on a `Referrer-Policy: no-referrer` page.
+        let no_referrer = [
+            ("host", "pi.local:8080"),
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin"),
+        ];
+        assert_eq!(check_post("/settings/reading", &no_referrer), Ok(()));
+        let rebound = [
+            ("host", "rebind.evil.example:8080"),
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin"),
+        ];
+        assert!(check_post("/away", &rebound).is_err());
         let default_port = [("host", "pi.local"), ("origin", "https://pi.local:443")];
         assert_eq!(check_post("/away", &default_port), Ok(()));
         let proxied = [

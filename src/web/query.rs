@@ -10,6 +10,8 @@
 
 use std::fmt::Write as _;
 
+use crate::store::budget::Stop;
+use crate::store::StoreError;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -32,8 +34,18 @@ pub struct QueryParams {
 
 const DAY_MS: i64 = 86_400_000;
 
-/// The most buckets one statement may ask for (Grafana asks for a few thousand).
-const MAX_BUCKETS: i64 = 200_000;
+/// The most buckets one request may ask for, all its statements together
+/// (Grafana asks for a few thousand per panel).
+pub const MAX_BUCKETS: i64 = 200_000;
+/// The longest answer one request may get, in bytes (a 10-year hourly panel is
+/// about 3 MB).
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
+
+/// What the statements of one request have used of its allowance.
+#[derive(Default)]
+struct Spent {
+    buckets: i64,
+}
 
 pub async fn query(
     State(state): State<AppState>,
@@ -61,15 +73,18 @@ pub async fn query(
         }
     }
     let state2 = state.clone();
+    let work = super::heavy::current();
     let answered = tokio::task::spawn_blocking(move || {
+        let _spending = super::heavy::enter(work);
         // Written as text: a Grafana panel's thousands of rows are no tree of values.
         let mut body = String::from("{\"results\":[");
+        let mut spent = Spent::default();
         for (i, s) in parsed.iter().enumerate() {
             if i > 0 {
                 body.push(',');
             }
             let _ = write!(body, "{{\"statement_id\":{i}");
-            match answer(&state2, s, epoch.as_deref(), db.as_deref(), now) {
+            match answer(&state2, s, epoch.as_deref(), db.as_deref(), now, &mut spent) {
                 Ok(series) if series.is_empty() => {}
                 Ok(series) => {
                     body.push_str(",\"series\":[");
@@ -81,13 +96,30 @@ pub async fn query(
                 }
             }
             body.push('}');
+            if body.len() > MAX_ANSWER_BYTES {
+                return Err((
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the answer is larger than {} MB, the most one request may get; ask for fewer statements, a shorter range or larger GROUP BY time() intervals",
+                        MAX_ANSWER_BYTES >> 20
+                    ),
+                ));
+            }
+            if let Err(e) = crate::store::budget::check() {
+                let status = match e {
+                    StoreError::Stopped(Stop::Events { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::SERVICE_UNAVAILABLE,
+                };
+                return Err((status, e.to_string()));
+            }
         }
         body.push_str("]}");
-        body
+        Ok(body)
     })
     .await;
     match answered {
-        Ok(body) => super::write::with_version(
+        Ok(Err((status, e))) => error(status, e),
+        Ok(Ok(body)) => super::write::with_version(
             (
                 [(axum::http::header::CONTENT_TYPE, "application/json")],
                 body,
@@ -109,9 +141,10 @@ fn answer(
     epoch: Option<&str>,
     db: Option<&str>,
     now: i64,
+    spent: &mut Spent,
 ) -> Result<Vec<String>, String> {
     if let Statement::Select(sel) = s {
-        return select(state, sel, epoch, now);
+        return select(state, sel, epoch, now, spent);
     }
     Ok(show(state, s, db)?
         .into_iter()
@@ -282,9 +315,10 @@ fn bucket_starts(
     to: i64,
     d: i64,
     tz: Option<chrono_tz::Tz>,
+    left: i64,
 ) -> Result<Vec<i64>, String> {
-    if (to - from) / d > MAX_BUCKETS {
-        return Err(format!("too many buckets: GROUP BY time({d}ms) over this range makes more than {MAX_BUCKETS}; choose a larger interval"));
+    if to.saturating_sub(from) / d > left {
+        return Err(format!("too many buckets: GROUP BY time({d}ms) over this range makes more than this request may ask for ({MAX_BUCKETS} for all its statements together); choose a larger interval"));
     }
     let offset = |t: i64| -> i64 {
         tz.and_then(|z| z.timestamp_millis_opt(t).single())
@@ -344,6 +378,7 @@ fn select(
     s: &Select,
     epoch: Option<&str>,
     now: i64,
+    spent: &mut Spent,
 ) -> Result<Vec<String>, String> {
     let tz = match &s.tz {
         Some(name) => Some(
@@ -393,9 +428,15 @@ fn select(
         }
     }
     let starts = match s.interval_ms {
-        Some(d) => bucket_starts(from, to, d, tz)?,
+        Some(d) => bucket_starts(from, to, d, tz, MAX_BUCKETS - spent.buckets)?,
         None => vec![from],
     };
+    spent.buckets += starts.len() as i64 * groups.len().max(1) as i64;
+    if spent.buckets > MAX_BUCKETS {
+        return Err(format!(
+            "too many buckets: this request's statements make more than {MAX_BUCKETS} together; choose larger GROUP BY time() intervals or fewer statements"
+        ));
+    }
     // Buckets that begin on whole UTC hours can take hour sums.
     let hour_aligned = s.interval_ms.is_some_and(|d| d % 3_600_000 == 0)
         && starts.iter().all(|t| t % 3_600_000 == 0);
@@ -558,6 +599,12 @@ fn read_events(
     hour_aligned: bool,
     out: &mut dyn FnMut(i64, f64),
 ) -> Result<(), String> {
+    // No event is stored before 2000 (`clock::plausible`): a range without a
+    // lower bound starts there, not in 1970.
+    let from = from.max(crate::clock::EARLIEST_MS);
+    if from >= to {
+        return Ok(());
+    }
     let zone = state.config.timezone;
     // One bucket for the whole range, or buckets of whole days of the store's zone.
     let whole_days = match s.interval_ms {
@@ -739,7 +786,14 @@ mod tests {
         let vienna: chrono_tz::Tz = "Europe/Vienna".parse().unwrap();
         // 2026-03-28 23:00 UTC (Sunday 00:00 CET) to Monday 00:00 CEST: 23 hours.
         let from = 1_774_738_800_000;
-        let starts = bucket_starts(from, from + 2 * 86_400_000, 86_400_000, Some(vienna)).unwrap();
+        let starts = bucket_starts(
+            from,
+            from + 2 * 86_400_000,
+            86_400_000,
+            Some(vienna),
+            MAX_BUCKETS,
+        )
+        .unwrap();
         assert_eq!(starts[0], from);
         assert_eq!(starts[1] - starts[0], 23 * 3_600_000);
     }

@@ -11,11 +11,11 @@ use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use serde::Deserialize;
 
 use super::api::{rfc3339, snapshot};
 use super::csrf;
+use super::view::PageForm;
 use super::view::{Layout, MeterFigures, PageError};
 use super::AppState;
 use crate::ingest::MeterIdx;
@@ -117,7 +117,7 @@ pub async fn page(
             let corrections = state
                 .store
                 .corrections(idx)
-                .map_err(|e| PageError::Internal(e.to_string()))?
+                .map_err(PageError::from)?
                 .iter()
                 .rev()
                 .map(|c| CorrectionRow {
@@ -184,7 +184,7 @@ pub struct ReadingForm {
 pub async fn set_reading(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(f): Form<ReadingForm>,
+    PageForm(f): PageForm<ReadingForm>,
 ) -> Result<Redirect, PageError> {
     let (idx, config) = form_meter(&state, &headers, f.csrf.as_deref(), &f.meter)?;
     if config.reads_its_register() {
@@ -219,7 +219,7 @@ pub struct CorrectionForm {
 pub async fn correct(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(f): Form<CorrectionForm>,
+    PageForm(f): PageForm<CorrectionForm>,
 ) -> Result<Redirect, PageError> {
     let (idx, _) = form_meter(&state, &headers, f.csrf.as_deref(), &f.meter)?;
     let tz = state.config.timezone;
@@ -259,7 +259,7 @@ pub async fn correct(
         store.correct(idx, c.from_ms, c.to_ms, c.set_liters, &c.reason, now)
     })
     .await
-    .map_err(|e| PageError::Internal(e.to_string()))?
+    .map_err(PageError::from)?
     .map_err(|e| PageError::Internal(format!("correcting '{}': {e}", f.meter)))?;
     tracing::info!(meter = f.meter, "history corrected from the dashboard");
     Ok(Redirect::to(&format!(
@@ -282,7 +282,7 @@ pub struct ExchangeForm {
 pub async fn exchange(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(f): Form<ExchangeForm>,
+    PageForm(f): PageForm<ExchangeForm>,
 ) -> Result<Redirect, PageError> {
     let (idx, config) = form_meter(&state, &headers, f.csrf.as_deref(), &f.meter)?;
     let m3 = parse_reading(&f.reading_m3).map_err(PageError::BadRequest)?;
@@ -303,7 +303,7 @@ pub async fn exchange(
         let store = state.store.clone();
         tokio::task::spawn_blocking(move || store.record_exchange(idx, at_ms, m3))
             .await
-            .map_err(|e| PageError::Internal(e.to_string()))?
+            .map_err(PageError::from)?
             .map_err(|e| {
                 PageError::Internal(format!("recording the exchange of '{}': {e}", f.meter))
             })?;

@@ -237,7 +237,7 @@ pub fn overview_charts(
                 }),
             };
             let c = chart_for(state, idx, &spec, now_ms)?;
-            c.render().map_err(|e| PageError::Internal(e.to_string()))
+            c.render().map_err(PageError::from)
         })
         .collect()
 }
@@ -253,7 +253,7 @@ pub fn chart_for(
     let usage = state
         .store
         .usage(idx, spec.step, spec.from, spec.to)
-        .map_err(|e| PageError::Internal(e.to_string()))?;
+        .map_err(PageError::from)?;
     let mut points = chart::points(tz, spec.step, &usage, now_ms);
     if let Some(keep) = spec.keep_last {
         let n = points.len();
@@ -271,7 +271,7 @@ pub fn chart_for(
             let now = state
                 .store
                 .usage(idx, step, now_ms, now_ms)
-                .map_err(|e| PageError::Internal(e.to_string()))?;
+                .map_err(PageError::from)?;
             Some((kind, now.total_ml() as f64 / 1000.0))
         }
         None => None,
@@ -291,6 +291,8 @@ pub enum PageError {
     BadRequest(String),
     NotFound(String),
     Forbidden(String),
+    /// 503 with `Retry-After`: too busy now, or past the request's time.
+    Busy(String),
     Internal(String),
 }
 
@@ -301,6 +303,7 @@ impl From<super::ApiError> for PageError {
                 PageError::BadRequest(m)
             }
             super::ApiError::NotFound(m) => PageError::NotFound(m),
+            super::ApiError::Busy(m) => PageError::Busy(m),
             super::ApiError::Unavailable(m) | super::ApiError::Internal(m) => {
                 PageError::Internal(m)
             }
@@ -308,9 +311,49 @@ impl From<super::ApiError> for PageError {
     }
 }
 
+/// A form's fields, or the styled "That did not work" page saying which is
+/// missing or wrong (axum's own `Form` answers a bare text 422).
+pub struct PageForm<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for PageForm<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = PageError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, PageError> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(v)) => Ok(PageForm(v)),
+            Err(e) => Err(PageError::BadRequest(format!(
+                "The form was not sent whole: {}. Open the page again and send it from there.",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
+impl From<crate::store::query::QueryError> for PageError {
+    fn from(e: crate::store::query::QueryError) -> Self {
+        super::ApiError::from(e).into()
+    }
+}
+
+impl From<tokio::task::JoinError> for PageError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        PageError::Internal(e.to_string())
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(e: askama::Error) -> Self {
+        PageError::Internal(e.to_string())
+    }
+}
+
 impl From<crate::store::StoreError> for PageError {
     fn from(e: crate::store::StoreError) -> Self {
-        PageError::Internal(e.to_string())
+        super::ApiError::from(e).into()
     }
 }
 
@@ -341,6 +384,7 @@ impl IntoResponse for PageError {
             PageError::BadRequest(m) => (StatusCode::BAD_REQUEST, "That did not work", m),
             PageError::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m),
             PageError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m),
+            PageError::Busy(m) => (StatusCode::SERVICE_UNAVAILABLE, "Busy", m),
             PageError::Internal(m) => {
                 tracing::error!("page failed: {m}");
                 (
@@ -363,6 +407,13 @@ impl IntoResponse for PageError {
             heading,
             message,
         };
-        (status, page).into_response()
+        let mut res = (status, page).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(super::heavy::RETRY_AFTER_S),
+            );
+        }
+        res
     }
 }

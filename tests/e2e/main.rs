@@ -24,6 +24,7 @@ mod demo;
 mod disk;
 mod draws;
 mod forward;
+mod hostile;
 mod import;
 mod influxql;
 mod ingest;

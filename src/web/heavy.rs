@@ -1,0 +1,115 @@
+//! Heavy reads (InfluxQL, usage, draws, CSV, pages) never hold up writes.
+//!
+//! Each runs off the async workers (which keep answering `/write`, `/healthz`
+//! and UDP), at most as many at once as the machine has cores; one more waits
+//! up to [`QUEUE_WAIT`] and is then answered 503 with `Retry-After`. Each gets a
+//! [`Budget`] for its store reads: the request's deadline, a flag set when its
+//! client goes away (or the timeout layer gives up on it), and at most
+//! [`MAX_EVENTS`] events read, so abandoned work stops at once.
+//!
+//! The layer ([`limit`]) takes the slot, makes the budget and runs the whole
+//! handler on a blocking thread; a handler that moves work to a thread of its own
+//! (`spawn_blocking`) takes the budget along with [`current`] and [`enter`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
+
+use super::ApiError;
+use crate::store::budget::{self, Budget};
+
+/// How long a heavy request waits for a free slot before 503.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(2);
+/// The `Retry-After` of a 503 for a busy or stopped read, in seconds.
+pub const RETRY_AFTER_S: &str = "2";
+/// The most events one request may read: ten years of a household's liters, or
+/// five days at one pulse a second; sums over long spans come from the rollups
+/// and read far fewer.
+pub const MAX_EVENTS: u64 = 5_000_000;
+
+/// The slots, shared by every heavy route.
+#[derive(Clone)]
+pub struct Gate {
+    slots: Arc<Semaphore>,
+    slots_total: usize,
+    timeout: Duration,
+}
+
+impl Gate {
+    /// `slots` heavy reads at once (the number of cores), each stopped after
+    /// `timeout` (`[http] request_timeout_s`).
+    pub fn new(slots: usize, timeout: Duration) -> Gate {
+        Gate {
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+            slots_total: slots.max(1),
+            timeout,
+        }
+    }
+
+    pub fn slots() -> usize {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    }
+}
+
+tokio::task_local! {
+    static WORK: Budget;
+}
+
+/// Sets the flag when the request's future is dropped before it finished.
+struct Abandon(Arc<AtomicBool>, bool);
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The layer on heavy routes: a slot (or 503), the request's budget, and the
+/// whole handler on a blocking thread (its synchronous reads with it).
+pub async fn limit(State(gate): State<Gate>, req: Request, next: Next) -> Response {
+    let permit = match tokio::time::timeout(QUEUE_WAIT, gate.slots.clone().acquire_owned()).await {
+        Ok(Ok(p)) => p,
+        _ => {
+            return ApiError::Busy(format!(
+                "{} heavy reads are running, the most at once; try again in {RETRY_AFTER_S} s",
+                gate.slots_total
+            ))
+            .into_response()
+        }
+    };
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let mut guard = Abandon(abandoned.clone(), false);
+    let work = Budget {
+        deadline: Instant::now() + gate.timeout,
+        timeout_s: gate.timeout.as_secs(),
+        abandoned,
+        max_events: MAX_EVENTS,
+    };
+    let handle = tokio::runtime::Handle::current();
+    let ran = tokio::task::spawn_blocking(move || {
+        let _spending = budget::enter(work.clone());
+        let res = handle.block_on(WORK.scope(work, next.run(req)));
+        drop(permit);
+        res
+    })
+    .await;
+    guard.1 = true;
+    ran.unwrap_or_else(|e| ApiError::Internal(format!("a read failed: {e}")).into_response())
+}
+
+/// This request's budget, to [`enter`] on another thread (`spawn_blocking`).
+pub fn current() -> Option<Budget> {
+    WORK.try_with(Budget::clone).ok()
+}
+
+/// Spends `budget` on this thread's store reads until the guard drops.
+pub fn enter(budget: Option<Budget>) -> Option<budget::Entered> {
+    budget.map(budget::enter)
+}
