@@ -28,6 +28,7 @@ TOOLS=(
     "aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu"
     "arm-linux-gnueabihf-gcc gcc-arm-linux-gnueabihf"
     "systemd-analyze systemd"
+    "stress-ng stress-ng"
 )
 # Packages without a command of their own to check.
 LIBS=(python3-venv libc6-dev-arm64-cross libc6-dev-armhf-cross)

@@ -58,3 +58,38 @@ fn every_config_corpus_file_loads_or_explains_without_a_panic() {
         }
     }
 }
+
+#[test]
+fn every_influxql_corpus_file_parses_or_is_refused_without_a_panic() {
+    for path in corpus("influxql") {
+        let data = std::fs::read(&path).unwrap();
+        let Ok(q) = std::str::from_utf8(&data) else {
+            continue;
+        };
+        for s in watermeter::influxql::parse_at(q, 1_700_000_000_000) {
+            if let Err(e) = s {
+                assert!(!e.0.is_empty(), "{}", path.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn every_wmbus_corpus_file_is_read_or_refused_without_a_panic() {
+    let mut meters = config::builtin_defaults().meters;
+    meters[0].wmbus_id = Some("33225544".into());
+    let now = 1_700_000_000_000;
+    let mut read = 0;
+    for path in corpus("wmbus") {
+        let data = std::fs::read(&path).unwrap();
+        if let Ok((sample, _)) = watermeter::web::wmbus::read(&meters, &data, now) {
+            assert!(
+                sample.ts_ms <= now + watermeter::clock::AHEAD_MS,
+                "{}",
+                path.display()
+            );
+            read += 1;
+        }
+    }
+    assert!(read > 0, "no telegram in the corpus was read");
+}

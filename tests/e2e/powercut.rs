@@ -114,6 +114,14 @@ impl Drop for PowerCutFs {
     }
 }
 
+/// The power-cut tests take turns: each drives a FUSE file system, writers and
+/// restarts, and two at once would only measure each other.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn take_turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn unsafe_is_root() -> bool {
     // SAFETY: geteuid has no preconditions and touches no memory.
     unsafe { libc::geteuid() == 0 }
@@ -579,6 +587,7 @@ fn run_cuts(tmp: &Path, fs: &PowerCutFs, cuts: u64, fresh: bool, mode: Mode, see
 
 #[test]
 fn power_cuts_lose_no_acknowledged_liter_on_one_store_or_on_fresh_ones() {
+    let _turn = take_turn();
     let tmp = tempfile::tempdir().unwrap();
     let fs = PowerCutFs::mount(tmp.path());
     // bench/powercut.sh sets more cuts, or the long mode (docs/reliability.md).
@@ -654,6 +663,7 @@ fn run_until_crash(machine: &Machine, point: &str, load: bool, slots: &Arc<Slots
 
 #[test]
 fn cuts_at_the_moments_that_matter_lose_nothing_acknowledged() {
+    let _turn = take_turn();
     let tmp = tempfile::tempdir().unwrap();
     let fs = PowerCutFs::mount(tmp.path());
     let machine = Machine::new(tmp.path(), &fs.mnt.join("data"), "m");
@@ -727,6 +737,7 @@ fn cuts_at_the_moments_that_matter_lose_nothing_acknowledged() {
 /// (sync_file_range included) is gone, torn and subset cuts keep what they should.
 #[test]
 fn the_power_cut_file_system_forgets_exactly_what_was_not_synced() {
+    let _turn = take_turn();
     assert!(
         unsafe_is_root(),
         "the self-test mounts a FUSE file system and needs root"
