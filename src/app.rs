@@ -211,7 +211,6 @@ pub async fn run_with(
         n.send("STOPPING=1\nSTATUS=flushing the store");
     }
     let _ = shutdown_tx.send(true);
-    crate::store::budget::stop_all();
     // Open keep-alive or streaming connections get a short grace period.
     stop_within(server, Duration::from_secs(3)).await;
     for t in tasks {

@@ -57,21 +57,14 @@ pub struct Budget {
     pub deadline: Instant,
     pub timeout_s: u64,
     pub abandoned: Arc<AtomicBool>,
+    /// Set when the service shuts down, so SIGTERM never waits for a long read.
+    pub shutting_down: Arc<AtomicBool>,
     pub max_events: u64,
 }
 
 struct Spending {
     budget: Budget,
     events: u64,
-}
-
-/// Set once at shutdown: every budgeted read stops at its next chunk, so
-/// SIGTERM never waits for a long read.
-static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
-
-/// Stops every budgeted read, now and later (at shutdown).
-pub fn stop_all() {
-    SHUTTING_DOWN.store(true, Ordering::Relaxed);
 }
 
 thread_local! {
@@ -101,7 +94,7 @@ pub(super) fn charge(events: u64) -> Result<(), StoreError> {
             return Ok(());
         };
         s.events += events;
-        let stop = if SHUTTING_DOWN.load(Ordering::Relaxed) {
+        let stop = if s.budget.shutting_down.load(Ordering::Relaxed) {
             Some(Stop::ShuttingDown)
         } else if s.budget.abandoned.load(Ordering::Relaxed) {
             Some(Stop::Abandoned)
@@ -137,6 +130,7 @@ mod tests {
             deadline: Instant::now() + after,
             timeout_s: after.as_secs(),
             abandoned: abandoned.clone(),
+            shutting_down: Arc::new(AtomicBool::new(false)),
             max_events,
         };
         (b, abandoned)

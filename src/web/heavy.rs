@@ -38,16 +38,23 @@ pub struct Gate {
     slots: Arc<Semaphore>,
     slots_total: usize,
     timeout: Duration,
+    /// Turns true when the app shuts down: running reads stop.
+    shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Gate {
     /// `slots` heavy reads at once (the number of cores), each stopped after
     /// `timeout` (`[http] request_timeout_s`).
-    pub fn new(slots: usize, timeout: Duration) -> Gate {
+    pub fn new(
+        slots: usize,
+        timeout: Duration,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Gate {
         Gate {
             slots: Arc::new(Semaphore::new(slots.max(1))),
             slots_total: slots.max(1),
             timeout,
+            shutdown,
         }
     }
 
@@ -85,21 +92,38 @@ pub async fn limit(State(gate): State<Gate>, req: Request, next: Next) -> Respon
         }
     };
     let abandoned = Arc::new(AtomicBool::new(false));
+    let shutting_down = Arc::new(AtomicBool::new(false));
     let mut guard = Abandon(abandoned.clone(), false);
     let work = Budget {
         deadline: Instant::now() + gate.timeout,
         timeout_s: gate.timeout.as_secs(),
         abandoned,
+        shutting_down: shutting_down.clone(),
         max_events: MAX_EVENTS,
     };
     let handle = tokio::runtime::Handle::current();
-    let ran = tokio::task::spawn_blocking(move || {
+    let mut ran = tokio::task::spawn_blocking(move || {
         let _spending = budget::enter(work.clone());
         let res = handle.block_on(WORK.scope(work, next.run(req)));
         drop(permit);
         res
-    })
-    .await;
+    });
+    let mut shutdown = gate.shutdown.clone();
+    let down = async move {
+        // The guard `wait_for` returns is not Send: dropped here, at once. A
+        // sender gone without saying "down" (a test's state) stops nothing.
+        if shutdown.wait_for(|down| *down).await.map(|_| ()).is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let ran = tokio::select! {
+        r = &mut ran => r,
+        () = down => {
+            // SIGTERM: the read stops at its next chunk.
+            shutting_down.store(true, Ordering::Relaxed);
+            ran.await
+        }
+    };
     guard.1 = true;
     ran.unwrap_or_else(|e| ApiError::Internal(format!("a read failed: {e}")).into_response())
 }

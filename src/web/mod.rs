@@ -110,7 +110,7 @@ pub fn router(state: AppState) -> Router {
     };
     let auth = auth::Auth::new(&state.config);
     let origin = origin::Own::new(&state.config);
-    let gate = heavy::Gate::new(heavy::Gate::slots(), limits.timeout);
+    let gate = heavy::Gate::new(heavy::Gate::slots(), limits.timeout, state.shutdown.clone());
     let router = Router::new()
         .merge(heavy_reads(gate))
         .merge(pages())
