@@ -44,6 +44,14 @@ pub struct AlertState {
     /// A kind with levels: the [`Levels::key`] `level` counts against.
     #[serde(default)]
     pub levels_key: Option<String>,
+    /// While firing: when the water of the episode began, as the kind found it
+    /// (a leak's first liter), the earliest seen.
+    #[serde(default)]
+    pub episode_start_ms: Option<i64>,
+    /// While firing: the finding in words at the last evaluation ("Drip since
+    /// Wed 12:00, about 2 L/h, 72 L so far"), for the banner and `/alerts`.
+    #[serde(default)]
+    pub finding: Option<String>,
 }
 
 impl AlertState {
@@ -141,17 +149,43 @@ pub fn evaluate(
     };
     next.value = m.value;
     next.evaluated_ms = Some(now_ms);
+    let firing = next.firing_since.is_some() || state.firing_since.is_some();
+    let found_start = if m.breached && firing {
+        rule.kind.run_start(&rule.meter, usage, now_ms, tz)
+    } else {
+        None
+    };
+    let episode_start = match (state.episode_start_ms, found_start) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let detail = firing
+        .then(|| rule.kind.detail(&rule.meter, usage, now_ms, tz))
+        .flatten();
+    if next.firing_since.is_some() {
+        next.episode_start_ms = episode_start;
+        next.finding = detail.clone().or_else(|| state.finding.clone());
+    } else {
+        next.episode_start_ms = None;
+        next.finding = None;
+    }
     let transition = kind.map(|kind| Transition {
         kind,
         at_ms: now_ms,
         value: m.value,
         firing_since_ms: state.firing_since.or(next.firing_since).unwrap_or(now_ms),
         flow_l_per_min: usage.flow_l_per_min(&rule.meter, now_ms),
-        detail: rule.kind.detail(&rule.meter, usage, now_ms, tz),
+        detail: match kind {
+            // The finding while it held; the episode is over now.
+            TransitionKind::Resolved => state.finding.clone(),
+            _ => detail
+                .clone()
+                .or_else(|| rule.kind.detail(&rule.meter, usage, now_ms, tz)),
+        },
         run: rule.kind.tells_run().then(|| {
             let since = state.firing_since.or(next.firing_since).unwrap_or(now_ms);
             let lead = i64::try_from(rule.kind.began_before_firing().as_millis()).unwrap_or(0);
-            let from = since - lead;
+            let from = episode_start.unwrap_or(since - lead);
             let to = match kind {
                 TransitionKind::Resolved => state.clear_since.unwrap_or(now_ms).min(now_ms),
                 _ => now_ms,

@@ -453,35 +453,40 @@ fn name_day(
 ) -> Vec<Draw> {
     let kinds = classify::classify(model, segs);
     let mut out = Vec::new();
-    let series = leak::trickle_series(segs);
-    let mut i = 0;
-    while i < segs.len() {
-        if let Some(r) = series.iter().find(|r| r.start == i) {
-            let part = &segs[r.clone()];
-            let (first, last) = (&part[0], &part[part.len() - 1]);
-            let liters: f64 = part.iter().map(|s| s.liters).sum();
-            let merged = Segment {
-                start_ms: first.start_ms,
-                end_ms: last.end_ms,
-                liters,
-                mean_l_per_min: liters / ((last.end_ms - first.start_ms).max(1) as f64 / 60_000.0),
-                peak_l_per_min: part.iter().map(|s| s.peak_l_per_min).fold(0.0, f64::max),
-                first_event_ms: first.first_event_ms,
-                last_event_ms: last.last_event_ms,
-                events: part.iter().map(|s| s.events).sum(),
-            };
-            out.push(labelled(&merged, Kind::Leak, 0.7, labels, tz));
-            i = r.end;
+    // A trickle series is one leak draw over its span, with the liters the leak
+    // itself ran; the ordinary draws on top of it stay draws of their own.
+    let mut in_series = vec![false; segs.len()];
+    for members in leak::trickle_series(segs) {
+        let Some(e) = leak::Episode::of_series(segs, &members) else {
             continue;
+        };
+        let (first, last) = (&segs[members[0]], &segs[members[members.len() - 1]]);
+        let merged = Segment {
+            start_ms: e.start_ms,
+            end_ms: e.end_ms,
+            liters: e.liters,
+            mean_l_per_min: e.l_per_h / 60.0,
+            peak_l_per_min: members
+                .iter()
+                .map(|&m| segs[m].peak_l_per_min)
+                .fold(0.0, f64::max),
+            first_event_ms: first.first_event_ms,
+            last_event_ms: last.last_event_ms,
+            events: members.iter().map(|&m| segs[m].events).sum(),
+        };
+        for &m in &members {
+            in_series[m] = true;
         }
-        let s = &segs[i];
+        out.push(labelled(&merged, Kind::Leak, 0.7, labels, tz));
+    }
+    for (i, s) in segs.iter().enumerate().filter(|(i, _)| !in_series[*i]) {
         let (kind, conf) = match leak::leak_draw(s, model.burst_l_per_min) {
             Some(_) => (Kind::Leak, 0.7),
             None => kinds[i],
         };
         out.push(labelled(s, kind, conf, labels, tz));
-        i += 1;
     }
+    out.sort_by_key(|d| d.start_ms);
     out
 }
 

@@ -153,6 +153,16 @@ pub fn gauge(l: &Loaded, state: &AppState, tz: Tz) -> Option<Gauge> {
     })
 }
 
+/// While firing, what was found ("Drip since Wed 12:00, about 2 L/h, 72 L so
+/// far"); otherwise what the rule watches. The banner says the same.
+pub fn rule_words(l: &Loaded) -> String {
+    l.state
+        .as_ref()
+        .filter(|s| s.is_firing())
+        .and_then(|s| s.finding.clone())
+        .unwrap_or_else(|| l.rule.kind.describe())
+}
+
 /// The state badge of a loaded alert.
 pub fn state_of(l: &Loaded) -> AlertState {
     let reached = l.state.as_ref().is_some_and(|s| s.level > 0);
@@ -184,7 +194,7 @@ fn view(l: &Loaded, tz: Tz, mail_failing: Option<String>) -> AlertView {
     AlertView {
         name: l.rule.name.clone(),
         meter: l.rule.meter.clone(),
-        rule: l.rule.kind.describe(),
+        rule: rule_words(l),
         state: state_of(l),
         since: l.since_ms().map(|t| local(t, tz)),
         recent: history_views(l, tz),

@@ -119,7 +119,7 @@ fn render(
                 query_name: url_encode(&l.rule.name),
                 meter: meter_name(state, &l.rule.meter),
                 kind: l.rule.kind.name().to_string(),
-                rule: l.rule.kind.describe(),
+                rule: super::alert_view::rule_words(l),
                 state: state_of(l),
                 since: l.since_ms().map(|t| crate::words::local_time(tz, t)),
                 history: history_views(l, tz),

@@ -434,7 +434,7 @@ fn learning(state: &AppState, idx: crate::meter::MeterIdx, now: i64) -> Option<S
     let days = first.map_or(0, |f| (now - f) / 86_400_000);
     (days < crate::draws::LEARNING_MS / 86_400_000).then(|| {
         format!(
-            "Still learning this home: {days} day{} of history so far. The leak rules that compare with the past (a burst, an hour unusual for its weekday) start after two weeks; the kinds get surer as draws accumulate.",
+            "Still learning this home: {days} day{} of history so far. The leak rule that compares with the past (a burst) starts after two weeks; the kinds get surer as draws accumulate.",
             if days == 1 { "" } else { "s" }
         )
     })

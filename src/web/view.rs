@@ -48,8 +48,12 @@ impl Layout {
                 .rules
                 .active()
                 .iter()
-                .filter(|r| state.alerts.state(&r.name).is_some_and(|s| s.is_firing()))
-                .map(|r| (r.name.clone(), r.kind.describe(), r.meter.clone()))
+                .filter_map(|r| {
+                    let now = state.alerts.state(&r.name).filter(|s| s.is_firing())?;
+                    // What was found ("Drip since Wed 12:00, …"), else what the rule watches.
+                    let words = now.finding.unwrap_or_else(|| r.kind.describe());
+                    Some((r.name.clone(), words, r.meter.clone()))
+                })
                 .collect(),
             away: state.store.away_since().ok().flatten().is_some(),
         }

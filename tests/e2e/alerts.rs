@@ -515,7 +515,7 @@ fn leak_scenario(
     assert!(
         fired
             .subject
-            .starts_with("[watermeter] More than 100 L in one hour: House: possible leak: "),
+            .starts_with("[watermeter] More than 100 L in one hour: House: leak: "),
         "{}",
         fired.subject
     );
@@ -572,15 +572,27 @@ fn each_leak_pattern_mails_one_leak_alert_naming_its_cause_and_resolves_once() {
         .collect();
     burst.extend((0..225).map(|k| now_ms - 5 * MINUTE_MS + k * 1_333));
     let tmp = [(); 3].map(|()| tempfile::tempdir().unwrap());
-    let (app, _) = leak_scenario(&smtp, tmp[0].path(), &flapper, "flapper", 0);
+    let (app, _) = leak_scenario(
+        &smtp,
+        tmp[0].path(),
+        &flapper,
+        "Leaking toilet flapper since",
+        0,
+    );
     app.stop();
-    let (app, _) = leak_scenario(&smtp, tmp[1].path(), &burst, "burst", 2);
+    let (app, _) = leak_scenario(&smtp, tmp[1].path(), &burst, "Burst since", 2);
     app.stop();
     // A running toilet: a steady 3 L/min for 70 minutes.
     let running: Vec<i64> = (0..210)
         .map(|k| now_ms - 70 * MINUTE_MS + k * 20_000)
         .collect();
-    let (app, _) = leak_scenario(&smtp, tmp[2].path(), &running, "running toilet", 4);
+    let (app, _) = leak_scenario(
+        &smtp,
+        tmp[2].path(),
+        &running,
+        "Running toilet or stuck valve since",
+        4,
+    );
     app.stop();
     assert_eq!(smtp.mails().len(), 6);
 }
@@ -597,7 +609,7 @@ fn a_leak_pulse_train_mails_one_leak_alert_and_resolves_once() {
         .map(|i| running_from - 26 * 60 * MINUTE_MS + i * 30 * MINUTE_MS + 11)
         .collect();
     times.extend((0..210).map(|i| running_from + i * 20_000));
-    let (app, _offset) = leak_scenario(&smtp, tmp.path(), &times, "water never stopped", 0);
+    let (app, _offset) = leak_scenario(&smtp, tmp.path(), &times, "Drip since", 0);
 
     // The draw log shows the running toilet as one leak draw.
     let from = chrono::DateTime::from_timestamp_millis(running_from - 60_000)

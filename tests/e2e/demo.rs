@@ -66,7 +66,16 @@ fn the_demo_fills_the_dashboard_and_moves_off_ports_already_taken() {
     let page = get(&format!("http://{http}/")).body;
     assert!(page.contains("Firing: Leak"), "{page}");
     assert!(page.contains("what the notification says"), "{page}");
-    assert!(page.contains("possible leak: a steady flow"), "{page}");
+    // The banner and the waiting notification say the finding: which leak,
+    // since when, how fast, how much so far.
+    assert!(
+        page.contains("Firing: Leak</strong> — Running toilet or stuck valve since"),
+        "{page}"
+    );
+    assert!(
+        page.contains("leak: Running toilet or stuck valve since") && page.contains(" L so far"),
+        "{page}"
+    );
     // The weekly budget is a bar; the comparisons and liters per person are there.
     assert!(
         page.contains("<meter") && page.contains("L of 3,000 L this week"),

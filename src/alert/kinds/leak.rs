@@ -6,13 +6,14 @@
 //! - a running toilet or stuck valve: a steady 1.5–7 L/min for `running` (1 h);
 //! - a burst: a flow far above anything this home has drawn in four weeks, for
 //!   minutes (learned: quiet until two weeks of history exist);
-//! - away mode on and more than `away_allowance_liters` in the last hour;
-//! - an hour clearly unusual for its hour of the week: over three times (and 50 L
-//!   more than) the most the same hour took in any of the past eight weeks;
-//!   learned, so quiet until two weeks of history exist.
+//! - away mode on and more than `away_allowance_liters` in the last hour.
+//!
+//! An hour that is only unusual for its hour of the week is not a leak (a hose,
+//! a bath on a rare evening): a false leak is worse than a late one.
 //!
 //! The patterns are `draws::leak`'s, so the draw log shows the same episode as
-//! one leak draw.
+//! one leak draw, and every message names it the same way: "Drip since Wed
+//! 12:00, about 2 L/h, 72 L so far".
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -69,19 +70,32 @@ fn read(s: &Settings, problems: &mut Vec<Problem>) -> Option<Arc<dyn AlertKind>>
 /// What the patterns found at one instant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Found {
-    Pattern(leak::Pattern),
-    Away(f64),
-    /// The last hour's liters, far above this hour of the week's history: the
-    /// liters, the most of the same hour in past weeks, and the hour in words.
-    Unusual {
+    Episode(leak::Episode),
+    /// Water while away: since when, and how much.
+    Away {
+        since_ms: i64,
         liters: f64,
-        most: f64,
-        when: String,
     },
 }
 
-/// Past weeks the hour-of-week baseline reads (at least two must exist).
-const BASELINE_WEEKS: i64 = 8;
+impl Found {
+    pub fn pattern(&self) -> Option<leak::Pattern> {
+        match self {
+            Found::Episode(e) => Some(e.pattern),
+            Found::Away { .. } => None,
+        }
+    }
+
+    fn start_ms(&self) -> i64 {
+        match self {
+            Found::Episode(e) => e.start_ms,
+            Found::Away { since_ms, .. } => *since_ms,
+        }
+    }
+}
+
+/// How far back an episode's start is looked for.
+const LOOK_BACK_MS: i64 = 72 * HOUR_MS;
 
 impl Leak {
     fn burst_limit(&self, meter: &str, usage: &dyn UsageView, now_ms: i64) -> Option<f64> {
@@ -103,66 +117,63 @@ impl Leak {
         limit
     }
 
-    /// The last hour against the same hour of the week in past weeks: clearly
-    /// unusual when it is over three times the most of any of them and 50 L more.
-    fn unusual(&self, meter: &str, usage: &dyn UsageView, now_ms: i64, tz: Tz) -> Option<Found> {
-        let week = 7 * 24 * HOUR_MS;
-        let first = usage.events(
-            meter,
-            now_ms - BASELINE_WEEKS * week - HOUR_MS,
-            now_ms - 2 * week,
-        );
-        let oldest = first.first()?.0;
-        let weeks = ((now_ms - HOUR_MS - oldest) / week).min(BASELINE_WEEKS);
-        if weeks < 2 {
-            return None;
-        }
-        let liters = usage.liters_between(meter, now_ms - HOUR_MS, now_ms);
-        let most = (1..=weeks)
-            .map(|k| usage.liters_between(meter, now_ms - k * week - HOUR_MS, now_ms - k * week))
-            .fold(0.0, f64::max);
-        if liters <= most * 3.0 || liters <= most + 50.0 {
-            return None;
-        }
-        let local = chrono::TimeZone::timestamp_millis_opt(&tz, now_ms).single()?;
-        Some(Found::Unusual {
-            liters,
-            most,
-            when: format!("a {} at {}", local.format("%A"), local.format("%H:00")),
-        })
-    }
-
-    /// The pattern that holds at `now_ms`, if any (the hour of the week in `tz`).
-    pub fn find(&self, meter: &str, usage: &dyn UsageView, now_ms: i64, tz: Tz) -> Option<Found> {
-        let found = self.patterns(meter, usage, now_ms);
-        found.or_else(|| self.unusual(meter, usage, now_ms, tz))
-    }
-
-    fn patterns(&self, meter: &str, usage: &dyn UsageView, now_ms: i64) -> Option<Found> {
+    /// The episode that holds at `now_ms`, if any.
+    pub fn find(&self, meter: &str, usage: &dyn UsageView, now_ms: i64, _tz: Tz) -> Option<Found> {
         if let Some(since) = usage.away_since_ms() {
-            let liters = usage.liters_between(meter, since.max(now_ms - HOUR_MS), now_ms);
+            let from = since.max(now_ms - HOUR_MS);
+            let liters = usage.liters_between(meter, from, now_ms);
             if liters > self.away_allowance_liters {
-                return Some(Found::Away(liters));
+                let first = usage
+                    .events(meter, since, now_ms)
+                    .first()
+                    .map_or(from, |e| e.0);
+                return Some(Found::Away {
+                    since_ms: first,
+                    liters: usage.liters_between(meter, since, now_ms),
+                });
             }
         }
-        let events = usage.events(meter, now_ms - 24 * HOUR_MS, now_ms);
-        // A drip: every hour of the last day had water.
-        let first = events.first().map(|e| e.0);
-        if first.is_some_and(|f| f <= now_ms - 23 * HOUR_MS)
-            && (0..24).all(|h| {
-                let (a, b) = (now_ms - (h + 1) * HOUR_MS, now_ms - h * HOUR_MS);
-                events.iter().any(|e| e.0 > a && e.0 <= b)
-            })
-        {
-            return Some(Found::Pattern(leak::Pattern::Drip));
-        }
+        let events = usage.events(meter, now_ms - LOOK_BACK_MS, now_ms);
         let segments = detect::segments(&events);
-        // A trickle series still going: refills or drips evenly spaced for hours.
-        for r in leak::trickle_series(&segments) {
-            let part = &segments[r];
-            if part.last().is_some_and(|s| now_ms - s.end_ms <= HOUR_MS) {
-                return Some(Found::Pattern(leak::trickle_pattern(part)));
+        // A trickle series still going: refills or drips evenly spaced for hours,
+        // from its first liter.
+        for members in leak::trickle_series(&segments) {
+            let Some(e) = leak::Episode::of_series(&segments, &members) else {
+                continue;
+            };
+            if now_ms - e.end_ms <= HOUR_MS {
+                return Some(Found::Episode(e));
             }
+        }
+        // A drip the series missed: every hour of the last day had water.
+        let day = 24 * HOUR_MS;
+        let wet = |h: i64| {
+            let (a, b) = (now_ms - (h + 1) * HOUR_MS, now_ms - h * HOUR_MS);
+            events.iter().any(|e| e.0 > a && e.0 <= b)
+        };
+        if events
+            .first()
+            .is_some_and(|f| f.0 <= now_ms - day + HOUR_MS)
+            && (0..24).all(wet)
+        {
+            let hours = (0..LOOK_BACK_MS / HOUR_MS).take_while(|&h| wet(h)).count() as i64;
+            let start = now_ms - hours * HOUR_MS;
+            // The leak's own rate: the quietest hours' liters.
+            let mut per_hour: Vec<f64> = (0..hours)
+                .map(|h| {
+                    usage.liters_between(meter, now_ms - (h + 1) * HOUR_MS, now_ms - h * HOUR_MS)
+                })
+                .collect();
+            per_hour.sort_by(f64::total_cmp);
+            let l_per_h = per_hour[per_hour.len() / 4];
+            let first = events.iter().find(|e| e.0 > start).map_or(start, |e| e.0);
+            return Some(Found::Episode(leak::Episode {
+                pattern: leak::Pattern::Drip,
+                start_ms: first,
+                end_ms: events.last().map_or(now_ms, |e| e.0),
+                l_per_h,
+                liters: l_per_h * (now_ms - first) as f64 / HOUR_MS as f64,
+            }));
         }
         let last = segments
             .last()
@@ -170,11 +181,14 @@ impl Leak {
         let running = (last.end_ms - last.start_ms) >= ms(self.running)
             && leak::leak_draw(last, None) == Some(leak::Pattern::Running);
         if running {
-            return Some(Found::Pattern(leak::Pattern::Running));
+            return Some(Found::Episode(leak::Episode::of_draw(
+                last,
+                leak::Pattern::Running,
+            )));
         }
         let limit = self.burst_limit(meter, usage, now_ms)?;
         (leak::leak_draw(last, Some(limit)) == Some(leak::Pattern::Burst))
-            .then_some(Found::Pattern(leak::Pattern::Burst))
+            .then(|| Found::Episode(leak::Episode::of_draw(last, leak::Pattern::Burst)))
     }
 }
 
@@ -211,27 +225,26 @@ impl AlertKind for Leak {
     }
 
     fn detail(&self, meter: &str, usage: &dyn UsageView, now_ms: i64, tz: Tz) -> Option<String> {
-        match self.find(meter, usage, now_ms, tz)? {
-            Found::Pattern(p) => Some(p.words().to_string()),
-            Found::Away(l) => Some(format!(
-                "away mode is on and {} L ran in the last hour (allowance {} L)",
-                crate::words::trim(l, 1),
+        Some(match self.find(meter, usage, now_ms, tz)? {
+            Found::Episode(e) => e.words(tz, now_ms, true),
+            Found::Away { since_ms, liters } => format!(
+                "Water while away since {}, {} L so far (allowance {} L/h)",
+                leak::short_time(tz, since_ms, now_ms),
+                crate::words::trim(liters, 1),
                 crate::words::trim(self.away_allowance_liters, 1)
-            )),
-            Found::Unusual { liters, most, when } => Some(format!(
-                "{} L in the last hour, unusual for {when}: in the past weeks this hour never took more than {} L ({}× that)",
-                crate::words::trim(liters, 0),
-                crate::words::trim(most, 0),
-                crate::words::trim(liters / most.max(1.0), 1)
-            )),
-        }
+            ),
+        })
+    }
+
+    fn run_start(&self, meter: &str, usage: &dyn UsageView, now_ms: i64, tz: Tz) -> Option<i64> {
+        self.find(meter, usage, now_ms, tz).map(|f| f.start_ms())
     }
 
     fn summary(&self, meter: &str, value: f64, resolved: bool, detail: Option<&str>) -> String {
         let liters = crate::words::trim(value, 1);
         match (resolved, detail) {
             (true, _) => format!("{meter}: the leak stopped ({liters} L ran during it)"),
-            (false, Some(d)) => format!("{meter}: possible leak: {d}"),
+            (false, Some(d)) => format!("{meter}: leak: {d}"),
             (false, None) => format!("{meter}: possible leak ({liters} L in the last hour)"),
         }
     }
@@ -302,9 +315,25 @@ mod tests {
         for i in 0..48 {
             u.add("m", start + i * HOUR_MS / 2 + 7, 1.0);
         }
+        let drip = k.find("m", &u, start + DAY, chrono_tz::UTC);
         assert_eq!(
-            k.find("m", &u, start + DAY, chrono_tz::UTC),
-            Some(Found::Pattern(leak::Pattern::Drip))
+            drip.as_ref().and_then(Found::pattern),
+            Some(leak::Pattern::Drip)
+        );
+        // From its first liter, at its own rate, with the liters it ran.
+        let Some(Found::Episode(e)) = drip else {
+            panic!("{drip:?}")
+        };
+        assert!((e.start_ms - start).abs() <= 60_000, "{e:?}");
+        assert!((e.l_per_h - 2.0).abs() < 0.3, "{e:?}");
+        assert!((e.liters - 48.0).abs() <= 48.0 * 0.15, "{e:?}");
+        assert_eq!(
+            e.words(chrono_tz::UTC, start + DAY, true),
+            format!(
+                "Drip since {}, about 2 L/h, {} L so far",
+                leak::short_time(chrono_tz::UTC, e.start_ms, start + DAY),
+                crate::words::trim(e.liters, 0)
+            )
         );
         // A flapper: 2 L every 25 min from midnight.
         let mut u = MemoryUsage::new();
@@ -315,16 +344,17 @@ mod tests {
             u.add("m", t + 20_000, 1.0);
         }
         let found = k.find("m", &u, start + 14 * 25 * 60_000, chrono_tz::UTC);
-        assert!(matches!(found, Some(Found::Pattern(_))), "{found:?}");
+        assert!(matches!(found, Some(Found::Episode(_))), "{found:?}");
         // A running toilet: 3 L/min for 70 minutes.
         let mut u = MemoryUsage::new();
         normal_days(&mut u, 20);
         for i in 0..210 {
             u.add("m", start + 3 * HOUR_MS + i * 20_000, 1.0);
         }
+        let running = k.find("m", &u, start + 3 * HOUR_MS + 210 * 20_000, chrono_tz::UTC);
         assert_eq!(
-            k.find("m", &u, start + 3 * HOUR_MS + 210 * 20_000, chrono_tz::UTC),
-            Some(Found::Pattern(leak::Pattern::Running))
+            running.as_ref().and_then(Found::pattern),
+            Some(leak::Pattern::Running)
         );
         // A burst: 50 L/min for 5 minutes, in a home that never drew more than 9.
         let mut u = MemoryUsage::new();
@@ -332,9 +362,10 @@ mod tests {
         for i in 0..250 {
             u.add("m", start + 12 * HOUR_MS + i * 1_200, 1.0);
         }
+        let burst = k.find("m", &u, start + 12 * HOUR_MS + 250 * 1_200, chrono_tz::UTC);
         assert_eq!(
-            k.find("m", &u, start + 12 * HOUR_MS + 250 * 1_200, chrono_tz::UTC),
-            Some(Found::Pattern(leak::Pattern::Burst))
+            burst.as_ref().and_then(Found::pattern),
+            Some(leak::Pattern::Burst)
         );
         // The same burst in a home with one day of history: learned rules stay quiet.
         let mut u = MemoryUsage::new();
@@ -348,7 +379,7 @@ mod tests {
     }
 
     #[test]
-    fn an_hour_far_above_its_hour_of_the_week_is_unusual_once_two_weeks_exist() {
+    fn an_hour_only_unusual_for_its_hour_of_the_week_is_not_a_leak() {
         let k = kind();
         let mut u = MemoryUsage::new();
         // Three weeks of normal days, then on day 21 at 14:00 a garden hose at
@@ -358,26 +389,7 @@ mod tests {
         for i in 0..300 {
             u.add("m", at + i * 5_000, 1.0);
         }
-        let now = at + 40 * 60_000;
-        match k.find("m", &u, now, chrono_tz::UTC) {
-            Some(Found::Unusual { liters, most, when }) => {
-                assert_eq!((liters, most), (300.0, 0.0));
-                assert_eq!(when, "a Thursday at 14:00");
-            }
-            other => panic!("{other:?}"),
-        }
-        // A shower at its usual hour is not unusual.
-        assert_eq!(
-            k.find("m", &u, 21 * DAY + 8 * HOUR_MS, chrono_tz::UTC),
-            None
-        );
-        // With one week of history the learned rule stays quiet.
-        let mut u = MemoryUsage::new();
-        for i in 0..300 {
-            u.add("m", 8 * DAY + i * 5_000, 1.0);
-        }
-        u.add("m", 1, 1.0);
-        assert_eq!(k.find("m", &u, 8 * DAY + 40 * 60_000, chrono_tz::UTC), None);
+        assert_eq!(k.find("m", &u, at + 40 * 60_000, chrono_tz::UTC), None);
     }
 
     #[test]
@@ -395,7 +407,10 @@ mod tests {
         u.add("m", 12 * 60_000, 1.0);
         assert_eq!(
             k.find("m", &u, 13 * 60_000, chrono_tz::UTC),
-            Some(Found::Away(3.0))
+            Some(Found::Away {
+                since_ms: 10 * 60_000,
+                liters: 3.0
+            })
         );
         u.away = None;
         assert_eq!(k.find("m", &u, 13 * 60_000, chrono_tz::UTC), None);

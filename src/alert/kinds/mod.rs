@@ -68,6 +68,17 @@ pub trait AlertKind: Send + Sync + std::fmt::Debug {
     fn began_before_firing(&self) -> Duration {
         Duration::ZERO
     }
+    /// When the water of the episode at `now_ms` began, when the kind knows it
+    /// better than [`AlertKind::began_before_firing`] (a leak's first liter).
+    fn run_start(
+        &self,
+        _meter: &str,
+        _usage: &dyn UsageView,
+        _now_ms: i64,
+        _tz: Tz,
+    ) -> Option<i64> {
+        None
+    }
     /// For a kind that notifies at levels within a period (a budget) instead of
     /// firing and resolving: the period holding `now_ms` and the levels.
     fn levels(&self, _now_ms: i64, _tz: Tz) -> Option<Levels> {

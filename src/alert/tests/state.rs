@@ -147,6 +147,8 @@ fn state_survives_a_serde_round_trip() {
         period_ms: Some(5),
         level: 2,
         levels_key: Some("Liters(100.0) [75.0, 100.0]".into()),
+        episode_start_ms: Some(0),
+        finding: Some("Drip since 12:00, about 2 L/h, 24 L so far".into()),
     };
     let bytes = serde_json::to_vec(&state).expect("serialize");
     assert_eq!(
