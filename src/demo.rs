@@ -105,6 +105,25 @@ fn leak_windows(start_ms: i64, until_ms: i64) -> Vec<(i64, i64)> {
         .collect()
 }
 
+/// A drip in the history: 2 L/h (a liter every 30 minutes) from 01:00 to 11:00
+/// two days before the start, under the family's own use: the draw log shows
+/// it as one leak episode with its start, rate and liters.
+const DRIP_LEN_MS: i64 = 10 * 3_600_000;
+
+/// When the history's drip begins: 01:00 local, two days before `now_ms`.
+pub fn drip_start(tz: chrono_tz::Tz, now_ms: i64) -> i64 {
+    let day = crate::buckets::local_day_number(tz, now_ms) - 2;
+    crate::buckets::date_of_day_number(day)
+        .map_or(now_ms - 2 * DAY_MS, |d| crate::buckets::day_start(tz, d))
+        + 3_600_000
+}
+
+fn drip(first: i64, from: i64, to: i64) -> impl Iterator<Item = i64> {
+    (first..first + DRIP_LEN_MS)
+        .step_by(30 * 60_000)
+        .filter(move |t| *t >= from && *t < to)
+}
+
 /// The household's pulses with the leak windows cleared and the leak's pulses
 /// (one every 37.5 s) in them, within `[from, to)`; a shower at `shower_at` if given.
 fn with_leaks(
@@ -168,13 +187,15 @@ async fn start(
         None => now - BACKFILL_DAYS * DAY_MS,
     };
     let windows = leak_windows(now, now + LIVE_DAYS * DAY_MS);
-    let past = with_leaks(
+    let mut past = with_leaks(
         household::pulses(SEED, from, now, tz),
         &windows,
         from,
         now,
         None,
     );
+    past.extend(drip(drip_start(tz, now), from, now));
+    past.sort_unstable();
     let n = past.len();
     for chunk in past.chunks(20_000) {
         let samples = chunk

@@ -78,10 +78,12 @@ pub fn trickle_series(draws: &[Segment]) -> Vec<Vec<usize>> {
                 j += 1;
                 continue;
             }
-            let spacing = median(&plain_gaps).unwrap_or(30.0 * 60_000.0);
-            let allowed = (60.0 * 60_000.0_f64)
-                .max((1.5 + f64::from(bridged)) * spacing)
-                .min(if bridged > 0 { 150.0 } else { 90.0 } * 60_000.0);
+            // Until the spacing is known, up to an hour; then the leak's own
+            // rhythm, so the household's small draws after it stops are not taken.
+            let allowed = match median(&plain_gaps).filter(|_| plain_gaps.len() >= 4) {
+                Some(spacing) => ((1.5 + f64::from(bridged)) * spacing).min(150.0 * 60_000.0),
+                None => (60.0 + 30.0 * f64::from(bridged)) * 60_000.0,
+            };
             if gap as f64 > allowed {
                 break;
             }
@@ -91,6 +93,21 @@ pub fn trickle_series(draws: &[Segment]) -> Vec<Vec<usize>> {
             bridged = 0;
             members.push(j);
             j += 1;
+        }
+        // The ends the rhythm does not hold: a small draw of the household just
+        // before the leak began or after it stopped.
+        if let Some(spacing) = median(&plain_gaps) {
+            let fits = |a: usize, b: usize| {
+                let g = (draws[b].start_ms - draws[a].start_ms) as f64;
+                (0.6 * spacing..=1.4 * spacing).contains(&g)
+            };
+            while members.len() > 2 && !fits(members[members.len() - 2], members[members.len() - 1])
+            {
+                members.pop();
+            }
+            while members.len() > 2 && !fits(members[0], members[1]) {
+                members.remove(0);
+            }
         }
         let (first, last) = (&draws[members[0]], &draws[members[members.len() - 1]]);
         if members.len() >= 8 && last.end_ms - first.start_ms >= 3 * 3_600_000 {
@@ -151,12 +168,14 @@ impl Episode {
         let (first, last) = (part.first()?, part.last()?);
         let span_h = (last.end_ms - first.start_ms).max(1) as f64 / 3_600_000.0;
         let own: f64 = part.iter().map(|s| s.liters).sum();
+        let sizes: Vec<f64> = part.iter().map(|s| s.liters).collect();
         // The leak's own spacing: the median gap between members, and what each brings.
         let gaps: Vec<f64> = part
             .windows(2)
             .map(|w| (w[1].start_ms - w[0].start_ms) as f64)
             .collect();
-        let per = own / part.len() as f64;
+        // What one drip or refill brings: the typical member, not a tap among them.
+        let per = median(&sizes).unwrap_or(own / part.len() as f64);
         let l_per_h = match median(&gaps) {
             Some(g) if g > 0.0 => per * 3_600_000.0 / g,
             _ => own / span_h,
@@ -167,7 +186,7 @@ impl Episode {
             start_ms: first.start_ms,
             end_ms: last.end_ms,
             l_per_h,
-            liters: (l_per_h * span_h + per).max(own),
+            liters: l_per_h * span_h + per,
         })
     }
 

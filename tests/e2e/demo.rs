@@ -21,6 +21,8 @@ fn the_demo_fills_the_dashboard_and_moves_off_ports_already_taken() {
         .args(["demo", "--data-dir"])
         .arg(tmp.path().join("demo"))
         .env("WATERMETER_LOG", "warn")
+        // The zone the demo's days (and its drip) follow.
+        .env("TZ", "Europe/Berlin")
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the demo");
@@ -98,6 +100,29 @@ fn the_demo_fills_the_dashboard_and_moves_off_ports_already_taken() {
         .filter(|d| d["kind"] == "leak")
         .count();
     assert!(leaks >= 1, "{draws}");
+    // The drip in the history (2 L/h, 01:00 to 11:00 two days ago) is one leak
+    // episode with about its 20 liters, the family's use on top of it apart.
+    let zone: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
+    let first = watermeter::demo::drip_start(zone, chrono::Utc::now().timestamp_millis());
+    let at = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let draws = get_json(&format!(
+        "http://{http}/api/v1/meters/main/draws?from={}&to={}",
+        at(first - 3_600_000),
+        at(first + 12 * 3_600_000)
+    ));
+    let drips: Vec<&serde_json::Value> = draws["draws"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "leak")
+        .collect();
+    assert_eq!(drips.len(), 1, "{draws}");
+    let liters = drips[0]["liters"].as_f64().unwrap();
+    assert!((17.0..=23.0).contains(&liters), "{draws}");
     let _ = child.kill();
     let _ = child.wait();
 }
