@@ -106,7 +106,8 @@ fn leak_windows(start_ms: i64, until_ms: i64) -> Vec<(i64, i64)> {
 }
 
 /// A drip in the history: 2 L/h (a liter every 30 minutes) from 01:00 to 11:00
-/// two days before the start, under the family's own use: the draw log shows
+/// two days before the start, through a quiet night and then under the family's
+/// own use: the draw log shows
 /// it as one leak episode with its start, rate and liters.
 const DRIP_LEN_MS: i64 = 10 * 3_600_000;
 
@@ -194,7 +195,11 @@ async fn start(
         now,
         None,
     );
-    past.extend(drip(drip_start(tz, now), from, now));
+    // The family sleeps through the drip's first five hours: the quiet stretch
+    // in which a drip shows itself.
+    let first = drip_start(tz, now);
+    past.retain(|t| !(first..first + 5 * 3_600_000).contains(t));
+    past.extend(drip(first, from, now));
     past.sort_unstable();
     let n = past.len();
     for chunk in past.chunks(20_000) {

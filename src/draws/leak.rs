@@ -67,6 +67,11 @@ pub fn trickle_series(draws: &[Segment]) -> Vec<Vec<usize>> {
         // Draws on top since the last member: each may have swallowed one pulse.
         let mut bridged = 0u32;
         while j < draws.len() {
+            if used[j] {
+                // A member of a series found before: not this one's.
+                j += 1;
+                continue;
+            }
             let last = &draws[members[members.len() - 1]];
             let gap = draws[j].start_ms - last.start_ms;
             if !small(&draws[j]) {
@@ -115,7 +120,17 @@ pub fn trickle_series(draws: &[Segment]) -> Vec<Vec<usize>> {
             let sd = (plain_gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>()
                 / plain_gaps.len().max(1) as f64)
                 .sqrt();
-            if plain_gaps.len() >= 5 && mean > 0.0 && sd / mean < 0.6 {
+            // A leak brings the same each time (one liter, one refill); the
+            // household's taps vary.
+            let sizes: Vec<f64> = members.iter().map(|&m| draws[m].liters).collect();
+            let typical = median(&sizes).unwrap_or(0.0);
+            let alike = sizes.iter().filter(|l| (*l - typical).abs() <= 1.0).count();
+            if plain_gaps.len() >= 5
+                && mean > 0.0
+                && sd / mean < 0.6
+                && alike * 4 >= sizes.len() * 3
+                && through_quiet_stretch(draws, &members)
+            {
                 for &m in &members {
                     used[m] = true;
                 }
@@ -124,6 +139,30 @@ pub fn trickle_series(draws: &[Segment]) -> Vec<Vec<usize>> {
         }
     }
     out
+}
+
+/// Whether a series went on through a quiet stretch: three hours or more in
+/// which nothing but its members ran, with at least three of them in it. A leak
+/// shows itself when the house is quiet (at night); a busy day's small draws can
+/// keep a rhythm for hours, but not through a quiet stretch.
+fn through_quiet_stretch(draws: &[Segment], members: &[usize]) -> bool {
+    let (Some(&first), Some(&last)) = (members.first(), members.last()) else {
+        return false;
+    };
+    let mut edge = draws[first].start_ms;
+    let mut inside = 0;
+    let quiet = |from: i64, to: i64, inside: usize| to - from >= 3 * 3_600_000 && inside >= 3;
+    let mut found = false;
+    for i in first..=last {
+        if members.binary_search(&i).is_ok() {
+            inside += 1;
+        } else {
+            found |= quiet(edge, draws[i].start_ms, inside);
+            edge = draws[i].end_ms;
+            inside = 0;
+        }
+    }
+    found || quiet(edge, draws[last].end_ms, inside)
 }
 
 /// `12:00` on the day of `now_ms`, `Wed 12:00` on another, in `tz`.
