@@ -153,12 +153,12 @@ fn through_quiet_stretch(draws: &[Segment], members: &[usize]) -> bool {
     let mut inside = 0;
     let quiet = |from: i64, to: i64, inside: usize| to - from >= 3 * 3_600_000 && inside >= 3;
     let mut found = false;
-    for i in first..=last {
+    for (i, d) in draws.iter().enumerate().take(last + 1).skip(first) {
         if members.binary_search(&i).is_ok() {
             inside += 1;
         } else {
-            found |= quiet(edge, draws[i].start_ms, inside);
-            edge = draws[i].end_ms;
+            found |= quiet(edge, d.start_ms, inside);
+            edge = d.end_ms;
             inside = 0;
         }
     }
