@@ -54,10 +54,9 @@ def read_all(port, start, days):
     return draws
 
 
-def household(name, gen_cmd, binary, days, tz, work):
-    lp = os.path.join(work, f"{name}.lp")
-    truth = os.path.join(work, f"{name}.csv")
-    subprocess.run(gen_cmd + ["-o", lp, "--draws", truth], check=True, stderr=subprocess.DEVNULL)
+def import_and_read(name, lp, binary, days, tz, work):
+    """Imports `lp` into a fresh data dir, serves it and reads every draw twice:
+    (draws, seconds of the first read, seconds of the second)."""
     data = os.path.join(work, name)
     port = free_port()
     cfg = os.path.join(work, f"{name}.toml")
@@ -84,6 +83,14 @@ def household(name, gen_cmd, binary, days, tz, work):
     finally:
         server.terminate()
         server.wait()
+    return draws, first, second
+
+
+def household(name, gen_cmd, binary, days, tz, work):
+    lp = os.path.join(work, f"{name}.lp")
+    truth = os.path.join(work, f"{name}.csv")
+    subprocess.run(gen_cmd + ["-o", lp, "--draws", truth], check=True, stderr=subprocess.DEVNULL)
+    draws, first, second = import_and_read(name, lp, binary, days, tz, work)
     detected = os.path.join(work, f"{name}.json")
     with open(detected, "w") as f:
         json.dump(draws, f)

@@ -25,14 +25,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from draws import free_port, read_all  # noqa: E402
+from draws import import_and_read  # noqa: E402
 
 H = 3600.0
 
@@ -66,27 +64,7 @@ def run(name, seed, leaks, binary, days, work):
     if leaks:
         cmd.append("--leaks")
     subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
-    data = os.path.join(work, name)
-    port = free_port()
-    cfg = os.path.join(work, f"{name}.toml")
-    with open(cfg, "w") as f:
-        f.write(f'data_dir = "{data}"\ntimezone = "Europe/Berlin"\n[http]\n'
-                f'listen = "127.0.0.1:{port}"\n[[meter]]\nid = "m001"\n')
-    subprocess.run([binary, "import", "--config", cfg, lp], check=True, capture_output=True)
-    server = subprocess.Popen([binary, "serve", "--config", cfg], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz")
-                break
-            except OSError:
-                time.sleep(0.1)
-        start = datetime(2023, 1, 1, tzinfo=timezone.utc) - timedelta(days=1)
-        draws = read_all(port, start, days)
-    finally:
-        server.terminate()
-        server.wait()
+    draws, _, _ = import_and_read(name, lp, binary, days, "Europe/Berlin", work)
     return truth_leaks(truth), detected_leaks(draws)
 
 

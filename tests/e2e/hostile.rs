@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::util::{get, post, post_json, App, MAIN_METER};
+use crate::util::{get, post, post_json, urlencode, App, MAIN_METER};
 
 const WMBUS_METER: &str = "[[meter]]\nid = \"main\"\nname = \"House\"\n[[meter]]\nid = \"radio\"\n[meter.wmbus]\nid = \"33225544\"\n";
 
@@ -63,15 +63,6 @@ fn query(app: &App, q: &str) -> crate::util::Answer {
         body: r.body_mut().read_to_string().unwrap_or_default(),
         headers: Vec::new(),
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn now_s() -> u64 {

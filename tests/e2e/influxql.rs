@@ -4,16 +4,7 @@
 use serde_json::Value;
 
 use crate::servers::{influx_url, influxd};
-use crate::util::{get, post, App};
-
-fn encode(q: &str) -> String {
-    q.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+use crate::util::{get, post, urlencode as encode, App};
 
 /// The series of every statement, each sorted by its tags, numbers to 6 decimals.
 /// One series: its tags, its columns and its rows.

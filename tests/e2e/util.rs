@@ -408,3 +408,13 @@ pub fn liters_between(app: &App, from_s: u64, to_s: u64) -> f64 {
         .as_f64()
         .expect("total_liters")
 }
+
+/// `s` percent-encoded for a URL query (everything but letters, digits, `-_.`).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
