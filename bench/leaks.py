@@ -20,7 +20,6 @@ Not a test: the figures are for docs/draws.md.
 """
 import argparse
 import csv
-import json
 import os
 import subprocess
 import sys
