@@ -177,7 +177,9 @@ pub fn evaluate(
         flow_l_per_min: usage.flow_l_per_min(&rule.meter, now_ms),
         detail: match kind {
             // The finding while it held; the episode is over now.
-            TransitionKind::Resolved => state.finding.clone(),
+            TransitionKind::Resolved => {
+                state.finding.as_deref().map(|f| rule.kind.finding_ended(f))
+            }
             _ => detail
                 .clone()
                 .or_else(|| rule.kind.detail(&rule.meter, usage, now_ms, tz)),

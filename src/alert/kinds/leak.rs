@@ -236,6 +236,13 @@ impl AlertKind for Leak {
         })
     }
 
+    fn finding_ended(&self, finding: &str) -> String {
+        match finding.strip_suffix(" so far") {
+            Some(head) => format!("{head} in all"),
+            None => finding.to_string(),
+        }
+    }
+
     fn run_start(&self, meter: &str, usage: &dyn UsageView, now_ms: i64, tz: Tz) -> Option<i64> {
         self.find(meter, usage, now_ms, tz).map(|f| f.start_ms())
     }
@@ -390,6 +397,16 @@ mod tests {
             u.add("m", at + i * 5_000, 1.0);
         }
         assert_eq!(k.find("m", &u, at + 40 * 60_000, chrono_tz::UTC), None);
+    }
+
+    #[test]
+    fn the_resolved_notification_tells_the_whole_episode() {
+        let k = kind();
+        assert_eq!(
+            k.finding_ended("Drip since Wed 12:00, about 2 L/h, 72 L so far"),
+            "Drip since Wed 12:00, about 2 L/h, 72 L in all"
+        );
+        assert_eq!(k.finding_ended("something else"), "something else");
     }
 
     #[test]

@@ -68,6 +68,11 @@ pub trait AlertKind: Send + Sync + std::fmt::Debug {
     fn began_before_firing(&self) -> Duration {
         Duration::ZERO
     }
+    /// The last finding of an episode that just ended, in words for the resolved
+    /// notification ("… 72 L in all" rather than "… so far").
+    fn finding_ended(&self, finding: &str) -> String {
+        finding.to_string()
+    }
     /// When the water of the episode at `now_ms` began, when the kind knows it
     /// better than [`AlertKind::began_before_firing`] (a leak's first liter).
     fn run_start(
