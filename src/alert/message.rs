@@ -95,9 +95,28 @@ pub fn compose(
 }
 
 /// A stable, unique Message-ID: the same transition always gets the same id, so a
-/// mail re-sent after a crash can be recognised as a duplicate by mail clients.
+/// mail re-sent after a crash can be recognised as a duplicate by mail clients;
+/// and two installs never share one (a weekly report is due at the same minute
+/// everywhere, and many send from the same mail domain): the id carries this
+/// machine's token.
 pub fn message_id(alert: &str, kind: &str, at_ms: i64, domain: &str) -> String {
-    format!("<{at_ms}.{kind}.{:016x}.watermeter@{domain}>", fnv1a(alert))
+    format!(
+        "<{at_ms}.{kind}.{:016x}.{:08x}.watermeter@{domain}>",
+        fnv1a(alert),
+        machine_token()
+    )
+}
+
+/// This machine, as a number: a hash of systemd's `/etc/machine-id` (unique per
+/// install, stable across restarts), else of the host name.
+fn machine_token() -> u32 {
+    static TOKEN: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *TOKEN.get_or_init(|| {
+        let id = std::fs::read_to_string("/etc/machine-id")
+            .or_else(|_| std::fs::read_to_string("/proc/sys/kernel/hostname"))
+            .unwrap_or_default();
+        fnv1a(id.trim()) as u32
+    })
 }
 
 /// The domain of an address like `watermeter <pi@example.org>`.

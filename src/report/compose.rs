@@ -14,8 +14,6 @@ use super::{Comparison, MeterReport, PerPerson, Report, ReportKind};
 /// The longest plain-text bar, in characters.
 const TEXT_BAR: usize = 30;
 const BAR_COLOR: &str = "#0b63ce";
-/// Typographic minus, as in "−8 %".
-const MINUS: char = '\u{2212}';
 const COST_NOTE: &str = "Costs are for water and sewage, without the fixed charge.";
 
 /// The subject, the plain-text part and the HTML part of `report`.
@@ -44,7 +42,7 @@ struct MeterPart {
     /// "1,234 L, 4.56 EUR".
     amount: String,
     link: Option<String>,
-    /// (label, liters, change): "the week before", "1,400 L", "−12 % less".
+    /// (label, liters, change): "the week before", "1,400 L", "12 % less".
     comparisons: Vec<[String; 3]>,
     /// Whole sentences: per person, biggest days.
     notes: Vec<String>,
@@ -134,7 +132,8 @@ fn versus(now: f64, before: f64, label: &str) -> String {
     }
 }
 
-/// "+12 % more", "−8 % less", "no data"; says so when the other period used nothing.
+/// "12 % more", "8 % less", "no data" (a sign and "less" would say it twice);
+/// says so when the other period used nothing.
 fn change(now: f64, before: Option<f64>) -> String {
     let Some(before) = before.filter(|b| b.is_finite()).filter(|_| now.is_finite()) else {
         return "no data".into();
@@ -143,8 +142,8 @@ fn change(now: f64, before: Option<f64>) -> String {
         None if now > 0.0 => "no use then".into(),
         None => "the same".into(),
         Some(0) => "about the same".into(),
-        Some(p) if p > 0 => format!("+{} % more", thousands(p)),
-        Some(p) => format!("{MINUS}{} % less", thousands(p.saturating_neg())),
+        Some(p) if p > 0 => format!("{} % more", thousands(p)),
+        Some(p) => format!("{} % less", thousands(p.saturating_neg())),
     }
 }
 
@@ -602,12 +601,12 @@ mod tests {
     }
 
     #[test]
-    fn changes_carry_a_signed_percent_and_a_word() {
-        check_change(1120.0, Some(1000.0), "+12 % more");
-        check_change(920.0, Some(1000.0), "\u{2212}8 % less");
+    fn changes_carry_a_percent_and_a_word() {
+        check_change(1120.0, Some(1000.0), "12 % more");
+        check_change(920.0, Some(1000.0), "8 % less");
         check_change(1002.0, Some(1000.0), "about the same");
-        check_change(50_000.0, Some(10.0), "+499,900 % more");
-        check_change(0.0, Some(1000.0), "\u{2212}100 % less");
+        check_change(50_000.0, Some(10.0), "499,900 % more");
+        check_change(0.0, Some(1000.0), "100 % less");
     }
 
     #[test]
@@ -617,11 +616,7 @@ mod tests {
         check_change(0.0, Some(0.0), "the same");
         check_change(f64::NAN, Some(10.0), "no data");
         check_change(10.0, Some(f64::NAN), "no data");
-        check_change(
-            -1e300,
-            Some(1e-300),
-            "\u{2212}9,223,372,036,854,775,807 % less",
-        );
+        check_change(-1e300, Some(1e-300), "9,223,372,036,854,775,807 % less");
     }
 
     #[test]
@@ -773,7 +768,7 @@ mod tests {
             "Costs are for water and sewage, without the fixed charge.",
             "the week before",
             "1,400 L",
-            "\u{2212}12 % less",
+            "12 % less",
             "week 48 of 2025",
             "no data",
             "Per person and day: 58.8 L (3 persons); the reference is 125 L (BDEW, Germany 2023).",
