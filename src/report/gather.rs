@@ -102,7 +102,16 @@ pub fn check(config: &Config, src: &Sources, now_ms: i64) -> Result<(), String> 
         let mut next = state.unwrap_or_default();
         next.last_notified_ms = Some(due);
         next.evaluated_ms = Some(now_ms);
-        if should_send(sent, due, now_ms) {
+        // A first check on a store that holds nothing from before the period (a
+        // brand-new install): no report of a week that it never saw.
+        let (start, _, _) = period(kind, config.timezone, due);
+        let firsts: Vec<Option<i64>> = (0..config.meters.len())
+            .map(|i| {
+                let idx = i as crate::meter::MeterIdx;
+                src.store.first_event_ms(idx).ok().flatten()
+            })
+            .collect();
+        if should_send(sent, due, now_ms) && (sent.is_some() || saw(&firsts, start)) {
             let report = gather(config, src, kind, due).map_err(|e| e.to_string())?;
             let mail = notification(config, &report, kind, due, now_ms);
             tracing::info!("queued the {}", mail.subject);
@@ -116,6 +125,12 @@ pub fn check(config: &Config, src: &Sources, now_ms: i64) -> Result<(), String> 
         }
     }
     Ok(())
+}
+
+/// Whether the store holds water from before `start` for any meter (by each
+/// meter's first event): a report of the period says something. Pure.
+fn saw(first_events: &[Option<i64>], start: i64) -> bool {
+    first_events.iter().flatten().any(|&f| f <= start)
 }
 
 fn notification(
@@ -333,4 +348,18 @@ fn alert_lines(src: &Sources, tz: Tz, start: i64, end: i64) -> Vec<AlertLine> {
             text,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_install_reports_no_period_it_never_saw() {
+        let start = 1_000_000;
+        assert!(!saw(&[], start), "no meter");
+        assert!(!saw(&[None, Some(start + 1)], start), "water only since");
+        assert!(saw(&[None, Some(start)], start), "imported history");
+        assert!(saw(&[Some(start - 86_400_000)], start));
+    }
 }
