@@ -27,6 +27,8 @@ pub struct IngestStats {
     pub udp_dropped_not_allowed: AtomicU64,
     pub udp_dropped_too_large: AtomicU64,
     log: Mutex<LogWindow>,
+    /// The last bad input logged: (wall ms, where, why), for the dashboard.
+    last_bad: Mutex<Option<(i64, String, String)>>,
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +71,12 @@ impl IngestStats {
         ]
     }
 
+    /// The last bad input logged since `since_ms`: (when, where, why).
+    pub fn last_bad_since(&self, since_ms: i64) -> Option<(i64, String, String)> {
+        let last = self.last_bad.lock().ok()?;
+        last.clone().filter(|(at, _, _)| *at >= since_ms)
+    }
+
     /// Logs a bad item unless too many were logged in the last minute.
     pub fn log_bad(&self, source: &str, what: &dyn std::fmt::Display) {
         let Ok(mut w) = self.log.lock() else { return };
@@ -89,6 +97,10 @@ impl IngestStats {
         if w.logged < LOGS_PER_WINDOW {
             w.logged += 1;
             tracing::warn!("{source}: rejected: {what}");
+            if let Ok(mut last) = self.last_bad.lock() {
+                let text: String = what.to_string().chars().take(300).collect();
+                *last = Some((crate::clock::wall_ms(), source.to_string(), text));
+            }
         } else {
             w.suppressed += 1;
         }

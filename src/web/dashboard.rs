@@ -23,6 +23,9 @@ pub struct DashboardPage {
     store_notice: Option<Banner>,
     /// Future-dated data set aside in the last week.
     future_notice: Option<String>,
+    /// Input refused in the last day (a mistyped measurement or tag): the
+    /// dashboard would otherwise just say "no water used".
+    refused_notice: Option<String>,
     /// `[forward]`/`[mqtt]` status, when either is configured.
     integrations: Option<Integrations>,
     /// The away switch's form token.
@@ -115,6 +118,23 @@ fn kinds(state: &AppState, idx: MeterIdx, now_ms: i64) -> Result<KindBars, PageE
     ))
 }
 
+/// The last input refused in the last 24 hours, in words, with what to check.
+fn refused_notice(state: &AppState, now_ms: i64) -> Option<String> {
+    let (at, source, why) = state.stats.last_bad_since(now_ms - 24 * 3_600_000)?;
+    Some(format!(
+        "Refused at {} ({source}): {why}. Nothing of it was counted; check the sender's \
+         measurement, tags and field against the meters in the config ({} refused in all \
+         since the start, in /metrics).",
+        crate::words::local_time(state.config.timezone, at),
+        state
+            .stats
+            .rejected_by_reason()
+            .iter()
+            .map(|(_, n)| n)
+            .sum::<u64>()
+    ))
+}
+
 /// The page at `now_ms` (a plain function so benchmarks can call it).
 pub fn render(state: &AppState, now_ms: i64) -> Result<DashboardPage, PageError> {
     let today = rfc3339(state, now_ms);
@@ -147,6 +167,7 @@ pub fn render(state: &AppState, now_ms: i64) -> Result<DashboardPage, PageError>
         meters,
         store_notice: store_notice::banner(state, now_ms),
         future_notice: store_notice::future_banner(state, now_ms),
+        refused_notice: refused_notice(state, now_ms),
         integrations: integrations::view(state),
         token: super::csrf::token(),
     })

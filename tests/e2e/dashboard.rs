@@ -443,3 +443,20 @@ fn an_unknown_page_is_the_styled_404_and_an_unknown_endpoint_answers_json() {
         "{json}"
     );
 }
+
+/// A sender with a typo (`meter=mian`) is refused; the dashboard says so, with
+/// the line and what to check, instead of only "no water used".
+#[test]
+fn a_mistyped_sender_is_named_on_the_dashboard() {
+    let (app, _tmp) = App::start("UTC", "");
+    let page = get(&app.url("/")).body;
+    assert!(!page.contains("Refused at"), "nothing refused yet");
+    let a = post(&app.url("/write"), "water,meter=mian liters=1\n");
+    assert_eq!(a.status, 400, "{}", a.body);
+    let page = get(&app.url("/")).body;
+    assert!(page.contains("Refused at"), "{page}");
+    assert!(
+        page.contains("meter=mian") && page.contains("check the sender"),
+        "{page}"
+    );
+}
