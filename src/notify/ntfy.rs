@@ -37,9 +37,18 @@ pub fn header_text(s: &str) -> String {
     }
 }
 
+/// The priority of a "resolved" push: low, whatever the firing one had (the
+/// all-clear must not ring like the alarm).
+const RESOLVED_PRIORITY: u8 = 2;
+
 /// The headers of one push. Pure.
 pub fn headers(n: &Notification, priority: u8, token: Option<&str>) -> Vec<(String, String)> {
     let title = header_text(n.subject.trim_start_matches("[watermeter] "));
+    let priority = if n.facts.state == "resolved" {
+        priority.min(RESOLVED_PRIORITY)
+    } else {
+        priority
+    };
     let mut h = vec![
         ("Title".to_string(), title),
         ("Priority".to_string(), priority.to_string()),
@@ -102,6 +111,31 @@ impl Channel for Ntfy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resolved_push_is_low_whatever_the_alarm_was() {
+        let mut n = Notification {
+            alert: "a".into(),
+            created_ms: 0,
+            message_id: "<1@x>".into(),
+            subject: "s".into(),
+            text: "t".into(),
+            html: None,
+            link: None,
+            channels: Vec::new(),
+            facts: Default::default(),
+        };
+        let priority = |n: &Notification| {
+            headers(n, 5, None)
+                .into_iter()
+                .find(|(k, _)| k == "Priority")
+                .map(|(_, v)| v)
+        };
+        n.facts.state = "firing".into();
+        assert_eq!(priority(&n).as_deref(), Some("5"));
+        n.facts.state = "resolved".into();
+        assert_eq!(priority(&n).as_deref(), Some("2"));
+    }
 
     #[test]
     fn a_title_beyond_ascii_is_an_encoded_word_and_control_characters_go() {
