@@ -16,7 +16,7 @@ use super::state::{HistoryEntry, Transition, TransitionKind};
 #[derive(Debug, Clone)]
 pub struct MailContext {
     pub tz: Tz,
-    /// `[smtp] dashboard_url` without a trailing slash.
+    /// `[http] public_url` (or `[smtp] dashboard_url`) without a trailing slash.
     pub dashboard_url: Option<String>,
     /// The domain of `[smtp] from`, for Message-IDs.
     pub domain: String,
@@ -27,8 +27,8 @@ impl MailContext {
         let smtp = config.smtp.as_ref();
         MailContext {
             tz: config.timezone,
-            dashboard_url: smtp
-                .and_then(|s| s.dashboard_url.as_deref())
+            dashboard_url: config
+                .public_url()
                 .map(|u| u.trim_end_matches('/').to_owned()),
             domain: smtp.map_or_else(|| "localhost".to_owned(), |s| address_domain(&s.from)),
         }

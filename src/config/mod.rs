@@ -112,6 +112,7 @@ impl Default for HttpConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_S),
             tls: None,
+            public_url: None,
         }
     }
 }
@@ -208,6 +209,20 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// `[http.tls]`: serve the dashboard over HTTPS with the owner's certificate.
     pub tls: Option<TlsConfig>,
+    /// `public_url`: the dashboard's address for the links in every channel's
+    /// messages (mail, ntfy, webhook), without a trailing slash.
+    pub public_url: Option<String>,
+}
+
+impl Config {
+    /// The dashboard's address for links: `[http] public_url`, else its alias
+    /// `[smtp] dashboard_url`.
+    pub fn public_url(&self) -> Option<&str> {
+        self.http
+            .public_url
+            .as_deref()
+            .or_else(|| self.smtp.as_ref().and_then(|s| s.dashboard_url.as_deref()))
+    }
 }
 
 #[derive(Clone)]

@@ -371,3 +371,16 @@ fn several_syntax_errors_are_reported_in_line_order() {
         ],
     );
 }
+
+#[test]
+fn public_url_is_the_link_of_every_channel_and_dashboard_url_its_alias() {
+    let config = ok(&format!(
+        "[http]\npublic_url = \"http://water.local:8080/\"\n{METER}"
+    ));
+    assert_eq!(config.public_url(), Some("http://water.local:8080"));
+    assert_eq!(ok(METER).public_url(), None);
+    check(
+        &format!("[http]\npublic_url = \"water.local\"\n{METER}"),
+        &[(2, "http.public_url", "is not a web address")],
+    );
+}

@@ -253,8 +253,22 @@ fn http(root: &Table<'_, '_>, base_dir: &Path, problems: &mut Problems) -> HttpC
             "max_connections",
             "request_timeout_s",
             "tls",
+            "public_url",
         ],
     );
+    config.public_url = t.string(problems, "public_url").and_then(|f| {
+        if values::is_http_url(f.value) {
+            Some(f.value.trim_end_matches('/').to_string())
+        } else {
+            let message = format!(
+                "\"{}\" is not a web address; write the dashboard's address as the phone \
+                 reaches it, like \"http://watermeter.local:8080\"",
+                f.value
+            );
+            problems.bad(&f, message);
+            None
+        }
+    });
     let max_mb = int_in(
         &t,
         problems,

@@ -29,7 +29,7 @@ pub struct Report {
     pub meters: Vec<MeterReport>,
     /// Alert notifications of the period (firing, level), oldest first.
     pub alerts: Vec<AlertLine>,
-    /// The dashboard's address (`[smtp] dashboard_url`), if known.
+    /// The dashboard's address (`[http] public_url` or `[smtp] dashboard_url`), if known.
     pub dashboard_url: Option<String>,
 }
 

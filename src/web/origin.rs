@@ -49,11 +49,7 @@ const LAN_SUFFIXES: [&str; 7] = [
 
 impl Own {
     pub fn new(config: &crate::config::Config) -> Own {
-        let configured = config
-            .smtp
-            .as_ref()
-            .and_then(|s| s.dashboard_url.as_deref())
-            .and_then(authority_of_url);
+        let configured = config.public_url().and_then(authority_of_url);
         let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
             .map(|h| h.trim().to_ascii_lowercase())

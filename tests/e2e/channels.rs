@@ -88,7 +88,15 @@ fn an_alert_reaches_ntfy_and_a_webhook_once_through_an_outage_and_a_restart() {
          [[notify]]\nname = \"ha\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{hook_port}/api/webhook/water\"\n",
         tmp.path().join("ntfy-token").display()
     );
-    let (app, _dir) = App::start("UTC", &extra);
+    // Push users get the dashboard link too: `[http] public_url`, no [smtp].
+    let text = crate::util::config_text(&tmp.path().join("data"), "UTC", &extra).replacen(
+        "listen = \"127.0.0.1:0\"\n",
+        "listen = \"127.0.0.1:0\"\npublic_url = \"http://water.local:8080\"\n",
+        1,
+    );
+    let config = tmp.path().join("config.toml");
+    std::fs::write(&config, text).unwrap();
+    let app = App::start_with(&config, tmp.path());
     let t = chrono::Utc::now().timestamp() - 600;
     let body: String = (0..120)
         .map(|i| format!("water,meter=main liters=1 {}\n", t + i))
@@ -114,6 +122,11 @@ fn an_alert_reaches_ntfy_and_a_webhook_once_through_an_outage_and_a_restart() {
         "{push:?}"
     );
     assert!(push.body.contains("is firing"), "{}", push.body);
+    assert!(
+        push.header("click")
+            .is_some_and(|c| c.starts_with("http://water.local:8080/")),
+        "{push:?}"
+    );
 
     // The webhook answered 500: the notification waits in the outbox, across a
     // restart, and goes out once the receiver takes it; ntfy is not sent again.
