@@ -45,6 +45,8 @@ pub struct AlertsPage {
     editing: Option<String>,
     problems: Vec<String>,
     notice: Option<String>,
+    /// An alert made here that the owner asked to delete: the page asks first.
+    confirm_delete: Option<String>,
     meters: Vec<(String, String)>,
     kinds: Vec<(&'static str, String, &'static str)>,
     channels: Vec<String>,
@@ -72,6 +74,8 @@ pub struct PageParams {
     edit: Option<String>,
     saved: Option<String>,
     deleted: Option<String>,
+    /// `?delete=NAME`: ask before deleting it and its history.
+    delete: Option<String>,
 }
 
 pub async fn page(
@@ -97,17 +101,40 @@ pub async fn page(
         (_, Some(n)) => Some(format!("Deleted \"{n}\".")),
         _ => None,
     };
-    render(&state, form, editing, Vec::new(), notice, StatusCode::OK)
+    let confirm_delete = match q.delete {
+        Some(name) if state.rules.saved().iter().any(|s| s.alert.name == name) => Some(name),
+        Some(name) => return Err(not_here(&state, &name)),
+        None => None,
+    };
+    let page = Shown {
+        problems: Vec::new(),
+        notice,
+        confirm_delete,
+    };
+    render(&state, form, editing, page, StatusCode::OK)
+}
+
+/// What the page says besides the alerts: the form's problems, a notice, and a
+/// delete waiting for confirmation.
+#[derive(Default)]
+struct Shown {
+    problems: Vec<String>,
+    notice: Option<String>,
+    confirm_delete: Option<String>,
 }
 
 fn render(
     state: &AppState,
     mut form: AlertForm,
     editing: Option<String>,
-    problems: Vec<String>,
-    notice: Option<String>,
+    shown: Shown,
     status: StatusCode,
 ) -> Result<Response, PageError> {
+    let Shown {
+        problems,
+        notice,
+        confirm_delete,
+    } = shown;
     let internal = |e: super::ApiError| PageError::Internal(format!("{e:?}"));
     let tz = state.config.timezone;
     let rows = |rules: Vec<Rule>| -> Result<Vec<Row>, PageError> {
@@ -180,6 +207,7 @@ fn render(
         editing,
         problems,
         notice,
+        confirm_delete,
         meters,
         kinds: crate::alert::kinds::KINDS
             .iter()
@@ -286,7 +314,11 @@ pub async fn save(
         Ok(rule) => rule,
         Err(problems) => {
             let words = problems.iter().map(problem_words).collect();
-            return render(&state, form, original, words, None, StatusCode::BAD_REQUEST);
+            let shown = Shown {
+                problems: words,
+                ..Shown::default()
+            };
+            return render(&state, form, original, shown, StatusCode::BAD_REQUEST);
         }
     };
     let paused = original

@@ -187,6 +187,20 @@ fn an_alert_made_on_the_page_fires_survives_a_restart_and_can_be_changed() {
             .len(),
         1
     );
+    // Delete asks first: the list links to a confirmation, which holds the form.
+    let page = get(&app.url("/alerts")).body;
+    assert!(
+        page.contains("href=\"/alerts?delete=Garden%20hose#delete-h\"")
+            && !page.contains("Delete it"),
+        "{page}"
+    );
+    let asking = get(&app.url("/alerts?delete=Garden%20hose")).body;
+    assert!(
+        asking.contains("Delete “Garden hose”?")
+            && asking.contains("action=\"/alerts/delete\"")
+            && asking.contains("Keep it"),
+        "{asking}"
+    );
     let file_alert = send("/alerts/delete", &format!("csrf={t}&name=From+the+file"));
     assert_eq!(file_alert.status, 400);
     assert!(file_alert.body.contains("comes from the config file"));
