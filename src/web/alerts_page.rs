@@ -48,7 +48,8 @@ pub struct AlertsPage {
     /// An alert made here that the owner asked to delete: the page asks first.
     confirm_delete: Option<String>,
     meters: Vec<(String, String)>,
-    kinds: Vec<(&'static str, String, &'static str)>,
+    /// (id, title, keys, example) of every kind.
+    kinds: Vec<(&'static str, &'static str, String, &'static str)>,
     channels: Vec<String>,
 }
 
@@ -211,7 +212,7 @@ fn render(
         meters,
         kinds: crate::alert::kinds::KINDS
             .iter()
-            .map(|k| (k.name, k.keys.join(", "), k.example))
+            .map(|k| (k.name, k.title, k.keys.join(", "), k.example))
             .collect(),
         channels,
     };

@@ -189,6 +189,11 @@ fn an_alert_made_on_the_page_fires_survives_a_restart_and_can_be_changed() {
     );
     // Delete asks first: the list links to a confirmation, which holds the form.
     let page = get(&app.url("/alerts")).body;
+    // The kinds are named in words, with the id the config file uses.
+    assert!(
+        page.contains(">Water running without a pause (continuous_flow)</option>"),
+        "{page}"
+    );
     assert!(
         page.contains("href=\"/alerts?delete=Garden%20hose#delete-h\"")
             && !page.contains("Delete it"),

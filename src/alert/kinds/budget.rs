@@ -16,6 +16,7 @@ use crate::words::liters;
 
 pub const DEF: KindDef = KindDef {
     name: "budget",
+    title: "A budget for the day, week or month",
     keys: &["period", "limit_liters", "limit_cost", "levels"],
     example: r#"period = "month"
 limit_liters = 4000"#,

@@ -14,6 +14,7 @@ use crate::words::duration;
 
 pub const DEF: KindDef = KindDef {
     name: "continuous_flow",
+    title: "Water running without a pause",
     keys: &["duration", "quiet"],
     example: r#"duration = "2h"
 quiet = "15m""#,

@@ -27,6 +27,7 @@ use crate::draws::{detect, leak, LEARNING_MS};
 
 pub const DEF: KindDef = KindDef {
     name: "leak",
+    title: "A leak: drip, flapper, running toilet, burst",
     keys: &["away_allowance_liters", "running"],
     example: r#"running = "1h""#,
     read,

@@ -14,6 +14,7 @@ use crate::config::{Problem, RawValue, Settings};
 
 pub const DEF: KindDef = KindDef {
     name: "meter_alarm",
+    title: "The meter itself reports an alarm",
     keys: &["flags"],
     example: r#"flags = "leak""#,
     read,

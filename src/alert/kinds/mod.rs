@@ -121,6 +121,8 @@ pub type ReadKind = fn(&Settings, &mut Vec<Problem>) -> Option<Arc<dyn AlertKind
 /// A kind as the config names it: its keys and how to read them.
 pub struct KindDef {
     pub name: &'static str,
+    /// What it watches, in the owner's words (the alerts page's kind list).
+    pub title: &'static str,
     pub keys: &'static [&'static str],
     /// Its keys as a config file (or the alerts page's form) would give them.
     pub example: &'static str,

@@ -15,6 +15,7 @@ use crate::words::liters;
 
 pub const DEF: KindDef = KindDef {
     name: "night_use",
+    title: "Water used at night",
     keys: &["from", "to", "threshold_liters"],
     example: r#"from = "00:00"
 to = "05:00"

@@ -14,6 +14,7 @@ use crate::words::duration;
 
 pub const DEF: KindDef = KindDef {
     name: "no_data",
+    title: "The meter stopped sending",
     keys: &["after"],
     example: r#"after = "2h""#,
     read,

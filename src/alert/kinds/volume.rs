@@ -14,6 +14,7 @@ use crate::words::{duration, liters};
 
 pub const DEF: KindDef = KindDef {
     name: "volume",
+    title: "Too much water within a time window",
     keys: &["window", "threshold_liters"],
     example: r#"window = "1h"
 threshold_liters = 100"#,
