@@ -192,7 +192,7 @@ impl RuleSet {
             taken.extend(checked.iter().map(|s| s.alert.name.clone()));
             let taken: Vec<&str> = taken.iter().map(String::as_str).collect();
             let rule = rule_of(&alert.toml, config, &taken).map_err(|problems| {
-                let words: Vec<String> = problems.iter().map(problem_words).collect();
+                let words = problem_words(&problems, &alert.toml);
                 tracing::warn!(alert = %alert.name, "a browser-made alert does not run: {}", words.join("; "));
                 words.join("; ")
             });
@@ -250,14 +250,34 @@ impl RuleSet {
     }
 }
 
-/// A problem as the alerts page says it: "window: …" (the key without `alert[0].`).
-pub fn problem_words(p: &Problem) -> String {
-    let key = p.key.strip_prefix("alert[0].").unwrap_or(&p.key);
-    if key.is_empty() {
-        p.message.clone()
-    } else {
-        format!("{key}: {}", p.message)
+/// The problems of the form's `toml` as the alerts page says them: "window: …"
+/// (the key without `alert[0].`), or for a line that is not valid TOML, that
+/// line as the owner wrote it; each once (one bad line can give two).
+pub fn problem_words(problems: &[Problem], toml: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in problems {
+        let key = p.key.strip_prefix("alert[0].").unwrap_or(&p.key);
+        let line = p
+            .line
+            .and_then(|n| toml.lines().nth(n.saturating_sub(1)))
+            .map(str::trim)
+            .filter(|l| !l.is_empty());
+        let words = match (key.is_empty(), line) {
+            (false, _) => format!("{key}: {}", p.message),
+            (true, Some(l)) => format!(
+                "the line “{l}”: {}",
+                p.message.replace(
+                    "; fix the syntax on this line",
+                    "; write a text in quotes, such as window = \"1h\""
+                )
+            ),
+            (true, None) => p.message.clone(),
+        };
+        if !out.contains(&words) {
+            out.push(words);
+        }
     }
+    out
 }
 
 #[cfg(test)]
@@ -296,21 +316,34 @@ mod tests {
         // A line break would become a header's line break: refused, with a reason.
         let two_lines = form("a\nb", "window = \"1h\"\nthreshold_liters = 100");
         let problems = rule_of(&two_lines.to_toml(), &config(), &[]).unwrap_err();
-        assert!(problem_words(&problems[0]).starts_with("name: must be one line"));
+        assert!(problem_words(&problems, "")[0].starts_with("name: must be one line"));
+    }
+
+    #[test]
+    fn a_line_that_is_not_toml_is_named_as_written_and_said_once() {
+        let toml = form("x", "window = 1 hour\nthreshold_liters = 100").to_toml();
+        let problems = rule_of(&toml, &config(), &[]).unwrap_err();
+        let words = problem_words(&problems, &toml);
+        assert_eq!(words.len(), 1, "{words:?}");
+        assert!(
+            words[0].starts_with("the line “window = 1 hour”: "),
+            "{words:?}"
+        );
+        assert!(words[0].contains("in quotes"), "{words:?}");
     }
 
     #[test]
     fn the_form_gets_check_configs_words_and_names_stay_unique() {
         let c = config();
         let problems = rule_of(&form("x", "window = \"1h\"").to_toml(), &c, &[]).unwrap_err();
-        let words: Vec<String> = problems.iter().map(problem_words).collect();
+        let words = problem_words(&problems, "");
         assert_eq!(
             words,
             vec!["threshold_liters: `threshold_liters` is missing; a volume alert needs it, such as threshold_liters = 100"]
         );
         let toml = form("from the file", "window = \"1h\"\nthreshold_liters = 1").to_toml();
         let problems = rule_of(&toml, &c, &["from the file"]).unwrap_err();
-        assert!(problem_words(&problems[0]).starts_with("name: another alert is already named"));
+        assert!(problem_words(&problems, "")[0].starts_with("name: another alert is already named"));
         let bad_channel = AlertForm {
             notify: "pager".into(),
             ..form("y", "window = \"1h\"\nthreshold_liters = 1")

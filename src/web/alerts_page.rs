@@ -314,7 +314,7 @@ pub async fn save(
     let rule = match rule_of(&toml, &state.config, &taken) {
         Ok(rule) => rule,
         Err(problems) => {
-            let words = problems.iter().map(problem_words).collect();
+            let words = problem_words(&problems, &toml);
             let shown = Shown {
                 problems: words,
                 ..Shown::default()
