@@ -86,20 +86,13 @@ pub async fn list(
     } else {
         (to, None)
     };
-    let (store, book) = (state.store.clone(), state.draws.clone());
-    let work = super::heavy::current();
-    let (draws, dense) = tokio::task::spawn_blocking(move || {
-        let _spending = super::heavy::enter(work);
-        let draws = book.range(&store, tz, idx, from, end, now)?;
-        let dense = book.too_dense(
-            idx,
-            buckets::local_day_number(tz, from),
-            buckets::local_day_number(tz, end - 1),
-        );
-        Ok::<_, crate::store::StoreError>((draws, dense))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    // Already off the async workers, within the request's budget (`heavy`).
+    let draws = state.draws.range(&state.store, tz, idx, from, end, now)?;
+    let dense = state.draws.too_dense(
+        idx,
+        buckets::local_day_number(tz, from),
+        buckets::local_day_number(tz, end - 1),
+    );
     let mut notes = Vec::new();
     if !dense.is_empty() {
         notes.push(too_dense_note(&dense));
@@ -362,20 +355,13 @@ pub async fn page(
         None => today,
     }
     .min(today);
-    let (store, book) = (state.store.clone(), state.draws.clone());
-    let work = super::heavy::current();
-    let (draws, day_kinds, month_kinds, dense) = tokio::task::spawn_blocking(move || {
-        let _spending = super::heavy::enter(work);
-        let draws = book.days(&store, tz, idx, day, day, now)?;
-        let before = book.days(&store, tz, idx, day - 29, day - 1, now)?;
-        let day_kinds = crate::draws::by_kind(&draws);
-        let month_kinds = crate::draws::by_kind(before.iter().chain(&draws));
-        let dense = book.too_dense(idx, day, day);
-        Ok::<_, crate::store::StoreError>((draws, day_kinds, month_kinds, dense))
-    })
-    .await
-    .map_err(PageError::from)?
-    .map_err(PageError::from)?;
+    // Already off the async workers, within the request's budget (`heavy`).
+    let (store, book) = (&state.store, &state.draws);
+    let draws = book.days(store, tz, idx, day, day, now)?;
+    let before = book.days(store, tz, idx, day - 29, day - 1, now)?;
+    let day_kinds = crate::draws::by_kind(&draws);
+    let month_kinds = crate::draws::by_kind(before.iter().chain(&draws));
+    let dense = book.too_dense(idx, day, day);
     let date_of = |d: i64| {
         buckets::date_of_day_number(d)
             .map(|d| d.format("%Y-%m-%d").to_string())

@@ -8,8 +8,8 @@
 //! [`MAX_EVENTS`] events read, so abandoned work stops at once.
 //!
 //! The layer ([`limit`]) takes the slot, makes the budget and runs the whole
-//! handler on a blocking thread; a handler that moves work to a thread of its own
-//! (`spawn_blocking`) takes the budget along with [`current`] and [`enter`].
+//! handler on a blocking thread with the budget entered: a heavy handler does its
+//! reads where it stands, without a thread hop of its own.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -63,10 +63,6 @@ impl Gate {
     }
 }
 
-tokio::task_local! {
-    static WORK: Budget;
-}
-
 /// Sets the flag when the request's future is dropped before it finished.
 struct Abandon(Arc<AtomicBool>, bool);
 
@@ -103,8 +99,8 @@ pub async fn limit(State(gate): State<Gate>, req: Request, next: Next) -> Respon
     };
     let handle = tokio::runtime::Handle::current();
     let mut ran = tokio::task::spawn_blocking(move || {
-        let _spending = budget::enter(work.clone());
-        let res = handle.block_on(WORK.scope(work, next.run(req)));
+        let _spending = budget::enter(work);
+        let res = handle.block_on(next.run(req));
         drop(permit);
         res
     });
@@ -126,14 +122,4 @@ pub async fn limit(State(gate): State<Gate>, req: Request, next: Next) -> Respon
     };
     guard.1 = true;
     ran.unwrap_or_else(|e| ApiError::Internal(format!("a read failed: {e}")).into_response())
-}
-
-/// This request's budget, to [`enter`] on another thread (`spawn_blocking`).
-pub fn current() -> Option<Budget> {
-    WORK.try_with(Budget::clone).ok()
-}
-
-/// Spends `budget` on this thread's store reads until the guard drops.
-pub fn enter(budget: Option<Budget>) -> Option<budget::Entered> {
-    budget.map(budget::enter)
 }
